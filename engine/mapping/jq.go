@@ -1,0 +1,225 @@
+package mapping
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/itchyny/gojq"
+)
+
+// Vars are the values a program may read besides its input. A program sees
+// every name; an unset one is null. The order of varNames is the order of
+// values passed to gojq, so the two must change together.
+type Vars struct {
+	Vars        map[string]any // deployment constants ($vars)
+	Cursor      string         // the cursor the run started from ($cursor)
+	Now         string         // the run's start time, RFC 3339 UTC ($now)
+	Key         any            // the business key being looked up ($key)
+	TargetID    any            // the target record id ($target_id)
+	Target      any            // the target record as found ($target)
+	Record      any            // the source record before mapping ($record)
+	Payload     any            // the mapped payload ($payload)
+	Response    any            // the write's response body ($response)
+	Transaction any            // an asynchronous transaction id ($transaction)
+	// Runtime carries the per-run services (live lookups) into the jq
+	// helper functions; nil means only static lookups work.
+	Runtime *Runtime
+}
+
+var varNames = []string{"$vars", "$cursor", "$now", "$key", "$target_id", "$target", "$record", "$payload", "$response", "$transaction", "$__rt"}
+
+// VarNames lists the variables every jq program may use (for docs and check).
+func VarNames() []string { return append([]string(nil), varNames[:len(varNames)-1]...) }
+
+func (v *Vars) values() []any {
+	if v == nil {
+		return make([]any, len(varNames))
+	}
+	var rt any
+	if v.Runtime != nil {
+		rt = v.Runtime.handle
+	}
+	vars := any(v.Vars)
+	if v.Vars == nil {
+		vars = map[string]any{}
+	}
+	var cursor, now any
+	if v.Cursor != "" {
+		cursor = v.Cursor
+	}
+	if v.Now != "" {
+		now = v.Now
+	}
+	return []any{vars, cursor, now, v.Key, v.TargetID, v.Target, v.Record, v.Payload, v.Response, v.Transaction, rt}
+}
+
+// prelude defines the helpers that need the run's handle; it is compiled in
+// front of every program, so positions are taken from a separate parse of
+// the user's text alone.
+const prelude = `def lookup($n): __lookup($n; false; $__rt); def rlookup($n): __lookup($n; true; $__rt); `
+
+// JQ is a compiled jq program, safe for concurrent use.
+type JQ struct {
+	src  string
+	code *gojq.Code
+}
+
+// SyntaxError is a jq or expr compile problem with its place inside the
+// program text (1-based line and column; 0 when unknown).
+type SyntaxError struct {
+	Lang      string // "jq" or "expr"
+	Line, Col int
+	Msg       string
+}
+
+func (e *SyntaxError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d:%d: %s", e.Lang, e.Line, e.Col, e.Msg)
+	}
+	return e.Lang + ": " + e.Msg
+}
+
+// CompileJQ parses and compiles src with the helper functions of reg.
+func CompileJQ(src string, reg *Registry) (*JQ, error) {
+	if _, err := gojq.Parse(src); err != nil {
+		var pe *gojq.ParseError
+		if errors.As(err, &pe) {
+			off := pe.Offset - len(pe.Token)
+			if off < 0 {
+				off = 0
+			}
+			line, col := lineCol(src, off)
+			return nil, &SyntaxError{Lang: "jq", Line: line, Col: col, Msg: fmt.Sprintf("unexpected token %q", pe.Token)}
+		}
+		return nil, &SyntaxError{Lang: "jq", Msg: err.Error()}
+	}
+	q, err := gojq.Parse(prelude + src)
+	if err != nil {
+		return nil, &SyntaxError{Lang: "jq", Msg: err.Error()}
+	}
+	code, err := gojq.Compile(q, jqOptions(reg)...)
+	if err != nil {
+		return nil, &SyntaxError{Lang: "jq", Msg: err.Error()}
+	}
+	if reg != nil {
+		for _, name := range lookupNames(src) {
+			if !reg.Has(name) {
+				return nil, &UnknownLookupError{Name: name}
+			}
+		}
+	}
+	return &JQ{src: src, code: code}, nil
+}
+
+// MustJQ compiles src or panics; for init-time programs only.
+func MustJQ(src string) *JQ {
+	j, err := CompileJQ(src, nil)
+	if err != nil {
+		panic(err)
+	}
+	return j
+}
+
+// UnknownLookupError names a lookup a program calls that the spec lacks.
+type UnknownLookupError struct{ Name string }
+
+func (e *UnknownLookupError) Error() string { return fmt.Sprintf("unknown lookup %q", e.Name) }
+
+// String returns the program text.
+func (j *JQ) String() string {
+	if j == nil {
+		return ""
+	}
+	return j.src
+}
+
+// All runs the program and returns every value it yields.
+func (j *JQ) All(ctx context.Context, input any, v *Vars) ([]any, error) {
+	iter := j.code.RunWithContext(ctx, input, v.values()...)
+	var out []any
+	for {
+		x, ok := iter.Next()
+		if !ok {
+			return out, nil
+		}
+		if err, isErr := x.(error); isErr {
+			var he *gojq.HaltError
+			if errors.As(err, &he) && he.Value() == nil {
+				return out, nil
+			}
+			return nil, cleanJQError(err)
+		}
+		out = append(out, x)
+	}
+}
+
+// One runs the program and requires exactly one value: none or several is
+// an error, never "take the first".
+func (j *JQ) One(ctx context.Context, input any, v *Vars) (any, error) {
+	iter := j.code.RunWithContext(ctx, input, v.values()...)
+	var out any
+	n := 0
+	for {
+		x, ok := iter.Next()
+		if !ok {
+			break
+		}
+		if err, isErr := x.(error); isErr {
+			var he *gojq.HaltError
+			if errors.As(err, &he) && he.Value() == nil {
+				break
+			}
+			return nil, cleanJQError(err)
+		}
+		n++
+		if n > 1 {
+			return nil, fmt.Errorf("jq yielded more than one value")
+		}
+		out = x
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("jq yielded no value")
+	}
+	return out, nil
+}
+
+// cleanJQError keeps our typed errors and drops record content from gojq's
+// messages: its type errors preview the offending value, which may be a
+// child's name.
+func cleanJQError(err error) error {
+	var miss *MissError
+	if errors.As(err, &miss) {
+		return miss
+	}
+	var skip *SkipError
+	if errors.As(err, &skip) {
+		return skip
+	}
+	var lerr *LookupError
+	if errors.As(err, &lerr) {
+		return lerr
+	}
+	msg := err.Error()
+	if j := strings.Index(msg, " ("); j > 0 && strings.HasSuffix(msg, ")") {
+		msg = msg[:j]
+	}
+	return errors.New("jq: " + msg)
+}
+
+func lineCol(src string, off int) (int, int) {
+	if off > len(src) {
+		off = len(src)
+	}
+	line, col := 1, 1
+	for _, r := range src[:off] {
+		if r == '\n' {
+			line++
+			col = 1
+		} else {
+			col++
+		}
+	}
+	return line, col
+}

@@ -1,0 +1,154 @@
+package mapping
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Template is a string with {jq} holes, e.g. "/api/v2/cases/{.id}/referrals"
+// or "{$cursor}..". "{{" and "}}" stand for literal braces.
+type Template struct {
+	src   string
+	parts []tplPart
+}
+
+type tplPart struct {
+	lit string
+	jq  *JQ
+}
+
+// TemplateError is a template problem at a byte offset of its text.
+type TemplateError struct {
+	Offset int
+	Err    error
+}
+
+func (e *TemplateError) Error() string { return e.Err.Error() }
+func (e *TemplateError) Unwrap() error { return e.Err }
+
+// CompileTemplate compiles every hole of src once.
+func CompileTemplate(src string, reg *Registry) (*Template, error) {
+	t := &Template{src: src}
+	var lit strings.Builder
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		switch {
+		case c == '{' && i+1 < len(src) && src[i+1] == '{':
+			lit.WriteByte('{')
+			i++
+		case c == '}' && i+1 < len(src) && src[i+1] == '}':
+			lit.WriteByte('}')
+			i++
+		case c == '{':
+			end := matchBrace(src, i)
+			if end < 0 {
+				return nil, &TemplateError{Offset: i, Err: fmt.Errorf("unclosed { in template")}
+			}
+			j, err := CompileJQ(src[i+1:end], reg)
+			if err != nil {
+				return nil, &TemplateError{Offset: i + 1, Err: err}
+			}
+			if lit.Len() > 0 {
+				t.parts = append(t.parts, tplPart{lit: lit.String()})
+				lit.Reset()
+			}
+			t.parts = append(t.parts, tplPart{jq: j})
+			i = end
+		case c == '}':
+			return nil, &TemplateError{Offset: i, Err: fmt.Errorf("unmatched } in template")}
+		default:
+			lit.WriteByte(c)
+		}
+	}
+	if lit.Len() > 0 {
+		t.parts = append(t.parts, tplPart{lit: lit.String()})
+	}
+	return t, nil
+}
+
+// matchBrace finds the } closing the { at i, skipping jq strings and
+// nested objects.
+func matchBrace(s string, i int) int {
+	depth := 0
+	inStr := false
+	for k := i; k < len(s); k++ {
+		c := s[k]
+		if inStr {
+			if c == '\\' {
+				k++
+			} else if c == '"' {
+				inStr = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inStr = true
+		case '{':
+			depth++
+		case '}':
+			depth--
+			if depth == 0 {
+				return k
+			}
+		}
+	}
+	return -1
+}
+
+// String returns the template text.
+func (t *Template) String() string { return t.src }
+
+// Static reports whether the template has no holes.
+func (t *Template) Static() bool {
+	for _, p := range t.parts {
+		if p.jq != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// Render evaluates the holes against input. A hole must yield one scalar;
+// null renders as "".
+func (t *Template) Render(ctx context.Context, input any, v *Vars) (string, error) {
+	if len(t.parts) == 1 && t.parts[0].jq == nil {
+		return t.parts[0].lit, nil
+	}
+	var b strings.Builder
+	for _, p := range t.parts {
+		if p.jq == nil {
+			b.WriteString(p.lit)
+			continue
+		}
+		x, err := p.jq.One(ctx, input, v)
+		if err != nil {
+			return "", fmt.Errorf("template {%s}: %w", p.jq.src, err)
+		}
+		switch x.(type) {
+		case map[string]any, []any:
+			return "", fmt.Errorf("template {%s}: yields a %s, not a scalar", p.jq.src, typeName(x))
+		case nil:
+		default:
+			b.WriteString(keyString(x))
+		}
+	}
+	return b.String(), nil
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "string"
+	case bool:
+		return "boolean"
+	case map[string]any:
+		return "object"
+	case []any:
+		return "array"
+	}
+	return "number"
+}

@@ -1,0 +1,141 @@
+package mapping
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Value is one compiled mapped value: exactly one of JQ, Expr, Const,
+// Fields or Each (with Map) is set.
+type Value struct {
+	JQ         *JQ
+	Expr       *Expr
+	Const      any
+	HasConst   bool
+	Fields     []Field
+	Each       *JQ
+	Map        []Field
+	Default    any
+	HasDefault bool
+	OmitEmpty  bool
+}
+
+// Field is a named value; Pos is where the spec declares it ("file:line:col").
+type Field struct {
+	Name  string
+	Pos   string
+	Value *Value
+}
+
+// FieldError is a mapping failure naming the field and its spec position.
+// It never carries the record's content.
+type FieldError struct {
+	Field string // dotted path inside the payload, e.g. "services[0].name"
+	Pos   string
+	Err   error
+}
+
+func (e *FieldError) Error() string {
+	if e.Pos != "" {
+		return fmt.Sprintf("%s (%s): %v", e.Field, e.Pos, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.Field, e.Err)
+}
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Mapping builds a payload object from an input record.
+type Mapping struct {
+	Fields []Field
+}
+
+// Apply maps input. The first failing field stops the record: a half-built
+// payload must never be written.
+func (m *Mapping) Apply(ctx context.Context, input any, v *Vars) (map[string]any, error) {
+	return applyFields(ctx, m.Fields, input, v, "")
+}
+
+func applyFields(ctx context.Context, fields []Field, input any, v *Vars, prefix string) (map[string]any, error) {
+	out := make(map[string]any, len(fields))
+	for _, f := range fields {
+		name := prefix + f.Name
+		x, err := f.Value.eval(ctx, input, v, name)
+		if err != nil {
+			if _, ok := err.(*FieldError); ok {
+				return nil, err
+			}
+			return nil, &FieldError{Field: name, Pos: f.Pos, Err: err}
+		}
+		if f.Value.OmitEmpty && isBlank(x) {
+			continue
+		}
+		out[f.Name] = x
+	}
+	return out, nil
+}
+
+func (val *Value) eval(ctx context.Context, input any, v *Vars, name string) (any, error) {
+	var x any
+	var err error
+	switch {
+	case val.JQ != nil:
+		x, err = val.JQ.One(ctx, input, v)
+	case val.Expr != nil:
+		env := ExprEnvFor(input, v)
+		x, err = val.Expr.Run(env)
+	case val.HasConst:
+		x = val.Const
+	case val.Fields != nil:
+		x, err = applyFields(ctx, val.Fields, input, v, name+".")
+	case val.Each != nil:
+		var items []any
+		items, err = val.Each.All(ctx, input, v)
+		if err != nil {
+			break
+		}
+		// each yields the elements: a single array value is spread.
+		if len(items) == 1 {
+			if arr, ok := items[0].([]any); ok {
+				items = arr
+			}
+		}
+		list := make([]any, 0, len(items))
+		for i, it := range items {
+			obj, ferr := applyFields(ctx, val.Map, it, v, fmt.Sprintf("%s[%d].", name, i))
+			if ferr != nil {
+				return nil, ferr
+			}
+			list = append(list, obj)
+		}
+		x = list
+	}
+	if err != nil {
+		return nil, err
+	}
+	if x == nil && val.HasDefault {
+		x = val.Default
+	}
+	return x, nil
+}
+
+// ExprEnvFor builds the expr environment for input and vars.
+func ExprEnvFor(input any, v *Vars) *Env {
+	env := &Env{}
+	if m, ok := input.(map[string]any); ok {
+		env.Record = m
+	}
+	if v != nil {
+		env.Vars = v.Vars
+		env.Cursor = v.Cursor
+		if v.Now != "" {
+			env.Now, _ = time.Parse(time.RFC3339, v.Now)
+		}
+		if p, ok := v.Payload.(map[string]any); ok {
+			env.Payload = p
+		}
+		if v.TargetID != nil {
+			env.TargetID = keyString(v.TargetID)
+		}
+	}
+	return env
+}

@@ -1,0 +1,185 @@
+package engine
+
+import (
+	"time"
+
+	"casesync/engine/mapping"
+)
+
+// Plan is one loaded deployment: the spec as written plus every program
+// compiled and every reference resolved. It is built once by engine/spec and
+// never mutated; a run keeps the plan it started with.
+type Plan struct {
+	Name string
+	// Dir is the deployment folder; Hash identifies the spec text (every
+	// .cue and lookup file), recorded on every run.
+	Dir  string
+	Hash string
+
+	Spec       DeploymentSpec
+	Vars       map[string]any
+	Secrets    []string
+	Connectors map[string]*Connector
+	Lookups    *mapping.Registry
+	APILookups map[string]*APILookup
+	Pipelines  map[string]*Pipeline
+	// Order lists pipeline names sorted, for stable output.
+	Order []string
+}
+
+// Connector is a connector's spec with its programs compiled.
+type Connector struct {
+	Name       string
+	Spec       ConnectorSpec
+	Auth       Auth
+	Pagination *Pagination // default for listings; nil = single page
+	Timeout    time.Duration
+	Backoff    time.Duration
+	MaxBackoff time.Duration
+}
+
+// Auth is the connector's auth kind with its programs compiled.
+type Auth struct {
+	Kind      string // none, basic, header, token_login, oauth2
+	Spec      AuthSpec
+	Token     *mapping.JQ // token_login: token from the body
+	ExpiresIn *mapping.JQ
+	TTL       time.Duration
+}
+
+// Pagination is a pagination kind with its programs compiled.
+type Pagination struct {
+	Kind  string // page, offset, next_link, body_cursor, none
+	Spec  PaginationSpec
+	Total *mapping.JQ // page/offset: total from the response
+	Next  *mapping.JQ // next_link: URL; body_cursor: next body fields
+}
+
+// Request is a request spec compiled: templates, body mapping, pagination.
+type Request struct {
+	Method     string
+	Path       *mapping.Template
+	Query      []QueryParam
+	Headers    map[string]Text
+	Body       *mapping.Value
+	Pagination *Pagination // nil: the connector's default
+	Records    *mapping.JQ // nil: the whole body is one record
+	Pos        string
+}
+
+// QueryParam is one query parameter template.
+type QueryParam struct {
+	Name  string
+	Value *mapping.Template
+}
+
+// Pipeline is one compiled pipeline.
+type Pipeline struct {
+	Name        string
+	Spec        PipelineSpec
+	Pos         string
+	Source      Source
+	Filters     []Filter
+	Enrich      []Enrich
+	Each        *Each
+	Map         *mapping.Mapping
+	Upsert      Upsert
+	After       []After
+	MaxAttempts int
+	Concurrency int
+}
+
+// Source is the compiled source of a pipeline.
+type Source struct {
+	Connector string
+	Request   Request
+	Key       *mapping.JQ
+	Updated   *mapping.JQ
+	Cursor    *Cursor
+	Get       *Request
+}
+
+// Cursor is an incremental cursor with its rendering fixed.
+type Cursor struct {
+	Field    *mapping.JQ
+	Layout   string // Go time layout used to render $cursor
+	Next     string // max_seen or run_start
+	Overlap  time.Duration
+	Initial  time.Time
+	DayStart bool
+}
+
+// Filter is one compiled filter.
+type Filter struct {
+	Expr   *mapping.Expr
+	Reason string
+	Pos    string
+}
+
+// Enrich is one compiled enrich step.
+type Enrich struct {
+	Name      string
+	Connector string
+	Request   Request
+	As        string
+	When      *mapping.Expr
+	AllPages  bool
+	Cache     bool
+	OnError   string
+	Pos       string
+}
+
+// Each is a compiled fan-out.
+type Each struct {
+	JQ  *mapping.JQ
+	Key *mapping.JQ
+}
+
+// Upsert is a compiled upsert.
+type Upsert struct {
+	Connector   string
+	Key         *mapping.JQ
+	KeyFallback *mapping.JQ
+	Mode        string
+	Find        *Request
+	FindID      *mapping.JQ
+	Create      *Request
+	CreateID    *mapping.JQ
+	CreateTxn   *mapping.JQ
+	Update      *Request
+	UpdateTxn   *mapping.JQ
+	Idempotent  bool
+	Unchanged   string
+	LinkSystem  string
+	Pos         string
+}
+
+// After is a compiled after-step.
+type After struct {
+	Name        string
+	Connector   string
+	When        *mapping.Expr
+	Request     Request
+	Transaction *mapping.JQ
+	Poll        *Poll
+	OnError     string
+	Pos         string
+}
+
+// Poll is a compiled status poll.
+type Poll struct {
+	Request  Request
+	Status   *mapping.JQ
+	Done     map[string]bool
+	Failed   map[string]bool
+	Interval time.Duration
+	Timeout  time.Duration
+}
+
+// APILookup is a live lookup: a request per key, cached per run.
+type APILookup struct {
+	Name      string
+	Connector string
+	Request   Request
+	Value     *mapping.JQ
+}
