@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// app holds what every command needs; tests build their own, so no state
+// leaks between them.
+type app struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+func newApp(stdout, stderr io.Writer, getenv func(string) string) *app {
+	return &app{stdout: stdout, stderr: stderr, getenv: getenv}
+}
+
+// exitError carries an exit code up to Main.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return ""
+	}
+	return e.err.Error()
+}
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageError is exit code 2 with a hint.
+func usageError(format string, args ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+const rootLong = `casesync moves case records between case-management systems (Primero,
+OSCaR, proGres through PING, …) as declared in CUE pipeline specs: sources
+with incremental cursors, filters, jq/expr mappings, lookups and upserts that
+never create duplicates. State (cursors, id links, outcomes, retries) lives in
+one SQLite file.
+
+Exit codes: 0 success, 1 spec problems or a failed run, 2 usage or I/O error.`
+
+const rootExample = `  # See it work end to end against bundled fake servers
+  engine demo
+
+  # Validate a deployment before it runs
+  engine check specs/cambodia
+
+  # Preview what a pipeline would write, without writing
+  engine dry-run cases_to_oscar --specs specs/cambodia --limit 5`
+
+func (a *app) root() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "engine",
+		Short:         "Declarative sync between case-management systems",
+		Long:          rootLong,
+		Example:       rootExample,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	root.AddCommand(a.checkCmd())
+	for _, extra := range a.extraCommands() {
+		root.AddCommand(extra)
+	}
+	return root
+}
+
+func (a *app) run(ctx context.Context, args []string) int {
+	root := a.root()
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil && ee.err.Error() != "" {
+			fmt.Fprintln(a.stderr, "engine:", ee.err)
+			if ee.code == 2 {
+				fmt.Fprintln(a.stderr, "Try: engine --help")
+			}
+		}
+		return ee.code
+	}
+	// cobra's own flag and argument errors are usage errors.
+	fmt.Fprintln(a.stderr, "engine:", err)
+	fmt.Fprintln(a.stderr, "Try: engine --help")
+	return 2
+}

@@ -1,0 +1,8 @@
+package main
+
+import "github.com/spf13/cobra"
+
+// extraCommands lists the commands beyond check; each lives in its own file.
+func (a *app) extraCommands() []*cobra.Command {
+	return nil
+}

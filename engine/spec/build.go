@@ -1,0 +1,604 @@
+package spec
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"cuelang.org/go/cue/token"
+	"github.com/robfig/cron/v3"
+
+	"casesync/engine"
+	"casesync/engine/mapping"
+)
+
+// builder turns a decoded, schema-valid spec into a compiled Plan, adding a
+// positioned problem for everything it cannot compile or resolve.
+type builder struct {
+	l       *loader
+	spec    *engine.DeploymentSpec
+	reg     *mapping.Registry
+	secrets map[string]bool
+}
+
+func (b *builder) problem(sel []string, code, format string, args ...any) {
+	b.l.add(b.l.posOf(sel...), strings.Join(sel, "."), code, format, args...)
+}
+
+func sel(parts ...string) []string { return parts }
+
+func (b *builder) build() *engine.Plan {
+	s := b.spec
+	plan := &engine.Plan{
+		Spec:       *s,
+		Vars:       s.Vars,
+		Secrets:    s.Secrets,
+		Connectors: map[string]*engine.Connector{},
+		APILookups: map[string]*engine.APILookup{},
+		Pipelines:  map[string]*engine.Pipeline{},
+	}
+	if plan.Vars == nil {
+		plan.Vars = map[string]any{}
+	}
+	b.secrets = map[string]bool{}
+	for _, name := range s.Secrets {
+		b.secrets[name] = true
+	}
+	b.reg = mapping.NewRegistry()
+	plan.Lookups = b.reg
+
+	// Lookups first: programs check the lookup names they call.
+	for _, name := range sortedKeys(s.Lookups) {
+		b.lookup(plan, name, s.Lookups[name])
+	}
+	for _, name := range sortedKeys(s.Connectors) {
+		if c := b.connector(name, s.Connectors[name]); c != nil {
+			plan.Connectors[name] = c
+		}
+	}
+	// API lookups need connectors and compiled requests.
+	for _, name := range sortedKeys(s.Lookups) {
+		ls := s.Lookups[name]
+		if ls.API == nil {
+			continue
+		}
+		at := sel("lookups", name, "api")
+		b.needConnector(append(at, "connector"), ls.API.Connector)
+		req := b.request(append(at, "request"), ls.API.Request)
+		plan.APILookups[name] = &engine.APILookup{Name: name, Connector: ls.API.Connector, Request: req,
+			Value: b.jq(append(at, "value"), ls.API.Value)}
+	}
+	for _, name := range sortedKeys(s.Pipelines) {
+		if p := b.pipeline(name, s.Pipelines[name]); p != nil {
+			plan.Pipelines[name] = p
+			plan.Order = append(plan.Order, name)
+		}
+	}
+	b.chaining(s)
+	return plan
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (b *builder) text(at []string, t engine.Text) {
+	if t.Secret != "" && !b.secrets[t.Secret] {
+		b.problem(append(at, "secret"), "undeclared-secret", "secret %s is not declared in secrets", t.Secret)
+	}
+}
+
+func (b *builder) duration(at []string, s string) time.Duration {
+	if s == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		b.problem(at, "bad-duration", "%q is not a duration", s)
+	}
+	return d
+}
+
+func (b *builder) needConnector(at []string, name string) {
+	if _, ok := b.spec.Connectors[name]; !ok {
+		b.problem(at, "unknown-connector", "no connector named %q", name)
+	}
+}
+
+func (b *builder) connector(name string, cs engine.ConnectorSpec) *engine.Connector {
+	at := sel("connectors", name)
+	c := &engine.Connector{Name: name, Spec: cs}
+	c.Timeout = b.duration(append(at, "timeout"), cs.Timeout)
+	c.Backoff = b.duration(append(at, "retry", "backoff"), cs.Retry.Backoff)
+	c.MaxBackoff = b.duration(append(at, "retry", "max_backoff"), cs.Retry.MaxBackoff)
+	for h, t := range cs.Headers {
+		b.text(append(at, "headers", h), t)
+	}
+	c.Auth = b.auth(append(at, "auth"), cs.Auth)
+	if cs.Pagination != nil {
+		c.Pagination = b.pagination(append(at, "pagination"), *cs.Pagination)
+	}
+	return c
+}
+
+func (b *builder) auth(at []string, a engine.AuthSpec) engine.Auth {
+	out := engine.Auth{Spec: a, Kind: "none"}
+	var kinds []string
+	if a.None != nil {
+		kinds = append(kinds, "none")
+	}
+	if a.Basic != nil {
+		kinds = append(kinds, "basic")
+		b.text(append(at, "basic", "username"), a.Basic.Username)
+		b.text(append(at, "basic", "password"), a.Basic.Password)
+	}
+	if a.Header != nil {
+		kinds = append(kinds, "header")
+		b.text(append(at, "header", "value"), a.Header.Value)
+	}
+	if t := a.TokenLogin; t != nil {
+		kinds = append(kinds, "token_login")
+		tat := append(at, "token_login")
+		if t.URL == "" && t.Path == "" {
+			b.problem(tat, "missing-field", "token_login needs url or path")
+		}
+		b.bodySecrets(append(tat, "body"), t.Body)
+		for k, v := range t.Form {
+			b.text(append(tat, "form", k), v)
+		}
+		if t.Token != "" {
+			out.Token = b.jq(append(tat, "token"), t.Token)
+		} else if len(t.SendBackHeaders) == 0 {
+			b.problem(tat, "missing-field", "token_login needs token (jq) or send_back_headers")
+		}
+		if t.ExpiresIn != "" {
+			out.ExpiresIn = b.jq(append(tat, "expires_in"), t.ExpiresIn)
+		}
+		out.TTL = b.duration(append(tat, "ttl"), t.TTL)
+	}
+	if o := a.OAuth2; o != nil {
+		kinds = append(kinds, "oauth2")
+		b.text(append(at, "oauth2", "client_id"), o.ClientID)
+		b.text(append(at, "oauth2", "client_secret"), o.ClientSecret)
+	}
+	switch len(kinds) {
+	case 0:
+	case 1:
+		out.Kind = kinds[0]
+	default:
+		b.problem(at, "one-of", "auth sets %s: choose one", strings.Join(kinds, " and "))
+	}
+	return out
+}
+
+// bodySecrets checks secret references nested in a login body.
+func (b *builder) bodySecrets(at []string, body map[string]any) {
+	for k, v := range body {
+		switch x := v.(type) {
+		case map[string]any:
+			if name, ok := x["secret"].(string); ok && len(x) == 1 {
+				b.text(append(append([]string{}, at...), k), engine.Text{Secret: name})
+				continue
+			}
+			b.bodySecrets(append(append([]string{}, at...), k), x)
+		}
+	}
+}
+
+func (b *builder) pagination(at []string, p engine.PaginationSpec) *engine.Pagination {
+	out := &engine.Pagination{Spec: p}
+	var kinds []string
+	if p.Page != nil {
+		kinds = append(kinds, "page")
+		if p.Page.Total != "" {
+			out.Total = b.jq(append(at, "page", "total"), p.Page.Total)
+		}
+	}
+	if p.Offset != nil {
+		kinds = append(kinds, "offset")
+		if p.Offset.Total != "" {
+			out.Total = b.jq(append(at, "offset", "total"), p.Offset.Total)
+		}
+	}
+	if p.NextLink != nil {
+		kinds = append(kinds, "next_link")
+		if p.NextLink.JQ != "" {
+			out.Next = b.jq(append(at, "next_link", "jq"), p.NextLink.JQ)
+		} else if !p.NextLink.LinkHeader {
+			b.problem(append(at, "next_link"), "missing-field", "next_link needs jq or link_header: true")
+		}
+	}
+	if p.BodyCursor != nil {
+		kinds = append(kinds, "body_cursor")
+		out.Next = b.jq(append(at, "body_cursor", "next"), p.BodyCursor.Next)
+	}
+	if p.None != nil {
+		kinds = append(kinds, "none")
+	}
+	switch len(kinds) {
+	case 0:
+		out.Kind = "none"
+	case 1:
+		out.Kind = kinds[0]
+	default:
+		b.problem(at, "one-of", "pagination sets %s: choose one", strings.Join(kinds, " and "))
+	}
+	return out
+}
+
+// jq compiles a program; a problem points inside the spec string.
+func (b *builder) jq(at []string, src string) *mapping.JQ {
+	j, err := mapping.CompileJQ(src, b.reg)
+	if err != nil {
+		b.programProblem(at, "bad-jq", err, 0)
+		return nil
+	}
+	return j
+}
+
+func (b *builder) expr(at []string, src string, kind mapping.ExprKind) *mapping.Expr {
+	e, err := mapping.CompileExpr(src, kind, b.reg)
+	if err != nil {
+		b.programProblem(at, "bad-expr", err, 0)
+		return nil
+	}
+	return e
+}
+
+func (b *builder) template(at []string, src string) *mapping.Template {
+	t, err := mapping.CompileTemplate(src, b.reg)
+	if err != nil {
+		var te *mapping.TemplateError
+		off := 0
+		if errors.As(err, &te) {
+			off = te.Offset
+		}
+		b.programProblem(at, "bad-template", err, off)
+		return nil
+	}
+	return t
+}
+
+// programProblem positions a jq/expr/template error inside the CUE string
+// that holds the program: the string's own position plus the line and
+// column inside the program.
+func (b *builder) programProblem(at []string, code string, err error, offset int) {
+	pos := b.l.posOf(at...)
+	var ul *mapping.UnknownLookupError
+	if errors.As(err, &ul) {
+		b.l.add(pos, strings.Join(at, "."), "unknown-lookup", "%v", err)
+		return
+	}
+	var se *mapping.SyntaxError
+	if errors.As(err, &se) && se.Line > 0 && pos.IsValid() {
+		line, col := pos.Line(), pos.Column()
+		if se.Line == 1 {
+			col += 1 + offset + se.Col - 1 // past the opening quote
+		} else {
+			line += se.Line - 1
+			col = se.Col
+		}
+		p := Problem{File: b.l.rel(pos.Filename()), Line: line, Col: col, Path: strings.Join(at, "."), Code: code, Msg: se.Msg, Hint: Codes[code]}
+		b.l.problems = append(b.l.problems, p)
+		return
+	}
+	b.l.add(pos, strings.Join(at, "."), code, "%v", err)
+}
+
+func (b *builder) request(at []string, r engine.RequestSpec) engine.Request {
+	out := engine.Request{Method: r.Method, Headers: r.Headers, Pos: posString(b.l, b.l.posOf(at...))}
+	if out.Method == "" {
+		out.Method = "GET"
+	}
+	out.Path = b.template(append(at, "path"), r.Path)
+	for _, k := range sortedKeys(r.Query) {
+		out.Query = append(out.Query, engine.QueryParam{Name: k, Value: b.template(append(at, "query", k), r.Query[k])})
+	}
+	for h, t := range r.Headers {
+		b.text(append(at, "headers", h), t)
+	}
+	if r.Body != nil {
+		out.Body = b.value(append(at, "body"), *r.Body)
+	}
+	if r.Pagination != nil {
+		out.Pagination = b.pagination(append(at, "pagination"), *r.Pagination)
+	}
+	if r.Records != "" {
+		out.Records = b.jq(append(at, "records"), r.Records)
+	}
+	return out
+}
+
+func posString(l *loader, p token.Pos) string {
+	if !p.IsValid() {
+		return ""
+	}
+	return fmt.Sprintf("%s:%d:%d", l.rel(p.Filename()), p.Line(), p.Column())
+}
+
+// value compiles one mapped value.
+func (b *builder) value(at []string, v engine.ValueSpec) *mapping.Value {
+	out := &mapping.Value{OmitEmpty: v.OmitEmpty}
+	var kinds []string
+	if v.JQ != nil {
+		kinds = append(kinds, "jq")
+		out.JQ = b.jq(append(at, "jq"), *v.JQ)
+	}
+	if v.Expr != nil {
+		kinds = append(kinds, "expr")
+		out.Expr = b.expr(append(at, "expr"), *v.Expr, mapping.ExprAny)
+	}
+	if v.Const != nil {
+		kinds = append(kinds, "const")
+		out.Const, out.HasConst = fixAny(v.Const), true
+	}
+	if v.Fields != nil {
+		kinds = append(kinds, "fields")
+		out.Fields = b.fields(append(at, "fields"), v.Fields)
+	}
+	if v.Each != nil {
+		kinds = append(kinds, "each")
+		out.Each = b.jq(append(at, "each"), *v.Each)
+		if v.Map == nil {
+			b.problem(at, "missing-field", "each needs map: the fields of every element")
+		}
+		out.Map = b.fields(append(at, "map"), v.Map)
+	} else if v.Map != nil {
+		b.problem(append(at, "map"), "one-of", "map goes with each")
+	}
+	if v.Default != nil {
+		out.Default, out.HasDefault = fixAny(v.Default), true
+	}
+	switch len(kinds) {
+	case 1:
+	case 0:
+		b.problem(at, "one-of", "a value needs one of jq, expr, const, fields or each")
+	default:
+		b.problem(at, "one-of", "a value sets %s: choose one", strings.Join(kinds, " and "))
+	}
+	return out
+}
+
+func (b *builder) fields(at []string, m map[string]engine.ValueSpec) []mapping.Field {
+	out := make([]mapping.Field, 0, len(m))
+	for _, name := range sortedKeys(m) {
+		fat := append(append([]string{}, at...), name)
+		out = append(out, mapping.Field{Name: name, Pos: posString(b.l, b.l.posOf(fat...)), Value: b.value(fat, m[name])})
+	}
+	return out
+}
+
+var cursorLayouts = map[string]string{
+	"rfc3339":   time.RFC3339,
+	"rfc3339ms": "2006-01-02T15:04:05.000Z07:00",
+	"datetime":  "2006-01-02 15:04:05",
+	"date":      "2006-01-02",
+}
+
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline {
+	at := sel("pipelines", name)
+	p := &engine.Pipeline{Name: name, Spec: ps, Pos: posString(b.l, b.l.posOf(at...)), MaxAttempts: ps.MaxAttempts, Concurrency: ps.Concurrency}
+
+	if ps.Trigger.Cron != "" {
+		if _, err := cronParser.Parse(ps.Trigger.Cron); err != nil {
+			b.problem(append(at, "trigger", "cron"), "bad-cron", "%q: %v", ps.Trigger.Cron, err)
+		}
+	}
+	if in := ps.Trigger.Inbox; in != nil {
+		b.text(append(at, "trigger", "inbox", "secret"), in.Secret)
+		b.jq(append(at, "trigger", "inbox", "key"), in.Key)
+		if in.Fetch != nil {
+			b.request(append(at, "trigger", "inbox", "fetch"), *in.Fetch)
+		}
+	}
+
+	src := ps.Source
+	sat := append(at, "source")
+	b.needConnector(append(sat, "connector"), src.Connector)
+	p.Source = engine.Source{Connector: src.Connector, Request: b.request(sat, src.RequestSpec), Key: b.jq(append(sat, "key"), src.Key)}
+	if src.Updated != "" {
+		p.Source.Updated = b.jq(append(sat, "updated"), src.Updated)
+	}
+	if src.Get != nil {
+		r := b.request(append(sat, "get"), *src.Get)
+		p.Source.Get = &r
+	}
+	if c := src.Cursor; c != nil {
+		cat := append(sat, "cursor")
+		cur := &engine.Cursor{Next: c.Next, DayStart: c.DayStart, Layout: cursorLayouts[c.Format]}
+		if c.Field != "" {
+			cur.Field = b.jq(append(cat, "field"), c.Field)
+		} else if c.Next == "max_seen" {
+			b.problem(cat, "missing-field", "cursor.next max_seen needs cursor.field")
+		}
+		cur.Overlap = b.duration(append(cat, "overlap"), c.Overlap)
+		t, err := parseTime(c.Initial)
+		if err != nil {
+			b.problem(append(cat, "initial"), "bad-time", "%q is not a time", c.Initial)
+		}
+		cur.Initial = t
+		p.Source.Cursor = cur
+	}
+
+	for i, f := range ps.Filter {
+		fat := append(append([]string{}, at...), "filter", fmt.Sprint(i))
+		p.Filters = append(p.Filters, engine.Filter{Expr: b.expr(append(fat, "expr"), f.Expr, mapping.ExprBool), Reason: f.Reason, Pos: posString(b.l, b.l.posOf(fat...))})
+	}
+	for i, e := range ps.Enrich {
+		eat := append(append([]string{}, at...), "enrich", fmt.Sprint(i))
+		b.needConnector(append(eat, "connector"), e.Connector)
+		en := engine.Enrich{Name: e.Name, Connector: e.Connector, Request: b.request(append(eat, "request"), e.Request),
+			As: e.As, AllPages: e.AllPages, Cache: e.Cache, OnError: e.OnError, Pos: posString(b.l, b.l.posOf(eat...))}
+		if en.As == "" {
+			en.As = e.Name
+		}
+		if e.When != "" {
+			en.When = b.expr(append(eat, "when"), e.When, mapping.ExprBool)
+		}
+		p.Enrich = append(p.Enrich, en)
+	}
+	if ps.Each != nil {
+		p.Each = &engine.Each{JQ: b.jq(append(at, "each", "jq"), ps.Each.JQ), Key: b.jq(append(at, "each", "key"), ps.Each.Key)}
+	}
+	p.Map = &mapping.Mapping{Fields: b.fields(append(at, "map"), ps.Map)}
+
+	u := ps.Upsert
+	uat := append(at, "upsert")
+	b.needConnector(append(uat, "connector"), u.Connector)
+	up := engine.Upsert{Connector: u.Connector, Key: b.jq(append(uat, "key"), u.Key), Mode: u.Mode,
+		Idempotent: u.Idempotent, Unchanged: u.Unchanged, Pos: posString(b.l, b.l.posOf(uat...))}
+	if u.KeyFallback != "" {
+		up.KeyFallback = b.jq(append(uat, "key_fallback"), u.KeyFallback)
+	}
+	if u.Find != nil {
+		r := b.request(append(uat, "find"), u.Find.RequestSpec)
+		up.Find = &r
+		up.FindID = b.jq(append(uat, "find", "id"), u.Find.ID)
+	}
+	if u.Create != nil {
+		r := b.request(append(uat, "create"), u.Create.RequestSpec)
+		up.Create = &r
+		if u.Create.ID != "" {
+			up.CreateID = b.jq(append(uat, "create", "id"), u.Create.ID)
+		}
+		if u.Create.Transaction != "" {
+			up.CreateTxn = b.jq(append(uat, "create", "transaction"), u.Create.Transaction)
+		}
+	}
+	if u.Update != nil {
+		r := b.request(append(uat, "update"), u.Update.RequestSpec)
+		up.Update = &r
+		if u.Update.Transaction != "" {
+			up.UpdateTxn = b.jq(append(uat, "update", "transaction"), u.Update.Transaction)
+		}
+	}
+	if u.Link != nil {
+		up.LinkSystem = u.Link.System
+	}
+	switch {
+	case u.Create == nil && u.Update == nil:
+		b.problem(uat, "no-write", "upsert declares neither create nor update")
+	case u.Mode == "create_only" && u.Create == nil, u.Mode == "upsert" && u.Create == nil && u.Find == nil:
+		b.problem(uat, "no-write", "mode %s needs upsert.create", u.Mode)
+	case u.Mode == "update_only" && u.Update == nil:
+		b.problem(uat, "no-write", "mode update_only needs upsert.update")
+	}
+	if u.Create != nil && !u.Idempotent && u.Find == nil {
+		b.problem(append(uat, "create"), "no-find", "create is not idempotent and no find is declared: a retry after a crash could duplicate")
+	}
+	if (u.Update != nil || u.Mode == "update_only") && u.Find == nil && !u.Idempotent {
+		b.problem(uat, "no-find", "update needs upsert.find to locate the target")
+	}
+	p.Upsert = up
+
+	for i, a := range ps.After {
+		aat := append(append([]string{}, at...), "after", fmt.Sprint(i))
+		b.needConnector(append(aat, "connector"), a.Connector)
+		af := engine.After{Name: a.Name, Connector: a.Connector, Request: b.request(append(aat, "request"), a.Request), OnError: a.OnError, Pos: posString(b.l, b.l.posOf(aat...))}
+		if a.When != "" {
+			af.When = b.expr(append(aat, "when"), a.When, mapping.ExprBool)
+		}
+		if a.Transaction != "" {
+			af.Transaction = b.jq(append(aat, "transaction"), a.Transaction)
+		}
+		if pl := a.Poll; pl != nil {
+			pat := append(aat, "poll")
+			po := &engine.Poll{Request: b.request(append(pat, "request"), pl.Request), Status: b.jq(append(pat, "status"), pl.Status),
+				Done: set(pl.Done), Failed: set(pl.Failed), Interval: b.duration(append(pat, "interval"), pl.Interval), Timeout: b.duration(append(pat, "timeout"), pl.Timeout)}
+			af.Poll = po
+		}
+		p.After = append(p.After, af)
+	}
+	return p
+}
+
+func set(xs []string) map[string]bool {
+	m := make(map[string]bool, len(xs))
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
+}
+
+func parseTime(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("not a time")
+}
+
+// chaining checks trigger.after names and that chains have no cycle.
+func (b *builder) chaining(s *engine.DeploymentSpec) {
+	inboxes := map[string]string{}
+	for _, name := range sortedKeys(s.Pipelines) {
+		t := s.Pipelines[name].Trigger
+		for i, dep := range t.After {
+			if _, ok := s.Pipelines[dep]; !ok {
+				b.problem(sel("pipelines", name, "trigger", "after", fmt.Sprint(i)), "unknown-pipeline", "no pipeline named %q", dep)
+			}
+		}
+		if t.Inbox != nil {
+			if other, ok := inboxes[t.Inbox.Path]; ok {
+				b.problem(sel("pipelines", name, "trigger", "inbox", "path"), "duplicate-inbox", "inbox path %s is also used by %s", t.Inbox.Path, other)
+			}
+			inboxes[t.Inbox.Path] = name
+		}
+	}
+	// Depth-first search for a cycle; report it once, at its first member.
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[string]int{}
+	var stack []string
+	var visit func(n string) bool
+	visit = func(n string) bool {
+		color[n] = grey
+		stack = append(stack, n)
+		for _, dep := range s.Pipelines[n].Trigger.After {
+			if _, ok := s.Pipelines[dep]; !ok {
+				continue
+			}
+			switch color[dep] {
+			case grey:
+				i := indexOf(stack, dep)
+				cycle := append(append([]string{}, stack[i:]...), dep)
+				b.problem(sel("pipelines", dep, "trigger", "after"), "chain-cycle", "pipelines run after each other in a cycle: %s", strings.Join(cycle, " → "))
+				return true
+			case white:
+				if visit(dep) {
+					return true
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[n] = black
+		return false
+	}
+	for _, name := range sortedKeys(s.Pipelines) {
+		if color[name] == white && visit(name) {
+			return
+		}
+	}
+}
+
+func indexOf(xs []string, x string) int {
+	for i, y := range xs {
+		if y == x {
+			return i
+		}
+	}
+	return 0
+}

@@ -1,0 +1,138 @@
+package spec_test
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/tools/txtar"
+
+	"casesync/engine/spec"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// TestCheck_Cases runs every testdata/check/*.txtar archive: the archive's
+// files form a deployment folder (with the shipped specs/cue.mod and lib so
+// cases can import them), and its "want" section lists the expected
+// problems as "file:line:col code path", or "ok".
+func TestCheck_Cases(t *testing.T) {
+	files, err := filepath.Glob("../../testdata/check/*.txtar")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no check cases: %v", err)
+	}
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".txtar")
+		t.Run(name, func(t *testing.T) {
+			ar, err := txtar.ParseFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			root := t.TempDir()
+			copyDir(t, "../../specs/cue.mod", filepath.Join(root, "cue.mod"))
+			copyDir(t, "../../specs/lib", filepath.Join(root, "lib"))
+			dir := filepath.Join(root, "deploy")
+			var want string
+			for _, f := range ar.Files {
+				if f.Name == "want" {
+					want = string(f.Data)
+					continue
+				}
+				p := filepath.Join(dir, f.Name)
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, f.Data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err = spec.Load(dir, spec.Options{Cwd: dir})
+			got := render(t, err)
+			if *update {
+				for i := range ar.Files {
+					if ar.Files[i].Name == "want" {
+						ar.Files[i].Data = []byte(got)
+					}
+				}
+				if err := os.WriteFile(file, txtar.Format(ar), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("problems (-want +got):\n%s\nfull output:\n%v", diff, err)
+			}
+		})
+	}
+}
+
+func render(t *testing.T, err error) string {
+	t.Helper()
+	if err == nil {
+		return "ok\n"
+	}
+	ps, ok := err.(spec.Problems)
+	if !ok {
+		t.Fatalf("load: %v", err)
+	}
+	var b strings.Builder
+	for _, p := range ps {
+		b.WriteString(p.Pos() + " " + p.Code + " " + p.Path + "\n")
+	}
+	return b.String()
+}
+
+func copyDir(t testing.TB, from, to string) {
+	t.Helper()
+	err := filepath.Walk(from, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		dst := filepath.Join(to, rel)
+		if info.IsDir() {
+			return os.MkdirAll(dst, 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(dst, b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCheck_ShippedSpecs: every deployment shipped in specs/ loads clean.
+func TestCheck_ShippedSpecs(t *testing.T) {
+	dirs, err := spec.Deployments("../../specs")
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("deployments: %v %v", dirs, err)
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			if _, err := spec.Load(dir, spec.Options{}); err != nil {
+				t.Fatalf("shipped spec has problems:\n%v", err)
+			}
+		})
+	}
+}
+
+func BenchmarkLoad(b *testing.B) {
+	dirs, err := spec.Deployments("../../specs")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, dir := range dirs {
+			if _, err := spec.Load(dir, spec.Options{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

@@ -1,0 +1,278 @@
+package spec
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"casesync/engine"
+	"casesync/engine/mapping"
+)
+
+// lookup loads one lookup and registers it. Table files are read and
+// checked here, so a duplicated or empty key is a check problem naming
+// every row involved, not a silent last-one-wins at run time.
+func (b *builder) lookup(plan *engine.Plan, name string, ls engine.LookupSpec) {
+	at := sel("lookups", name)
+	onMiss := mapping.OnMiss(ls.OnMiss)
+	if onMiss == "" {
+		onMiss = mapping.MissFail
+	}
+	def := fixAny(ls.Default)
+	if onMiss == mapping.MissDefault && ls.Default == nil {
+		b.problem(append(at, "on_miss"), "missing-field", "on_miss default needs default")
+	}
+	var kinds []string
+	if ls.File != "" {
+		kinds = append(kinds, "file")
+	}
+	if ls.Values != nil {
+		kinds = append(kinds, "values")
+	}
+	if ls.Rule != nil {
+		kinds = append(kinds, "rule")
+	}
+	if ls.API != nil {
+		kinds = append(kinds, "api")
+	}
+	if len(kinds) != 1 {
+		if len(kinds) == 0 {
+			b.problem(at, "one-of", "a lookup needs one of file, values, rule or api")
+		} else {
+			b.problem(at, "one-of", "lookup sets %s: choose one", strings.Join(kinds, " and "))
+		}
+		return
+	}
+	switch kinds[0] {
+	case "file":
+		rows := b.tableFile(at, ls)
+		if rows != nil {
+			b.reg.Add(mapping.NewTable(name, rows, ls.CaseInsensitive, onMiss, def))
+		}
+	case "values":
+		rows := map[string]any{}
+		for k, v := range ls.Values {
+			if strings.TrimSpace(k) == "" {
+				b.problem(append(at, "values"), "lookup-empty-key", "an entry has an empty key")
+				continue
+			}
+			rows[k] = fixAny(v)
+		}
+		b.reg.Add(mapping.NewTable(name, rows, ls.CaseInsensitive, onMiss, def))
+	case "rule":
+		l, err := mapping.NewRule(name, ls.Rule.Forward, onMiss, def)
+		if err != nil {
+			b.problem(append(at, "rule", "forward"), "bad-value", "%v", err)
+			return
+		}
+		b.reg.Add(l)
+	case "api":
+		b.reg.Add(mapping.NewAPI(name, onMiss, def))
+	}
+}
+
+type row struct {
+	line  int
+	key   string
+	value any
+}
+
+func (b *builder) tableFile(at []string, ls engine.LookupSpec) map[string]any {
+	path := ls.File
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(b.l.dir, path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		msg := "cannot read " + ls.File
+		if errors.Is(err, os.ErrNotExist) {
+			msg = ls.File + " does not exist"
+		}
+		b.problem(append(at, "file"), "lookup-file", "%s", msg)
+		return nil
+	}
+	defer f.Close()
+	var rows []row
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".csv":
+		rows = b.readCSV(at, ls, f, path)
+	case ".json":
+		rows = b.readJSON(at, ls, f)
+	default:
+		b.problem(append(at, "file"), "lookup-file", "%s: want a .csv or .json file", ls.File)
+		return nil
+	}
+	if rows == nil {
+		return nil
+	}
+	out := make(map[string]any, len(rows))
+	byKey := map[string][]int{}
+	rel := b.l.rel(path)
+	for _, r := range rows {
+		k := r.key
+		if ls.CaseInsensitive {
+			k = strings.ToLower(k)
+		}
+		byKey[k] = append(byKey[k], r.line)
+		if strings.TrimSpace(r.key) == "" {
+			b.l.problems = append(b.l.problems, Problem{File: rel, Line: r.line, Col: 1, Path: strings.Join(at, "."), Code: "lookup-empty-key", Msg: "row has an empty key", Hint: Codes["lookup-empty-key"]})
+			continue
+		}
+		if s, ok := r.value.(string); r.value == nil || (ok && strings.TrimSpace(s) == "") {
+			b.l.problems = append(b.l.problems, Problem{File: rel, Line: r.line, Col: 1, Path: strings.Join(at, "."), Code: "lookup-empty-value", Msg: fmt.Sprintf("key %q has an empty value", r.key), Hint: Codes["lookup-empty-value"]})
+			continue
+		}
+		out[r.key] = r.value
+	}
+	keys := make([]string, 0, len(byKey))
+	for k := range byKey {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		lines := byKey[k]
+		if len(lines) < 2 || strings.TrimSpace(k) == "" {
+			continue
+		}
+		for _, ln := range lines {
+			others := []string{}
+			for _, o := range lines {
+				if o != ln {
+					others = append(others, fmt.Sprint(o))
+				}
+			}
+			b.l.problems = append(b.l.problems, Problem{File: rel, Line: ln, Col: 1, Path: strings.Join(at, "."), Code: "lookup-duplicate-key",
+				Msg: fmt.Sprintf("key %q appears again on line %s", k, strings.Join(others, ", ")), Hint: Codes["lookup-duplicate-key"]})
+		}
+	}
+	return out
+}
+
+func (b *builder) readCSV(at []string, ls engine.LookupSpec, f io.Reader, path string) []row {
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = -1
+	header, err := r.Read()
+	if err != nil {
+		b.problem(append(at, "file"), "lookup-file", "%s: no header row", ls.File)
+		return nil
+	}
+	ki, vi := 0, 1
+	if ls.Key != "" {
+		ki = indexOf(header, ls.Key)
+		if ki < 0 || header[ki] != ls.Key {
+			b.problem(append(at, "key"), "lookup-column", "%s has no column %q (columns: %s)", ls.File, ls.Key, strings.Join(header, ", "))
+			return nil
+		}
+	}
+	if ls.Value != "" {
+		vi = indexOf(header, ls.Value)
+		if vi < 0 || header[vi] != ls.Value {
+			b.problem(append(at, "value"), "lookup-column", "%s has no column %q (columns: %s)", ls.File, ls.Value, strings.Join(header, ", "))
+			return nil
+		}
+	}
+	if len(header) < 2 && ls.Value == "" {
+		b.problem(append(at, "file"), "lookup-file", "%s: want at least two columns", ls.File)
+		return nil
+	}
+	var rows []row
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		line, _ := r.FieldPos(0)
+		if err != nil {
+			b.l.problems = append(b.l.problems, Problem{File: b.l.rel(path), Line: line, Col: 1, Path: strings.Join(at, "."), Code: "lookup-file", Msg: "unreadable CSV row", Hint: Codes["lookup-file"]})
+			return nil
+		}
+		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+			continue
+		}
+		var k, v string
+		if ki < len(rec) {
+			k = rec[ki]
+		}
+		if vi < len(rec) {
+			v = rec[vi]
+		}
+		rows = append(rows, row{line: line, key: k, value: v})
+	}
+	return rows
+}
+
+// readJSON accepts an object (key → value) or an array of objects with the
+// key and value fields named by the spec.
+func (b *builder) readJSON(at []string, ls engine.LookupSpec, f io.Reader) []row {
+	data, err := io.ReadAll(f)
+	if err != nil {
+		b.problem(append(at, "file"), "lookup-file", "cannot read %s", ls.File)
+		return nil
+	}
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		b.problem(append(at, "file"), "lookup-file", "%s is not valid JSON", ls.File)
+		return nil
+	}
+	var rows []row
+	switch x := v.(type) {
+	case map[string]any:
+		// Lines are not tracked inside JSON objects; keys are unique by
+		// construction after decoding, so duplicates are found by a scan.
+		for _, k := range sortedKeys(x) {
+			rows = append(rows, row{line: 0, key: k, value: fixAny(x[k])})
+		}
+		for _, d := range duplicateJSONKeys(data) {
+			b.problem(append(at, "file"), "lookup-duplicate-key", "%s: key %q appears more than once", ls.File, d)
+		}
+	case []any:
+		if ls.Key == "" || ls.Value == "" {
+			b.problem(at, "missing-field", "a JSON array table needs key and value field names")
+			return nil
+		}
+		for i, it := range x {
+			m, ok := it.(map[string]any)
+			if !ok {
+				b.problem(append(at, "file"), "lookup-file", "%s: element %d is not an object", ls.File, i)
+				return nil
+			}
+			rows = append(rows, row{line: i + 1, key: fmt.Sprint(m[ls.Key]), value: fixAny(m[ls.Value])})
+		}
+	default:
+		b.problem(append(at, "file"), "lookup-file", "%s: want an object or an array", ls.File)
+		return nil
+	}
+	return rows
+}
+
+// duplicateJSONKeys finds repeated keys in a top-level JSON object.
+func duplicateJSONKeys(data []byte) []string {
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil
+	}
+	seen := map[string]bool{}
+	var dups []string
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return dups
+		}
+		k, _ := t.(string)
+		if seen[k] {
+			dups = append(dups, k)
+		}
+		seen[k] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return dups
+		}
+	}
+	return dups
+}
