@@ -53,14 +53,14 @@ type client struct {
 	status                          string
 
 	externalID, externalIDDisplay, mosvyNumber *string
-	extCWName, extCWID                          *string
-	reasonForReferral                           *string
-	levelOfRisk                                 *string
-	referredExternal                            bool
-	caseWorkers                                 []caseWorker
-	enrollments                                 []enrollment
-	referrals                                   []*referral // referrals.client_id = id, by id
-	syncedDate                                  string
+	extCWName, extCWID                         *string
+	reasonForReferral                          *string
+	levelOfRisk                                *string
+	referredExternal                           bool
+	caseWorkers                                []caseWorker
+	enrollments                                []enrollment
+	referrals                                  []*referral // referrals.client_id = id, by id
+	syncedDate                                 string
 
 	createdAt, updatedAt time.Time
 }
