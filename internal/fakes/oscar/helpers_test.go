@@ -200,10 +200,10 @@ func newReferral(externalID, org, service string) map[string]any {
 		"level_of_risk": "medium", "mosvy_number": "",
 		"given_name": "Voreak", "family_name": "Thanary", "gender": "female", "date_of_birth": "2015-01-01",
 		"location_current_village_code": "10060805", "address_current_village_code": "10060805",
-		"reason_for_referral": "needs care",
+		"reason_for_referral":       "needs care",
 		"external_case_worker_name": "Primero Worker", "external_case_worker_id": "cp_worker",
 		"external_case_worker_mobile": "000000000",
-		"is_referred": true, "organization_name": org, "organization_id": org,
+		"is_referred":                 true, "organization_name": org, "organization_id": org,
 		"services": []any{map[string]any{"uuid": "00000000-0000-4000-8000-000000000001", "name": service}},
 	}
 }
