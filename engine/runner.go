@@ -1,0 +1,1220 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"casesync/engine/mapping"
+)
+
+// Callers gives the runner the connector for a name. All pipelines of a
+// plan share one Caller per connector, so rate limits are shared.
+type Callers interface {
+	Get(name string) (Caller, error)
+}
+
+// Runner runs the pipelines of one plan. Lifecycle:
+//  1. construct with NewRunner (plan, connectors, state, clock);
+//  2. call Sync for a pipeline, as often as needed; calls for different
+//     pipelines may run at once, two for the same pipeline must not (the
+//     daemon's scheduler ensures it);
+//  3. the constructor's caller closes the connectors and the state.
+type Runner struct {
+	plan    *Plan
+	callers Callers
+	state   State
+	clock   Clock
+	log     *slog.Logger
+	// Progress, when set, is called after every page.
+	Progress func(ProgressEvent)
+	// Sleep waits for d or until ctx ends; tests replace it.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// ProgressEvent reports a running sync after each page.
+type ProgressEvent struct {
+	Pipeline string
+	Page     int
+	Counts   Counts
+	Total    int // server's announced total, -1 when unknown
+	Elapsed  time.Duration
+}
+
+// NewRunner returns a runner for plan.
+func NewRunner(plan *Plan, callers Callers, state State, clock Clock, log *slog.Logger) *Runner {
+	if clock == nil {
+		clock = SystemClock{}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Runner{plan: plan, callers: callers, state: state, clock: clock, log: log, Sleep: sleepCtx}
+}
+
+// Plan returns the plan the runner runs.
+func (r *Runner) Plan() *Plan { return r.plan }
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// SyncOptions tune one run.
+type SyncOptions struct {
+	Trigger string // manual, cron, after:<pipeline>, inbox, retry
+	// Limit stops after this many source records (0 = all).
+	Limit int
+	// Keys restricts the run to these source record keys (retry, inbox):
+	// the listing is skipped and each key is re-fetched with source.get.
+	Keys []string
+	// Since overrides the cursor for this run (dry-run --since).
+	Since string
+	// DryRun, when set, receives every decision and nothing is written:
+	// no target writes, no after-steps, no state changes.
+	DryRun func(Decision)
+	// SkipRetries leaves the retry queue alone for this run.
+	SkipRetries bool
+}
+
+// RunResult summarises a run.
+type RunResult struct {
+	RunID    int64
+	Pipeline string
+	Counts   Counts
+	// Reasons counts skipped and failed records by reason code.
+	Reasons map[string]int
+	// Misses counts lookup misses by lookup name.
+	Misses   map[string]int
+	Cursor   string
+	Duration time.Duration
+	// Failed is set when the run itself failed (not single records).
+	Err error
+}
+
+// Decision is what the engine decided for one record or item; dry-run
+// prints it, sync records it as an Outcome.
+type Decision struct {
+	Pipeline  string
+	RecordKey string
+	Action    Action
+	Reason    string
+	Error     string
+	Class     Class
+	TargetID  string
+	// Request is the write that was (or would be) sent.
+	Request *CallPreview
+	// Before is the target's current record when one was found (for diffs).
+	Before any
+	// Payload is the mapped payload; PayloadHash its hash once written.
+	Payload     any
+	PayloadHash string
+	// Transaction is an asynchronous job id the target answered with.
+	Transaction string
+	// After lists the after-step calls that would follow.
+	After []*CallPreview
+}
+
+// CallPreview is a request as it would go on the wire, minus auth.
+type CallPreview struct {
+	Method string
+	Path   string
+	Query  map[string]string
+	Body   any
+}
+
+func preview(c *Call) *CallPreview {
+	p := &CallPreview{Method: c.Method, Path: c.Path, Body: c.Body}
+	if len(c.Query) > 0 {
+		p.Query = map[string]string{}
+		for k := range c.Query {
+			p.Query[k] = c.Query.Get(k)
+		}
+	}
+	return p
+}
+
+// ErrUnknownPipeline is returned for a pipeline name the plan lacks.
+var ErrUnknownPipeline = errors.New("unknown pipeline")
+
+type run struct {
+	r        *Runner
+	p        *Pipeline
+	opts     SyncOptions
+	id       int64
+	started  time.Time
+	vars     *mapping.Vars
+	rt       *mapping.Runtime
+	mu       sync.Mutex
+	counts   Counts
+	reasons  map[string]int
+	seen     map[string]bool
+	maxSeen  time.Time
+	cache    sync.Map // enrich cache: rendered request → body
+	srcName  string
+	linkName string
+}
+
+// Sync runs one pipeline once: retries that are due, then the source
+// listing from the cursor. Single-record failures are recorded and do not
+// fail the run; the run fails when the listing itself cannot be read.
+func (r *Runner) Sync(ctx context.Context, pipeline string, opts SyncOptions) (*RunResult, error) {
+	p, ok := r.plan.Pipelines[pipeline]
+	if !ok {
+		return nil, fmt.Errorf("%w %q (have: %s)", ErrUnknownPipeline, pipeline, strings.Join(r.plan.Order, ", "))
+	}
+	if opts.Trigger == "" {
+		opts.Trigger = "manual"
+	}
+	ru := &run{r: r, p: p, opts: opts, started: r.clock.Now().UTC(), reasons: map[string]int{}, seen: map[string]bool{},
+		srcName: p.Source.Connector, linkName: p.Upsert.LinkSystem}
+	if ru.linkName == "" {
+		ru.linkName = p.Upsert.Connector
+	}
+	res := &RunResult{Pipeline: pipeline}
+	dry := opts.DryRun != nil
+	if !dry {
+		id, err := r.state.StartRun(ctx, pipeline, r.plan.Hash, opts.Trigger, ru.started)
+		if err != nil {
+			return nil, fmt.Errorf("start run of %s: %w", pipeline, err)
+		}
+		ru.id = id
+		res.RunID = id
+	}
+	ru.rt = mapping.NewRuntime(ctx, &apiResolver{r: r})
+	defer ru.rt.Close()
+
+	cursor, err := ru.startCursor(ctx)
+	if err == nil {
+		ru.vars = &mapping.Vars{Vars: r.plan.Vars, Cursor: cursor, Now: ru.started.Format(time.RFC3339), Runtime: ru.rt}
+		switch {
+		case len(opts.Keys) > 0:
+			err = ru.byKeys(ctx, opts.Keys)
+		default:
+			if !dry && !opts.SkipRetries {
+				err = ru.retries(ctx)
+			}
+			if err == nil {
+				err = ru.listing(ctx, res)
+			}
+		}
+	}
+	res.Counts = ru.counts
+	res.Reasons = ru.reasons
+	res.Misses = r.misses()
+	res.Duration = r.clock.Now().Sub(ru.started)
+	res.Err = err
+	if !dry {
+		status, msg := "succeeded", ""
+		if err != nil {
+			status, msg = "failed", safeError(err)
+			if ctx.Err() != nil {
+				status = "interrupted"
+			}
+		}
+		// The run row is finished even when ctx is cancelled: a SIGTERM
+		// must leave an honest record behind.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		ferr := r.state.FinishRun(fctx, ru.id, status, ru.counts, msg, r.clock.Now().UTC())
+		cancel()
+		if ferr != nil && err == nil {
+			err = ferr
+		}
+	}
+	return res, err
+}
+
+func (r *Runner) misses() map[string]int {
+	out := map[string]int{}
+	for _, name := range r.plan.Lookups.Names() {
+		l, _ := r.plan.Lookups.Get(name)
+		if n := l.Misses.Load(); n > 0 {
+			out[name] = int(n)
+		}
+	}
+	return out
+}
+
+// startCursor renders the cursor this run reads from: the stored value (or
+// the initial one), minus the overlap.
+func (ru *run) startCursor(ctx context.Context) (string, error) {
+	c := ru.p.Source.Cursor
+	if c == nil {
+		return "", nil
+	}
+	var at time.Time
+	if ru.opts.Since != "" {
+		t, err := parseCursor(ru.opts.Since)
+		if err != nil {
+			return "", fmt.Errorf("--since: %w", err)
+		}
+		at = t
+	} else {
+		val, ok, err := ru.r.state.Cursor(ctx, ru.p.Name)
+		if err != nil {
+			return "", fmt.Errorf("read cursor of %s: %w", ru.p.Name, err)
+		}
+		at = c.Initial
+		if ok {
+			t, err := parseCursor(val)
+			if err != nil {
+				return "", fmt.Errorf("stored cursor of %s is not a time: %w", ru.p.Name, err)
+			}
+			at = t.Add(-c.Overlap)
+		}
+	}
+	return renderCursor(c, at), nil
+}
+
+func renderCursor(c *Cursor, at time.Time) string {
+	at = at.UTC()
+	if c.DayStart {
+		at = time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC)
+	}
+	return at.Format(c.Layout)
+}
+
+func parseCursor(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time", s)
+}
+
+// nextCursor is where the next run starts: the greatest value seen, capped
+// at this run's start (a record stamped in the future must not push the
+// cursor past records not yet written), or the run's start.
+func (ru *run) nextCursor() *string {
+	c := ru.p.Source.Cursor
+	if c == nil {
+		return nil
+	}
+	var t time.Time
+	switch c.Next {
+	case "run_start":
+		t = ru.started
+	default:
+		ru.mu.Lock()
+		t = ru.maxSeen
+		ru.mu.Unlock()
+		if t.IsZero() {
+			return nil // nothing seen: keep the cursor where it is
+		}
+		if t.After(ru.started) {
+			t = ru.started
+		}
+	}
+	s := t.UTC().Format(time.RFC3339Nano)
+	return &s
+}
+
+// listing reads the source page by page and commits each page.
+func (ru *run) listing(ctx context.Context, res *RunResult) error {
+	src := ru.p.Source
+	caller, err := ru.r.callers.Get(src.Connector)
+	if err != nil {
+		return err
+	}
+	call, err := src.Request.render(ctx, nil, ru.vars)
+	if err != nil {
+		return fmt.Errorf("%s: source request: %w", ru.p.Name, err)
+	}
+	call.Label = ru.p.Name + "/source"
+	call.Idempotent = true
+	read := 0
+	pages := 0
+	var pending *Page
+	flush := func(pg *Page, final bool) error {
+		outs := ru.page(ctx, pg.Records)
+		if ru.opts.DryRun != nil {
+			return nil
+		}
+		var cur *string
+		if final {
+			cur = ru.nextCursor()
+			res.Cursor = deref(cur)
+		}
+		return ru.commit(ctx, outs, cur)
+	}
+	err = caller.List(ctx, call, func(pg *Page) error {
+		pages++
+		if ru.opts.Limit > 0 && read+len(pg.Records) > ru.opts.Limit {
+			pg.Records = pg.Records[:ru.opts.Limit-read]
+		}
+		read += len(pg.Records)
+		// Hold one page back: the cursor may only advance with the last
+		// page's commit, and a page is last only once the next is known.
+		if pending != nil {
+			if err := flush(pending, false); err != nil {
+				return err
+			}
+		}
+		pending = pg
+		ru.progress(pg.Number, pg.Total)
+		if ru.opts.Limit > 0 && read >= ru.opts.Limit {
+			return errStopListing
+		}
+		return nil
+	})
+	if errors.Is(err, errStopListing) {
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: read source: %w", ru.p.Name, err)
+	}
+	if pending == nil {
+		pending = &Page{Number: 1, Total: 0}
+	}
+	if err := flush(pending, ru.opts.Limit == 0); err != nil {
+		return err
+	}
+	ru.progress(pages, -1)
+	return nil
+}
+
+var errStopListing = errors.New("stop listing")
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func (ru *run) progress(page, total int) {
+	if ru.r.Progress == nil {
+		return
+	}
+	ru.mu.Lock()
+	c := ru.counts
+	ru.mu.Unlock()
+	ru.r.Progress(ProgressEvent{Pipeline: ru.p.Name, Page: page, Counts: c, Total: total, Elapsed: ru.r.clock.Now().Sub(ru.started)})
+}
+
+func (ru *run) commit(ctx context.Context, outs []Outcome, cur *string) error {
+	pc := PageCommit{RunID: ru.id, Pipeline: ru.p.Name, Outcomes: outs, Cursor: cur, Now: ru.r.clock.Now().UTC(),
+		Retry: RetryPolicy{MaxAttempts: ru.p.MaxAttempts, Base: time.Minute, Max: 6 * time.Hour}}
+	// The commit must land even if a signal arrived while the page was
+	// being written: the writes happened, so their outcomes must be kept.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := ru.r.state.CommitPage(cctx, pc); err != nil {
+		return fmt.Errorf("%s: commit page: %w", ru.p.Name, err)
+	}
+	return ctx.Err()
+}
+
+// page processes a page's records with bounded concurrency and returns
+// their outcomes in input order.
+func (ru *run) page(ctx context.Context, records []any) []Outcome {
+	results := make([][]Outcome, len(records))
+	n := ru.p.Concurrency
+	if n < 1 {
+		n = 1
+	}
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for i, rec := range records {
+		if ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(i int, rec any) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			results[i] = ru.record(ctx, rec)
+		}(i, rec)
+	}
+	wg.Wait()
+	var outs []Outcome
+	for _, rs := range results {
+		outs = append(outs, rs...)
+	}
+	return outs
+}
+
+// byKeys re-fetches each key with source.get and processes it.
+func (ru *run) byKeys(ctx context.Context, keys []string) error {
+	if ru.p.Source.Get == nil {
+		return fmt.Errorf("%s: source has no get request, so single records cannot be re-fetched; run a full sync instead", ru.p.Name)
+	}
+	var outs []Outcome
+	for _, k := range keys {
+		outs = append(outs, ru.refetch(ctx, k)...)
+	}
+	if ru.opts.DryRun != nil {
+		return nil
+	}
+	return ru.commit(ctx, outs, nil)
+}
+
+func (ru *run) refetch(ctx context.Context, key string) []Outcome {
+	src := ru.p.Source
+	caller, err := ru.r.callers.Get(src.Connector)
+	if err != nil {
+		return []Outcome{ru.fail(key, "", "config", ClassConfig, err)}
+	}
+	v := *ru.vars
+	v.Key = key
+	call, err := src.Get.render(ctx, nil, &v)
+	if err != nil {
+		return []Outcome{ru.fail(key, "", "get_request", ClassConfig, err)}
+	}
+	call.Label = ru.p.Name + "/get"
+	call.Idempotent = true
+	resp, err := caller.Do(ctx, call)
+	if err != nil {
+		var re *RemoteError
+		if errors.As(err, &re) && re.Status == 404 {
+			// The source record is gone: nothing left to sync.
+			return []Outcome{ru.outcome(Decision{RecordKey: key, Action: ActionSkipped, Reason: "source_gone"}, "", nil)}
+		}
+		return []Outcome{ru.fail(key, "", "source_get", ClassOf(err), err)}
+	}
+	recs, err := call.records(ctx, resp.Body)
+	if err != nil || len(recs) != 1 {
+		if err == nil {
+			err = fmt.Errorf("get returned %d records, want 1", len(recs))
+		}
+		return []Outcome{ru.fail(key, "", "source_get", ClassPermanent, err)}
+	}
+	return ru.record(ctx, recs[0])
+}
+
+// retries re-processes due records from the queue.
+func (ru *run) retries(ctx context.Context) error {
+	due, err := ru.r.state.DueRetries(ctx, ru.p.Name, ru.started, 10000)
+	if err != nil {
+		return fmt.Errorf("%s: read retry queue: %w", ru.p.Name, err)
+	}
+	if len(due) == 0 {
+		return nil
+	}
+	// Items of a fan-out share their record: re-fetch each record once.
+	keys := map[string]bool{}
+	var order []string
+	for _, it := range due {
+		k := it.RecordKey
+		if i := strings.IndexByte(k, '#'); i >= 0 {
+			k = k[:i]
+		}
+		if !keys[k] {
+			keys[k] = true
+			order = append(order, k)
+		}
+	}
+	if ru.p.Source.Get != nil {
+		var outs []Outcome
+		for _, k := range order {
+			if ctx.Err() != nil {
+				break
+			}
+			outs = append(outs, ru.refetch(ctx, k)...)
+		}
+		return ru.commit(ctx, outs, nil)
+	}
+	// Without get, the main listing re-reads queued records only when they
+	// fall inside it; the cursor is wound back to the oldest due record.
+	if c := ru.p.Source.Cursor; c != nil {
+		oldest := time.Time{}
+		for _, it := range due {
+			if t, err := parseCursor(it.CursorValue); err == nil && (oldest.IsZero() || t.Before(oldest)) {
+				oldest = t
+			}
+		}
+		if !oldest.IsZero() {
+			cur, _ := parseCursor(ru.vars.Cursor)
+			if oldest.Add(-c.Overlap).Before(cur) {
+				ru.vars.Cursor = renderCursor(c, oldest.Add(-c.Overlap))
+			}
+		}
+	}
+	return nil
+}
+
+// record runs one source record through every stage and returns one
+// outcome per item written (one, or one per fanned-out item).
+func (ru *run) record(ctx context.Context, rec any) []Outcome {
+	p := ru.p
+	keyV, err := p.Source.Key.One(ctx, rec, ru.vars)
+	key := ""
+	if err == nil {
+		key = scalarString(keyV)
+	}
+	if key == "" {
+		return []Outcome{ru.fail(fmt.Sprintf("unkeyed-%s", shortHash(rec)), "", "no_key", ClassData, fmt.Errorf("source.key yields no value"))}
+	}
+	cursorVal := ""
+	if p.Source.Cursor != nil && p.Source.Cursor.Field != nil {
+		if v, err := p.Source.Cursor.Field.One(ctx, rec, ru.vars); err == nil {
+			if s, ok := v.(string); ok {
+				cursorVal = s
+				if t, err := parseCursor(s); err == nil {
+					ru.mu.Lock()
+					if t.After(ru.maxSeen) {
+						ru.maxSeen = t
+					}
+					ru.mu.Unlock()
+				}
+			}
+		}
+	}
+	ru.mu.Lock()
+	dup := ru.seen[key]
+	ru.seen[key] = true
+	ru.counts.Read++
+	ru.mu.Unlock()
+	if dup {
+		// The same record twice in one listing (an insert shifted the
+		// pages): it was handled once already.
+		return nil
+	}
+	m, _ := rec.(map[string]any)
+	if m == nil {
+		return []Outcome{ru.fail(key, cursorVal, "not_an_object", ClassData, fmt.Errorf("source record is not an object"))}
+	}
+	// Filters.
+	env := mapping.ExprEnvFor(m, ru.vars)
+	for _, f := range p.Filters {
+		ok, err := f.Expr.Bool(env)
+		if err != nil {
+			return []Outcome{ru.fail(key, cursorVal, "filter_error", ClassData, fmt.Errorf("filter %s (%s): %w", f.Reason, f.Pos, err))}
+		}
+		if !ok {
+			return []Outcome{ru.outcome(Decision{RecordKey: key, Action: ActionSkipped, Reason: f.Reason}, cursorVal, nil)}
+		}
+	}
+	// Enrich.
+	for _, e := range p.Enrich {
+		if e.When != nil {
+			ok, err := e.When.Bool(mapping.ExprEnvFor(m, ru.vars))
+			if err != nil {
+				return []Outcome{ru.fail(key, cursorVal, "enrich_"+e.Name, ClassData, fmt.Errorf("enrich %s when: %w", e.Name, err))}
+			}
+			if !ok {
+				continue
+			}
+		}
+		val, err := ru.enrich(ctx, &e, m)
+		if err != nil {
+			switch e.OnError {
+			case "skip":
+				return []Outcome{ru.outcome(Decision{RecordKey: key, Action: ActionSkipped, Reason: "enrich_" + e.Name}, cursorVal, nil)}
+			case "null":
+				val = nil
+			default:
+				return []Outcome{ru.fail(key, cursorVal, "enrich_"+e.Name, ClassOf(err), fmt.Errorf("enrich %s: %w", e.Name, err))}
+			}
+		}
+		m[e.As] = val
+	}
+	// Fan out.
+	type item struct {
+		key string
+		v   any
+	}
+	items := []item{{key: key, v: m}}
+	if p.Each != nil {
+		vals, err := p.Each.JQ.All(ctx, m, ru.vars)
+		if err != nil {
+			return []Outcome{ru.fail(key, cursorVal, "each", ClassData, fmt.Errorf("each: %w", err))}
+		}
+		if len(vals) == 1 {
+			if arr, ok := vals[0].([]any); ok {
+				vals = arr
+			}
+		}
+		items = items[:0]
+		for _, v := range vals {
+			kv, err := p.Each.Key.One(ctx, v, ru.vars)
+			if err != nil || scalarString(kv) == "" {
+				return []Outcome{ru.fail(key, cursorVal, "each_key", ClassData, fmt.Errorf("each.key yields no value"))}
+			}
+			items = append(items, item{key: key + "#" + scalarString(kv), v: v})
+		}
+		if len(items) == 0 {
+			return []Outcome{ru.outcome(Decision{RecordKey: key, Action: ActionSkipped, Reason: "nothing_to_write"}, cursorVal, nil)}
+		}
+	}
+	outs := make([]Outcome, 0, len(items))
+	for _, it := range items {
+		outs = append(outs, ru.item(ctx, it.key, cursorVal, m, it.v))
+	}
+	return outs
+}
+
+// item maps, upserts and runs after-steps for one item.
+func (ru *run) item(ctx context.Context, key, cursorVal string, rec map[string]any, input any) Outcome {
+	p := ru.p
+	v := *ru.vars
+	v.Record = rec
+	payload, err := p.Map.Apply(ctx, input, &v)
+	if err != nil {
+		return ru.mapFailure(key, cursorVal, err)
+	}
+	v.Payload = payload
+	d, txnV, resp := ru.upsert(ctx, key, payload, &v)
+	if d.Action == ActionFailed || d.Action == ActionSkipped {
+		return ru.outcome(d, cursorVal, nil)
+	}
+	var link *Link
+	if d.TargetID != "" && d.Action != ActionUnchanged {
+		link = &Link{SystemA: ru.srcName, IDA: key, SystemB: ru.linkName, IDB: d.TargetID, Pipeline: p.Name}
+	}
+	if d.Action == ActionCreated || d.Action == ActionUpdated {
+		v.TargetID = d.TargetID
+		v.Response = resp
+		v.Transaction = txnV
+		if err := ru.after(ctx, &d, &v); err != nil {
+			// The write happened: keep the link, drop the hash so a retry
+			// writes again and repeats the after-steps.
+			fd := ru.failDecision(key, "after", ClassOf(err), err)
+			fd.TargetID = d.TargetID
+			return ru.outcome(fd, cursorVal, link)
+		}
+	}
+	return ru.outcome(d, cursorVal, link)
+}
+
+func (ru *run) mapFailure(key, cursorVal string, err error) Outcome {
+	var skip *mapping.SkipError
+	if errors.As(err, &skip) {
+		return ru.outcome(Decision{RecordKey: key, Action: ActionSkipped, Reason: skip.Reason}, cursorVal, nil)
+	}
+	var miss *mapping.MissError
+	if errors.As(err, &miss) {
+		return ru.fail(key, cursorVal, "lookup_miss_"+miss.Lookup, ClassData, redactMiss(err, miss))
+	}
+	var le *mapping.LookupError
+	if errors.As(err, &le) {
+		return ru.fail(key, cursorVal, "lookup_error_"+le.Lookup, ClassOf(le.Err), err)
+	}
+	return ru.fail(key, cursorVal, "map_error", ClassData, err)
+}
+
+// redactMiss keeps the lookup's name and the key's shape but not the key:
+// keys such as a national id are personal data.
+func redactMiss(err error, miss *mapping.MissError) error {
+	msg := err.Error()
+	msg = strings.Replace(msg, fmt.Sprintf("%q", miss.Key), fmt.Sprintf("(%d characters)", len(miss.Key)), 1)
+	return errors.New(msg)
+}
+
+// upsert decides and performs the write for one payload.
+func (ru *run) upsert(ctx context.Context, key string, payload map[string]any, v *mapping.Vars) (Decision, any, any) {
+	p := ru.p
+	u := p.Upsert
+	d := Decision{Pipeline: p.Name, RecordKey: key, Payload: payload}
+	caller, err := ru.r.callers.Get(u.Connector)
+	if err != nil {
+		return ru.failDecision(key, "config", ClassConfig, err), nil, nil
+	}
+	bkeyV, err := u.Key.One(ctx, payload, v)
+	if err != nil {
+		return ru.failDecision(key, "key_error", ClassData, fmt.Errorf("upsert.key: %w", err)), nil, nil
+	}
+	bkey := scalarString(bkeyV)
+	if bkey == "" && u.KeyFallback != nil {
+		if fv, err := u.KeyFallback.One(ctx, payload, v); err == nil {
+			bkey = scalarString(fv)
+		}
+	}
+	hash := payloadHash(payload)
+	dry := ru.opts.DryRun != nil
+	last, haveLast, err := ru.r.state.Record(ctx, p.Name, key)
+	if err != nil {
+		return ru.failDecision(key, "state", ClassRetryable, err), nil, nil
+	}
+	if haveLast && u.Unchanged == "hash" && last.PayloadHash == hash {
+		d.Action, d.TargetID, d.Reason = ActionUnchanged, last.TargetID, "same_payload"
+		return d, nil, nil
+	}
+	v.Key = bkey
+	// Find the target: the link ledger first, then a query by key.
+	targetID := ""
+	if haveLast && last.TargetID != "" {
+		targetID = last.TargetID
+	} else if id, ok, err := ru.r.state.FindLink(ctx, ru.srcName, key, ru.linkName); err != nil {
+		return ru.failDecision(key, "state", ClassRetryable, err), nil, nil
+	} else if ok {
+		targetID = id
+	}
+	var target any
+	if u.Find != nil && (targetID == "" || dry) {
+		if bkey == "" {
+			// An empty key would match everything: never search with it.
+			return ru.failDecision(key, "empty_key", ClassData, fmt.Errorf("upsert key is empty; refusing to search the target with it")), nil, nil
+		}
+		id, rec, n, err := ru.find(ctx, caller, v)
+		if err != nil {
+			return ru.failDecision(key, "find", ClassOf(err), err), nil, nil
+		}
+		if n > 1 {
+			return ru.failDecision(key, "ambiguous_match", ClassPermanent, fmt.Errorf("%d target records match the key; not choosing one", n)), nil, nil
+		}
+		if n == 1 {
+			targetID, target = id, rec
+		}
+	}
+	d.Before = target
+	v.TargetID, v.Target = nilIfEmpty(targetID), target
+
+	var call *Call
+	var req *Request
+	var txn = u.CreateTxn
+	switch {
+	case targetID != "" && u.Mode == "create_only":
+		d.Action, d.TargetID, d.Reason = ActionUnchanged, targetID, "exists"
+		return d, nil, nil
+	case targetID == "" && u.Mode == "update_only":
+		d.Action, d.Reason = ActionSkipped, "target_not_found"
+		return d, nil, nil
+	case targetID != "" && u.Update != nil:
+		req, txn = u.Update, u.UpdateTxn
+		d.Action = ActionUpdated
+	case u.Create != nil:
+		req = u.Create
+		d.Action = ActionCreated
+		if targetID != "" || haveLast {
+			d.Action = ActionUpdated // an upsert endpoint updating what it has
+		}
+	default:
+		d.Action, d.Reason = ActionSkipped, "no_write_for_state"
+		return d, nil, nil
+	}
+	call, err = req.render(ctx, payload, v)
+	if err != nil {
+		return ru.failDecision(key, "request", ClassData, err), nil, nil
+	}
+	call.Label = p.Name + "/upsert"
+	call.Idempotent = u.Idempotent || d.Action == ActionUpdated && call.Method != "POST"
+	d.Request = preview(call)
+	d.TargetID = targetID
+	d.Reason = "payload_changed"
+	if d.Action == ActionCreated {
+		d.Reason = "new"
+	}
+	if dry {
+		if targetID == "" && d.Action == ActionUpdated {
+			d.Reason = "upsert_endpoint"
+		}
+		if target != nil && isSubset(payload, target) {
+			d.Action, d.Reason, d.Request = ActionUnchanged, "target_has_values", nil
+		}
+		return d, nil, nil
+	}
+	resp, err := caller.Do(ctx, call)
+	if err != nil {
+		return ru.failDecision(key, reasonFor(err), ClassOf(err), err), nil, nil
+	}
+	d.Reason = ""
+	if d.Action == ActionCreated && u.CreateID != nil {
+		if idV, err := u.CreateID.One(ctx, resp.Body, v); err == nil && scalarString(idV) != "" {
+			d.TargetID = scalarString(idV)
+		}
+	}
+	if d.TargetID == "" {
+		d.TargetID = bkey
+	}
+	var txnV any
+	if txn != nil {
+		if tv, err := txn.One(ctx, resp.Body, v); err == nil {
+			txnV = tv
+		}
+	}
+	return withHash(d, hash, txnV), txnV, resp.Body
+}
+
+// withHash carries the payload hash and transaction to the outcome.
+func withHash(d Decision, hash string, txn any) Decision {
+	d.Error = ""
+	d.Class = ""
+	d.Transaction = scalarString(txn)
+	d.PayloadHash = hash
+	return d
+}
+
+// find queries the target by key and returns the one match's id.
+func (ru *run) find(ctx context.Context, caller Caller, v *mapping.Vars) (string, any, int, error) {
+	u := ru.p.Upsert
+	call, err := u.Find.render(ctx, v.Payload, v)
+	if err != nil {
+		return "", nil, 0, err
+	}
+	call.Label = ru.p.Name + "/find"
+	call.Idempotent = true
+	resp, err := caller.Do(ctx, call)
+	if err != nil {
+		return "", nil, 0, err
+	}
+	recs, err := call.records(ctx, resp.Body)
+	if err != nil {
+		return "", nil, 0, err
+	}
+	if len(recs) != 1 {
+		return "", nil, len(recs), nil
+	}
+	idV, err := u.FindID.One(ctx, recs[0], v)
+	if err != nil {
+		return "", nil, 0, fmt.Errorf("find.id: %w", err)
+	}
+	id := scalarString(idV)
+	if id == "" {
+		return "", nil, 0, fmt.Errorf("find.id yields no value")
+	}
+	return id, recs[0], 1, nil
+}
+
+// after runs the after-steps of a written item.
+func (ru *run) after(ctx context.Context, d *Decision, v *mapping.Vars) error {
+	for _, a := range ru.p.After {
+		if a.When != nil {
+			env := mapping.ExprEnvFor(v.Record, v)
+			env.Action = string(d.Action)
+			ok, err := a.When.Bool(env)
+			if err != nil {
+				return fmt.Errorf("after %s when: %w", a.Name, err)
+			}
+			if !ok {
+				continue
+			}
+		}
+		if err := ru.afterStep(ctx, &a, v); err != nil {
+			if a.OnError == "ignore" {
+				ru.r.log.Warn("after-step failed; ignored as declared", "pipeline", ru.p.Name, "step", a.Name, "error", safeError(err))
+				continue
+			}
+			return fmt.Errorf("after %s: %w", a.Name, err)
+		}
+	}
+	return nil
+}
+
+func (ru *run) afterStep(ctx context.Context, a *After, v *mapping.Vars) error {
+	caller, err := ru.r.callers.Get(a.Connector)
+	if err != nil {
+		return err
+	}
+	call, err := a.Request.render(ctx, v.Payload, v)
+	if err != nil {
+		return err
+	}
+	call.Label = ru.p.Name + "/after/" + a.Name
+	call.Idempotent = call.Method != "POST"
+	resp, err := caller.Do(ctx, call)
+	if err != nil {
+		return err
+	}
+	if a.Transaction != nil {
+		tv, err := a.Transaction.One(ctx, resp.Body, v)
+		if err != nil || scalarString(tv) == "" {
+			return fmt.Errorf("no transaction id in the response")
+		}
+		v.Transaction = tv
+	}
+	if a.Poll != nil {
+		return ru.poll(ctx, caller, a, v)
+	}
+	return nil
+}
+
+// PollFailedError is an asynchronous job the remote side reports failed.
+type PollFailedError struct{ State string }
+
+func (e *PollFailedError) Error() string { return "remote job ended " + e.State }
+
+// FailureClass: a failed remote job is retried on a later run.
+func (e *PollFailedError) FailureClass() Class { return ClassRetryable }
+
+func (ru *run) poll(ctx context.Context, caller Caller, a *After, v *mapping.Vars) error {
+	po := a.Poll
+	deadline := ru.r.clock.Now().Add(po.Timeout)
+	for attempt := 0; ; attempt++ {
+		call, err := po.Request.render(ctx, v.Payload, v)
+		if err != nil {
+			return err
+		}
+		call.Label = ru.p.Name + "/poll/" + a.Name
+		call.Idempotent = true
+		resp, err := caller.Do(ctx, call)
+		if err != nil {
+			return err
+		}
+		sv, err := po.Status.One(ctx, resp.Body, v)
+		if err != nil {
+			return fmt.Errorf("poll status: %w", err)
+		}
+		state := scalarString(sv)
+		switch {
+		case po.Done[state]:
+			return nil
+		case po.Failed[state]:
+			return &PollFailedError{State: state}
+		}
+		// Unknown states count as still pending.
+		if !ru.r.clock.Now().Before(deadline) {
+			return &RemoteError{Class: ClassRetryable, Method: call.Method, Path: call.Path, Msg: "poll timed out in state " + state}
+		}
+		if err := ru.r.Sleep(ctx, po.Interval); err != nil {
+			return err
+		}
+	}
+}
+
+// enrich performs one enrich request for a record.
+func (ru *run) enrich(ctx context.Context, e *Enrich, rec map[string]any) (any, error) {
+	caller, err := ru.r.callers.Get(e.Connector)
+	if err != nil {
+		return nil, err
+	}
+	call, err := e.Request.render(ctx, rec, ru.vars)
+	if err != nil {
+		return nil, err
+	}
+	call.Label = ru.p.Name + "/enrich/" + e.Name
+	call.Idempotent = true
+	var cacheKey string
+	if e.Cache {
+		b, _ := json.Marshal(preview(call))
+		cacheKey = e.Name + string(b)
+		if v, ok := ru.cache.Load(cacheKey); ok {
+			return v, nil
+		}
+	}
+	var out any
+	if e.AllPages {
+		var all []any
+		err = caller.List(ctx, call, func(pg *Page) error {
+			all = append(all, pg.Records...)
+			return nil
+		})
+		out = all
+		if all == nil {
+			out = []any{}
+		}
+	} else {
+		var resp *Response
+		resp, err = caller.Do(ctx, call)
+		if err == nil {
+			out = resp.Body
+			if call.Records != nil {
+				var recs []any
+				recs, err = call.Records(ctx, resp.Body)
+				out = recs
+				if recs == nil {
+					out = []any{}
+				}
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if e.Cache {
+		ru.cache.Store(cacheKey, out)
+	}
+	return out, nil
+}
+
+func (ru *run) fail(key, cursorVal, reason string, class Class, err error) Outcome {
+	return ru.outcome(ru.failDecision(key, reason, class, err), cursorVal, nil)
+}
+
+func (ru *run) failDecision(key, reason string, class Class, err error) Decision {
+	return Decision{Pipeline: ru.p.Name, RecordKey: key, Action: ActionFailed, Reason: reason, Class: class, Error: safeError(err)}
+}
+
+// outcome counts a decision, hands it to dry-run, and turns it into an
+// outcome for the state.
+func (ru *run) outcome(d Decision, cursorVal string, link *Link) Outcome {
+	d.Pipeline = ru.p.Name
+	ru.mu.Lock()
+	ru.counts.Add(d.Action)
+	if d.Action == ActionSkipped || d.Action == ActionFailed {
+		ru.reasons[d.Reason]++
+	}
+	ru.mu.Unlock()
+	if ru.opts.DryRun != nil {
+		ru.opts.DryRun(d)
+	}
+	o := Outcome{RecordKey: d.RecordKey, Action: d.Action, Reason: d.Reason, Error: d.Error, Class: d.Class,
+		TargetID: d.TargetID, Transaction: d.Transaction, PayloadHash: d.PayloadHash, CursorValue: cursorVal, Link: link, At: ru.r.clock.Now().UTC()}
+	if d.Action == ActionUnchanged && o.PayloadHash == "" {
+		// Keep the record's hash current so the next run stays quiet.
+		if p, ok := d.Payload.(map[string]any); ok {
+			o.PayloadHash = payloadHash(p)
+		}
+	}
+	if d.Action == ActionFailed {
+		ru.r.log.Info("record failed", "pipeline", ru.p.Name, "record", d.RecordKey, "reason", d.Reason, "class", string(d.Class), "error", d.Error)
+	}
+	return o
+}
+
+func reasonFor(err error) string {
+	var re *RemoteError
+	if errors.As(err, &re) {
+		if re.Status != 0 {
+			return fmt.Sprintf("http_%d", re.Status)
+		}
+		if re.MaybeApplied {
+			return "write_unconfirmed"
+		}
+		return "transport"
+	}
+	return "write_error"
+}
+
+// safeError renders an error for logs and state: our errors carry no
+// record content by construction.
+func safeError(err error) string {
+	if err == nil {
+		return ""
+	}
+	s := err.Error()
+	if len(s) > 500 {
+		s = s[:500]
+	}
+	return s
+}
+
+func scalarString(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case float64:
+		if x == float64(int64(x)) {
+			return fmt.Sprintf("%d", int64(x))
+		}
+		return fmt.Sprint(x)
+	case json.Number:
+		return x.String()
+	case int:
+		return fmt.Sprint(x)
+	case bool:
+		return fmt.Sprint(x)
+	}
+	return ""
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// payloadHash is the hash of the payload's canonical JSON (sorted keys).
+func payloadHash(p any) string {
+	b, _ := json.Marshal(p)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:16])
+}
+
+func shortHash(v any) string {
+	b, _ := json.Marshal(v)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:4])
+}
+
+// isSubset reports whether every field of want has the same value in have
+// (dry-run's "the target already says this").
+func isSubset(want, have any) bool {
+	switch w := want.(type) {
+	case map[string]any:
+		h, ok := have.(map[string]any)
+		if !ok {
+			return false
+		}
+		for k, wv := range w {
+			if !isSubset(wv, h[k]) {
+				return false
+			}
+		}
+		return true
+	default:
+		wb, _ := json.Marshal(want)
+		hb, _ := json.Marshal(have)
+		return string(wb) == string(hb)
+	}
+}
+
+// apiResolver answers live lookups with the plan's API lookup requests,
+// cached per run.
+type apiResolver struct {
+	r     *Runner
+	cache sync.Map
+}
+
+func (a *apiResolver) Resolve(ctx context.Context, name, key string) (any, bool, error) {
+	ck := name + "\x00" + key
+	if v, ok := a.cache.Load(ck); ok {
+		e := v.(cached)
+		return e.v, e.ok, nil
+	}
+	l, ok := a.r.plan.APILookups[name]
+	if !ok {
+		return nil, false, fmt.Errorf("no API lookup %s", name)
+	}
+	caller, err := a.r.callers.Get(l.Connector)
+	if err != nil {
+		return nil, false, err
+	}
+	v := &mapping.Vars{Vars: a.r.plan.Vars, Key: key}
+	call, err := l.Request.render(ctx, nil, v)
+	if err != nil {
+		return nil, false, err
+	}
+	call.Label = "lookup/" + name
+	call.Idempotent = true
+	resp, err := caller.Do(ctx, call)
+	if err != nil {
+		return nil, false, err
+	}
+	val, err := l.Value.One(ctx, resp.Body, v)
+	if err != nil {
+		return nil, false, err
+	}
+	found := val != nil
+	a.cache.Store(ck, cached{val, found})
+	return val, found, nil
+}
+
+type cached struct {
+	v  any
+	ok bool
+}
+
+// SortedReasons returns reason codes with counts, most frequent first.
+func SortedReasons(m map[string]int) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if m[out[i]] != m[out[j]] {
+			return m[out[i]] > m[out[j]]
+		}
+		return out[i] < out[j]
+	})
+	return out
+}
