@@ -1,0 +1,288 @@
+package state
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"casesync/engine"
+)
+
+// Retry defaults, used when a RetryPolicy field is zero.
+const (
+	DefaultMaxAttempts = 5
+	DefaultBase        = time.Minute
+	DefaultMax         = 6 * time.Hour
+)
+
+// CommitPage applies a page in one transaction, in this order per outcome:
+// insert the outcome row; for created, updated and unchanged, upsert the
+// record's last write; write its link, if any; clear the key's retry entry
+// (created, updated, unchanged, skipped) or enqueue it (failed). Then the
+// cursor advances when c.Cursor is set. Any error, a cancelled ctx included,
+// rolls the whole page back, so the page is simply read again.
+func (s *Store) CommitPage(ctx context.Context, c engine.PageCommit) error {
+	if err := s.commitPage(ctx, c); err != nil {
+		return fmt.Errorf("commit page of %s: %w", c.Pipeline, err)
+	}
+	return nil
+}
+
+func (s *Store) commitPage(ctx context.Context, c engine.PageCommit) error {
+	if c.Pipeline == "" {
+		return errors.New("pipeline is empty")
+	}
+	if c.Now.IsZero() {
+		return errors.New("now is zero")
+	}
+	now := formatTime(c.Now)
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		p := &pageTx{ctx: ctx, tx: tx, c: &c, now: now}
+		defer p.close()
+		for i := range c.Outcomes {
+			o := &c.Outcomes[i]
+			if err := p.apply(o); err != nil {
+				return fmt.Errorf("outcome %d (record %s): %w", i, o.RecordKey, err)
+			}
+			if s.testAfterOutcome != nil {
+				s.testAfterOutcome(i)
+			}
+		}
+		if c.Cursor != nil {
+			if _, err := p.exec(`
+				INSERT INTO cursors (pipeline, value, updated_at) VALUES (?, ?, ?)
+				ON CONFLICT (pipeline) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+				c.Pipeline, *c.Cursor, now); err != nil {
+				return fmt.Errorf("advance cursor: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// pageTx is one CommitPage transaction with its statements prepared once
+// per page, not once per outcome.
+type pageTx struct {
+	ctx   context.Context
+	tx    *sql.Tx
+	c     *engine.PageCommit
+	now   string
+	stmts map[string]*sql.Stmt
+}
+
+func (p *pageTx) stmt(query string) (*sql.Stmt, error) {
+	if st, ok := p.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := p.tx.PrepareContext(p.ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if p.stmts == nil {
+		p.stmts = make(map[string]*sql.Stmt)
+	}
+	p.stmts[query] = st
+	return st, nil
+}
+
+func (p *pageTx) exec(query string, args ...any) (sql.Result, error) {
+	st, err := p.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(p.ctx, args...)
+}
+
+func (p *pageTx) queryRow(query string, args ...any) (*sql.Row, error) {
+	st, err := p.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryRowContext(p.ctx, args...), nil
+}
+
+func (p *pageTx) close() {
+	for _, st := range p.stmts {
+		st.Close()
+	}
+}
+
+func (p *pageTx) apply(o *engine.Outcome) error {
+	at := p.now
+	if !o.At.IsZero() {
+		at = formatTime(o.At)
+	}
+	// The outcome goes first: its CHECK on action rejects an unknown action
+	// before anything else of this outcome is written.
+	if _, err := p.exec(`
+		INSERT INTO outcomes (run_id, record_key, action, reason, error, class, target_id, transaction_id, payload_hash, at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.c.RunID, o.RecordKey, string(o.Action), o.Reason, capText(o.Error), string(o.Class),
+		o.TargetID, o.Transaction, o.PayloadHash, at); err != nil {
+		return fmt.Errorf("insert outcome: %w", err)
+	}
+	switch o.Action {
+	case engine.ActionCreated, engine.ActionUpdated, engine.ActionUnchanged:
+		if err := p.upsertRecord(o, at); err != nil {
+			return fmt.Errorf("record last write: %w", err)
+		}
+	}
+	if o.Link != nil {
+		if err := p.writeLink(o); err != nil {
+			return fmt.Errorf("write link: %w", err)
+		}
+	}
+	switch o.Action {
+	case engine.ActionCreated, engine.ActionUpdated, engine.ActionUnchanged, engine.ActionSkipped:
+		if _, err := p.exec(`DELETE FROM retry_queue WHERE pipeline = ? AND record_key = ?`,
+			p.c.Pipeline, o.RecordKey); err != nil {
+			return fmt.Errorf("clear retry entry: %w", err)
+		}
+	case engine.ActionFailed:
+		if err := p.enqueue(o); err != nil {
+			return fmt.Errorf("enqueue retry: %w", err)
+		}
+	default:
+		return fmt.Errorf("unknown action %q", o.Action)
+	}
+	return nil
+}
+
+// upsertRecord keeps the last successful write. An unchanged outcome that
+// omits the hash or target id keeps the stored one.
+func (p *pageTx) upsertRecord(o *engine.Outcome, at string) error {
+	_, err := p.exec(`
+		INSERT INTO records (pipeline, record_key, payload_hash, target_id, action, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (pipeline, record_key) DO UPDATE SET
+			payload_hash = CASE WHEN excluded.action = 'unchanged' AND excluded.payload_hash = ''
+				THEN records.payload_hash ELSE excluded.payload_hash END,
+			target_id = CASE WHEN excluded.action = 'unchanged' AND excluded.target_id = ''
+				THEN records.target_id ELSE excluded.target_id END,
+			action = excluded.action,
+			updated_at = excluded.updated_at`,
+		p.c.Pipeline, o.RecordKey, o.PayloadHash, o.TargetID, string(o.Action), at)
+	return err
+}
+
+// writeLink inserts a ledger row, leaves an identical one alone, and
+// replaces (and audits) one that maps the same (system_a, id_a, system_b)
+// to a different id_b: the target's answer is newer than our memory.
+func (p *pageTx) writeLink(o *engine.Outcome) error {
+	l := o.Link
+	pipeline := l.Pipeline
+	if pipeline == "" {
+		pipeline = p.c.Pipeline
+	}
+	row, err := p.queryRow(`SELECT id_b FROM links WHERE system_a = ? AND id_a = ? AND system_b = ?`,
+		l.SystemA, l.IDA, l.SystemB)
+	if err != nil {
+		return err
+	}
+	var old string
+	switch err := row.Scan(&old); {
+	case errors.Is(err, sql.ErrNoRows):
+		_, err := p.exec(`
+			INSERT INTO links (system_a, id_a, system_b, id_b, pipeline, created_at)
+			VALUES (?, ?, ?, ?, ?, ?)`, l.SystemA, l.IDA, l.SystemB, l.IDB, pipeline, p.now)
+		return err
+	case err != nil:
+		return err
+	case old == l.IDB:
+		return nil
+	}
+	if _, err := p.exec(`
+		UPDATE links SET id_b = ?, pipeline = ?, created_at = ?
+		WHERE system_a = ? AND id_a = ? AND system_b = ?`,
+		l.IDB, pipeline, p.now, l.SystemA, l.IDA, l.SystemB); err != nil {
+		return err
+	}
+	_, err = p.exec(`
+		INSERT INTO audit (at, actor, action, pipeline, record_key, detail)
+		VALUES (?, 'engine', 'link_replaced', ?, ?, ?)`,
+		p.now, p.c.Pipeline, o.RecordKey,
+		fmt.Sprintf("%s:%s -> %s: %s replaced by %s", l.SystemA, l.IDA, l.SystemB, old, l.IDB))
+	return err
+}
+
+// enqueue counts a failure and schedules the next try by the policy.
+func (p *pageTx) enqueue(o *engine.Outcome) error {
+	row, err := p.queryRow(`SELECT attempts FROM retry_queue WHERE pipeline = ? AND record_key = ?`,
+		p.c.Pipeline, o.RecordKey)
+	if err != nil {
+		return err
+	}
+	var attempts int
+	if err := row.Scan(&attempts); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	attempts++
+	maxAttempts := p.c.Retry.MaxAttempts
+	if maxAttempts <= 0 {
+		maxAttempts = DefaultMaxAttempts
+	}
+	parked := attempts >= maxAttempts
+	next := p.c.Now.Add(Backoff(p.c.Retry, attempts))
+	// A later failure without a cursor value keeps the one already queued,
+	// so the record can still be re-listed from there.
+	_, err = p.exec(`
+		INSERT INTO retry_queue (pipeline, record_key, attempts, next_at, last_error, reason, class, cursor_value, parked, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (pipeline, record_key) DO UPDATE SET
+			attempts = excluded.attempts,
+			next_at = excluded.next_at,
+			last_error = excluded.last_error,
+			reason = excluded.reason,
+			class = excluded.class,
+			cursor_value = CASE WHEN excluded.cursor_value <> ''
+				THEN excluded.cursor_value ELSE retry_queue.cursor_value END,
+			parked = excluded.parked,
+			updated_at = excluded.updated_at`,
+		p.c.Pipeline, o.RecordKey, attempts, formatTime(next), capText(o.Error), o.Reason,
+		string(o.Class), o.CursorValue, parked, p.now)
+	return err
+}
+
+// Backoff is the delay before try attempts+1 after attempts failures:
+// min(Base·2^(attempts-1), Max), with DefaultBase and DefaultMax standing in
+// for zero fields.
+func Backoff(pol engine.RetryPolicy, attempts int) time.Duration {
+	base, maxDelay := pol.Base, pol.Max
+	if base <= 0 {
+		base = DefaultBase
+	}
+	if maxDelay <= 0 {
+		maxDelay = DefaultMax
+	}
+	d := base
+	for i := 1; i < attempts && d < maxDelay; i++ {
+		if d > maxDelay/2 {
+			d = maxDelay // doubling would pass Max (or overflow)
+			break
+		}
+		d *= 2
+	}
+	return min(d, maxDelay)
+}
+
+// maxText bounds a stored error message. Messages are sanitized by their
+// producer; the bound keeps a runaway one from filling the file.
+const maxText = 1024
+
+func capText(s string) string {
+	if len(s) <= maxText {
+		return s
+	}
+	s = s[:maxText]
+	// Drop a rune the cut split (at most three bytes of one).
+	for i := 0; i < utf8.UTFMax-1; i++ {
+		if r, size := utf8.DecodeLastRuneInString(s); r != utf8.RuneError || size != 1 {
+			break
+		}
+		s = s[:len(s)-1]
+	}
+	return s
+}

@@ -1,0 +1,109 @@
+package state
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"casesync/engine"
+)
+
+// InboxPut persists a webhook delivery. A DeliveryID already seen in the
+// same inbox is a duplicate: nothing is written and dup is true. A body is
+// stored only when given (non-empty).
+func (s *Store) InboxPut(ctx context.Context, item engine.InboxItem) (bool, error) {
+	var body any
+	if len(item.Body) > 0 {
+		body = item.Body
+	}
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `
+			INSERT INTO inbox (inbox, delivery_id, record_key, body, received, attempts)
+			VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (inbox, delivery_id) DO NOTHING`,
+			item.Inbox, item.DeliveryID, item.RecordKey, body, formatTime(item.Received), item.Attempts)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("put delivery %s in inbox %s: %w", item.DeliveryID, item.Inbox, err)
+	}
+	return n == 0, nil
+}
+
+// InboxPending lists an inbox's unprocessed deliveries, oldest first;
+// limit <= 0 means all.
+func (s *Store) InboxPending(ctx context.Context, inbox string, limit int) ([]engine.InboxItem, error) {
+	rows, err := s.r.QueryContext(ctx, `
+		SELECT id, inbox, delivery_id, record_key, body, received, attempts FROM inbox
+		WHERE inbox = ? AND processed_at IS NULL
+		ORDER BY received, id LIMIT ?`, inbox, limitArg(limit))
+	if err != nil {
+		return nil, fmt.Errorf("list inbox %s: %w", inbox, err)
+	}
+	defer rows.Close()
+	var items []engine.InboxItem
+	for rows.Next() {
+		var (
+			it       engine.InboxItem
+			received string
+		)
+		if err := rows.Scan(&it.ID, &it.Inbox, &it.DeliveryID, &it.RecordKey, &it.Body, &received, &it.Attempts); err != nil {
+			return nil, fmt.Errorf("list inbox %s: %w", inbox, err)
+		}
+		if it.Received, err = parseTime(received); err != nil {
+			return nil, fmt.Errorf("list inbox %s: %w", inbox, err)
+		}
+		items = append(items, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list inbox %s: %w", inbox, err)
+	}
+	return items, nil
+}
+
+// InboxDone marks a delivery processed and deletes its body. The row stays,
+// so a redelivery is still recognised as a duplicate; secure_delete zeroes
+// the body's old bytes in the file.
+func (s *Store) InboxDone(ctx context.Context, id int64, at time.Time) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `
+			UPDATE inbox SET processed_at = ?, body = NULL WHERE id = ?`, formatTime(at), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("finish inbox delivery %d: %w", id, err)
+	}
+	return nil
+}
+
+// InboxAttempted counts a failed attempt at a delivery, which stays
+// pending. engine.State has no method for this; the runner can reach it
+// through an interface assertion.
+func (s *Store) InboxAttempted(ctx context.Context, id int64) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE inbox SET attempts = attempts + 1 WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("count attempt at inbox delivery %d: %w", id, err)
+	}
+	return nil
+}

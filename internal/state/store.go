@@ -1,0 +1,296 @@
+package state
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"casesync/engine"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Sentinel errors, for errors.Is.
+var (
+	// ErrSchemaTooNew means the file was migrated by a newer casesync.
+	ErrSchemaTooNew = errors.New("state file is newer than this binary")
+	// ErrSchemaTooOld means a read-only open found a file that needs a
+	// migration only a writing open can apply.
+	ErrSchemaTooOld = errors.New("state file needs migrating")
+	// ErrNotState means the file is a SQLite database but not casesync's.
+	ErrNotState = errors.New("not a casesync state file")
+	// ErrReadOnly is returned by writes on a store from OpenReadOnly.
+	ErrReadOnly = errors.New("state is open read-only")
+	// ErrNotFound is returned when a run or inbox id does not exist.
+	ErrNotFound = errors.New("not found")
+)
+
+// Store is the SQLite implementation of engine.State. Lifecycle:
+//  1. open with Open (creates and migrates the file) or OpenReadOnly (for
+//     commands that only read: status, failures, runs);
+//  2. use from any goroutine: writes go through one connection and queue
+//     there, reads use a separate query_only pool;
+//  3. the opener calls Close (safe to call twice).
+type Store struct {
+	path string
+	w    *sql.DB // the single writer; nil when read-only
+	r    *sql.DB // query_only readers
+
+	closeOnce sync.Once
+	closeErr  error
+
+	// testAfterOutcome, when set by a test, runs inside CommitPage after
+	// each outcome is applied, to cancel or fail a commit half-way.
+	testAfterOutcome func(i int)
+}
+
+var _ engine.State = (*Store)(nil)
+
+// Option configures Open and OpenReadOnly.
+type Option func(*config)
+
+type config struct {
+	readers int
+}
+
+// WithReaders bounds the reader pool (default 4).
+func WithReaders(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.readers = n
+		}
+	}
+}
+
+// The writer's pragmas go in the DSN so any connection the pool (re)opens
+// gets them; a PRAGMA sent with Exec reaches one connection only.
+// busy_timeout comes first so the journal_mode switch itself waits for a
+// lock. secure_delete zeroes freed content, so a processed inbox body does
+// not linger in free pages.
+var (
+	writerParams = []string{
+		"_pragma=busy_timeout(5000)",
+		"_pragma=journal_mode(WAL)",
+		"_pragma=foreign_keys(1)",
+		"_pragma=synchronous(NORMAL)",
+		"_pragma=secure_delete(1)",
+		"_txlock=immediate",
+	}
+	readerParams = []string{
+		"_pragma=busy_timeout(5000)",
+		"_pragma=foreign_keys(1)",
+		"_pragma=query_only(1)",
+	}
+)
+
+// dsn builds a file: URI, so SQLite's own parameters (mode=ro) apply and a
+// path holding '?', '#' or '%' is escaped rather than misread.
+func dsn(abs string, params []string) string {
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}
+	return u.String() + "?" + strings.Join(params, "&")
+}
+
+// Open opens (creating if needed) the state file at path, checks that WAL
+// took, and applies any pending migrations. A file migrated by a newer
+// binary is refused with ErrSchemaTooNew.
+func Open(path string, opts ...Option) (*Store, error) {
+	cfg := newConfig(opts)
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	ctx := context.Background()
+
+	w, err := sql.Open("sqlite", dsn(abs, writerParams))
+	if err != nil {
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if err := checkWAL(ctx, w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	if err := migrate(ctx, w, migrationFS); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+
+	r, err := openReaders(abs, readerParams, cfg.readers)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	return &Store{path: path, w: w, r: r}, nil
+}
+
+// OpenReadOnly opens an existing state file for reading only. It never
+// creates the file: a missing one fails with an error wrapping
+// fs.ErrNotExist. Writes on the returned Store fail with ErrReadOnly.
+func OpenReadOnly(path string, opts ...Option) (*Store, error) {
+	cfg := newConfig(opts)
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	// mode=ro alone would also refuse a missing file, but with SQLite's
+	// vaguer "unable to open database file".
+	fi, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("open state %s: %w", path, fs.ErrNotExist)
+	case err != nil:
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	case fi.IsDir():
+		return nil, fmt.Errorf("open state %s: is a directory", path)
+	}
+	params := append([]string{"mode=ro"}, readerParams...)
+	r, err := openReaders(abs, params, cfg.readers)
+	if err != nil {
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	ctx := context.Background()
+	if err := checkWAL(ctx, r); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	if err := checkVersion(ctx, r, len(migrations)); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	return &Store{path: path, r: r}, nil
+}
+
+func newConfig(opts []Option) config {
+	cfg := config{readers: 4}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return cfg
+}
+
+func openReaders(abs string, params []string, n int) (*sql.DB, error) {
+	r, err := sql.Open("sqlite", dsn(abs, params))
+	if err != nil {
+		return nil, err
+	}
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	// sql.Open connects lazily: ping so a bad file fails here, not at the
+	// first query.
+	if err := r.PingContext(context.Background()); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// checkWAL reads back the journal mode: asking for WAL does not fail when
+// SQLite cannot honour it (an in-memory or read-only file), it just answers
+// with the old mode.
+func checkWAL(ctx context.Context, db *sql.DB) error {
+	var mode string
+	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("read journal mode: %w", err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("journal mode is %q, want wal", mode)
+	}
+	return nil
+}
+
+// Path returns the path the store was opened with.
+func (s *Store) Path() string { return s.path }
+
+// Close closes both pools. The writer closes last, so SQLite checkpoints the
+// WAL into the main file and removes it. Calling Close again returns the
+// first call's result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		if s.r != nil {
+			errs = append(errs, s.r.Close())
+		}
+		if s.w != nil {
+			errs = append(errs, s.w.Close())
+		}
+		if err := errors.Join(errs...); err != nil {
+			s.closeErr = fmt.Errorf("close state %s: %w", s.path, err)
+		}
+	})
+	return s.closeErr
+}
+
+// writer returns the writing pool, or ErrReadOnly.
+func (s *Store) writer() (*sql.DB, error) {
+	if s.w == nil {
+		return nil, ErrReadOnly
+	}
+	return s.w, nil
+}
+
+// inTx runs fn in a write transaction (BEGIN IMMEDIATE, from the DSN) and
+// commits it; any error rolls everything back.
+func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	w, err := s.writer()
+	if err != nil {
+		return err
+	}
+	tx, err := w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// timeLayout is RFC 3339 in UTC with a fixed nine-digit fraction: unlike
+// time.RFC3339Nano it never trims zeros, so comparing the text compares the
+// times (next_at <= now in SQL).
+const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// nullTime stores the zero time as NULL.
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return formatTime(t)
+}
+
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("parse stored time %q: %w", s, err)
+	}
+	return t.UTC(), nil
+}
+
+func parseNullTime(s sql.NullString) (time.Time, error) {
+	if !s.Valid {
+		return time.Time{}, nil
+	}
+	return parseTime(s.String)
+}
+
+// limitArg turns "no limit" (<= 0) into SQLite's LIMIT -1.
+func limitArg(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
+}
