@@ -1,0 +1,112 @@
+package state
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"casesync/engine"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestStore_Inbox(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	puts := []struct {
+		item    engine.InboxItem
+		wantDup bool
+	}{
+		{engine.InboxItem{Inbox: "referrals", DeliveryID: "d-2", RecordKey: "case-2", Received: t0.Add(time.Second)}, false},
+		{engine.InboxItem{Inbox: "referrals", DeliveryID: "d-1", RecordKey: "case-1", Body: []byte(`{"id":"case-1"}`), Received: t0}, false},
+		{engine.InboxItem{Inbox: "referrals", DeliveryID: "d-1", RecordKey: "case-1", Body: []byte(`{"id":"case-1","again":true}`), Received: t0.Add(time.Minute)}, true},
+		{engine.InboxItem{Inbox: "closures", DeliveryID: "d-1", RecordKey: "case-1", Received: t0}, false},
+	}
+	for _, p := range puts {
+		dup, err := s.InboxPut(ctx, p.item)
+		if err != nil || dup != p.wantDup {
+			t.Fatalf("InboxPut(%s/%s) = %v, %v; want dup=%v", p.item.Inbox, p.item.DeliveryID, dup, err, p.wantDup)
+		}
+	}
+
+	pending, err := s.InboxPending(ctx, "referrals", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ignoreID := cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".ID" }, cmp.Ignore())
+	want := []engine.InboxItem{
+		{Inbox: "referrals", DeliveryID: "d-1", RecordKey: "case-1", Body: []byte(`{"id":"case-1"}`), Received: t0},
+		{Inbox: "referrals", DeliveryID: "d-2", RecordKey: "case-2", Received: t0.Add(time.Second)},
+	}
+	if diff := cmp.Diff(want, pending, ignoreID); diff != "" {
+		t.Fatalf("InboxPending (-want +got):\n%s", diff)
+	}
+	if got, _ := s.InboxPending(ctx, "referrals", 1); len(got) != 1 || got[0].DeliveryID != "d-1" {
+		t.Errorf("InboxPending(limit 1) = %+v, want d-1 only", got)
+	}
+
+	first := pending[0].ID
+	if err := s.InboxAttempted(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.InboxDone(ctx, first, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var body []byte
+	var processed string
+	if err := s.r.QueryRowContext(ctx, `SELECT body, processed_at FROM inbox WHERE id = ?`, first).Scan(&body, &processed); err != nil {
+		t.Fatal(err)
+	}
+	if body != nil || processed != formatTime(t0.Add(time.Hour)) {
+		t.Errorf("after InboxDone: body %q, processed_at %q; want no body and the done time", body, processed)
+	}
+	pending, err = s.InboxPending(ctx, "referrals", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want[1:], pending, ignoreID); diff != "" {
+		t.Errorf("InboxPending after done (-want +got):\n%s", diff)
+	}
+	// A redelivery of a processed delivery is still a duplicate.
+	if dup, err := s.InboxPut(ctx, puts[1].item); err != nil || !dup {
+		t.Errorf("InboxPut after done = %v, %v; want dup", dup, err)
+	}
+	for name, err := range map[string]error{
+		"InboxDone":      s.InboxDone(ctx, 999, t0),
+		"InboxAttempted": s.InboxAttempted(ctx, 999),
+	} {
+		if !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s(999) = %v, want ErrNotFound", name, err)
+		}
+	}
+}
+
+func TestStore_Stats(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	run := startRun(t, s, "cases")
+	if err := s.FinishRun(ctx, run, "succeeded", engine.Counts{Read: 2, Created: 1, Failed: 2}, "", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, s, engine.PageCommit{RunID: run, Pipeline: "cases", Now: t0, Cursor: ptr("c9"), Retry: engine.RetryPolicy{MaxAttempts: 1},
+		Outcomes: []engine.Outcome{failed("k1", "http_422"), created("k2", "h", "T")}})
+	commit(t, s, engine.PageCommit{RunID: run, Pipeline: "referrals", Now: t0, Outcomes: []engine.Outcome{failed("k3", "http_503")}})
+	if err := s.SetCursor(ctx, "services", "2026-01-01", "cli:amara", t0); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := s.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]PipelineStats{
+		"cases": {Cursor: "c9", HasCursor: true, CursorUpdated: t0, HasRun: true, Queued: 1, Parked: 1,
+			LastRun: engine.RunInfo{ID: run, Pipeline: "cases", SpecHash: "spec-hash-1", Trigger: "test", Started: t0,
+				Finished: t0.Add(time.Minute), Status: "succeeded", Counts: engine.Counts{Read: 2, Created: 1, Failed: 2}}},
+		"referrals": {Queued: 1},
+		"services":  {Cursor: "2026-01-01", HasCursor: true, CursorUpdated: t0},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Stats (-want +got):\n%s", diff)
+	}
+}
