@@ -1,0 +1,162 @@
+package rest
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"casesync/engine"
+	"casesync/internal/redact"
+)
+
+// outbound is a request ready to send: URL absolute with its query, call
+// headers resolved, body still a JSON-shaped value (paginators edit it).
+type outbound struct {
+	method     string
+	url        *url.URL
+	header     http.Header
+	body       any        // JSON body; nil sends none
+	form       url.Values // form body (logins); used when body is nil
+	idempotent bool
+	login      bool // sent without auth; never triggers a re-login
+	label      string
+}
+
+func (o *outbound) clone() *outbound {
+	c := *o
+	u := *o.url
+	c.url = &u
+	return &c
+}
+
+// safePath is the request's path and query for logs and errors, with
+// secret-looking query values masked.
+func (o *outbound) safePath() string {
+	return redact.SafeURL(&url.URL{Path: o.url.Path, RawPath: o.url.RawPath, RawQuery: o.url.RawQuery})
+}
+
+// outbound turns a Call into a request: URL joined and queried, headers
+// resolved (a missing secret fails here, naming it).
+func (c *Client) outbound(call *engine.Call) (*outbound, error) {
+	if call == nil {
+		return nil, fmt.Errorf("connector %s: nil call", c.name)
+	}
+	u, err := c.resolveURL(call.Path)
+	if err != nil {
+		return nil, err
+	}
+	if len(call.Query) > 0 {
+		q := u.Query()
+		for k, vs := range call.Query {
+			q[k] = append([]string(nil), vs...)
+		}
+		u.RawQuery = q.Encode()
+	}
+	hdr, err := c.resolveHeaders(call.Header)
+	if err != nil {
+		return nil, fmt.Errorf("connector %s: %w", c.name, err)
+	}
+	method := strings.ToUpper(call.Method)
+	if method == "" {
+		method = http.MethodGet
+	}
+	return &outbound{
+		method:     method,
+		url:        u,
+		header:     hdr,
+		body:       call.Body,
+		idempotent: call.Idempotent || !isWrite(method),
+		label:      call.Label,
+	}, nil
+}
+
+// isWrite reports methods that may apply twice when repeated.
+func isWrite(method string) bool {
+	switch method {
+	case http.MethodPost, http.MethodPatch, http.MethodPut:
+		return true
+	}
+	return false
+}
+
+// resolveURL joins path to the base URL; an absolute http(s) URL stands alone.
+func (c *Client) resolveURL(path string) (*url.URL, error) {
+	raw := path
+	if !strings.HasPrefix(path, "http://") && !strings.HasPrefix(path, "https://") {
+		raw = strings.TrimRight(c.conn.Spec.BaseURL, "/")
+		if path != "" {
+			raw += "/" + strings.TrimLeft(path, "/")
+		}
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url.Parse quotes its input, which may hold a secret query value.
+		return nil, fmt.Errorf("connector %s: bad request URL %s", c.name, c.red.String(redact.SafeURL(&url.URL{Path: path})))
+	}
+	return u, nil
+}
+
+// encode renders the body once for every attempt.
+func (c *Client) encode(o *outbound) ([]byte, string, error) {
+	switch {
+	case o.body != nil:
+		b, err := json.Marshal(normalize(o.body, c.normal))
+		if err != nil {
+			return nil, "", fmt.Errorf("encode body: %w", err)
+		}
+		return b, "application/json", nil
+	case o.form != nil && o.method != http.MethodGet:
+		return []byte(o.form.Encode()), "application/x-www-form-urlencoded", nil
+	}
+	return nil, "", nil
+}
+
+// normalize applies the connector's body rules, copying what it changes so
+// the caller's value is never modified. null_as_empty_string turns every
+// null member of an object into ""; drop_nulls removes null members; with
+// both set, nulls become "" (an explicit value wins over a missing key).
+// Both recurse through objects and arrays; null array elements stay.
+func normalize(v any, n engine.NormalizeSpec) any {
+	if !n.NullAsEmptyString && !n.DropNulls {
+		return v
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			if e == nil {
+				if n.NullAsEmptyString {
+					out[k] = ""
+				}
+				continue
+			}
+			out[k] = normalize(e, n)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = normalize(e, n)
+		}
+		return out
+	}
+	return v
+}
+
+// mergeBody returns a copy of body (an object, or nil) with fields set on
+// top; body_cursor pagination carries its continuation this way.
+func mergeBody(body any, fields map[string]any) (any, error) {
+	out := map[string]any{}
+	switch b := body.(type) {
+	case nil:
+	case map[string]any:
+		maps.Copy(out, b)
+	default:
+		return nil, fmt.Errorf("body_cursor needs an object body, got %T", body)
+	}
+	maps.Copy(out, fields)
+	return out, nil
+}
