@@ -608,3 +608,29 @@ func TestStore_Runs(t *testing.T) {
 		t.Errorf("audit (-want +got):\n%s", diff)
 	}
 }
+
+func TestStore_OutcomesRoundTrip(t *testing.T) {
+	s := openTest(t)
+	run := startRun(t, s, "p")
+	in := []engine.Outcome{
+		{RecordKey: "k1", Action: engine.ActionCreated, TargetID: "T1", Transaction: "tx1", PayloadHash: "h1", At: t0.Add(time.Second)},
+		{RecordKey: "k2", Action: engine.ActionFailed, Reason: "http_422", Error: "POST /cases: status 422", Class: engine.ClassPermanent, CursorValue: "c", Link: &engine.Link{SystemA: "a", IDA: "1", SystemB: "b", IDB: "2"}},
+		{RecordKey: "k3", Action: engine.ActionSkipped, Reason: "no_consent"},
+		{RecordKey: "k4", Action: engine.ActionFailed, Error: "x" + strings.Repeat("é", maxText)},
+	}
+	commit(t, s, page("p", run, in...))
+	got, err := s.Outcomes(t.Context(), run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []engine.Outcome{
+		in[0],
+		{RecordKey: "k2", Action: engine.ActionFailed, Reason: "http_422", Error: "POST /cases: status 422", Class: engine.ClassPermanent, At: t0},
+		{RecordKey: "k3", Action: engine.ActionSkipped, Reason: "no_consent", At: t0},
+		// Capped at maxText bytes without splitting the last rune.
+		{RecordKey: "k4", Action: engine.ActionFailed, Error: "x" + strings.Repeat("é", maxText/2-1), At: t0},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Outcomes (-want +got):\n%s", diff)
+	}
+}

@@ -252,9 +252,20 @@ func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
-		return err
+		return ctxOr(ctx, err)
 	}
-	return tx.Commit()
+	return ctxOr(ctx, tx.Commit())
+}
+
+// ctxOr reports a cancelled context instead of err: database/sql rolls the
+// transaction back when ctx ends, and the statement that notices then fails
+// with a misleading "statement is closed" or "transaction has already been
+// committed or rolled back".
+func ctxOr(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
 }
 
 // timeLayout is RFC 3339 in UTC with a fixed nine-digit fraction: unlike

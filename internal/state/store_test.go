@@ -405,3 +405,42 @@ func TestStore_TimeTextSortsAsTime(t *testing.T) {
 		}
 	}
 }
+
+func TestStore_OpenOddPaths(t *testing.T) {
+	tests := []struct{ name, rel string }{
+		{"space", "with space/state.db"},
+		{"query and fragment characters", "q?x=1#frag/state%20.db"},
+		{"relative", "state.db"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, tc.rel)
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if tc.name == "relative" {
+				t.Chdir(dir)
+				path = tc.rel
+			}
+			s, err := Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, tc.rel)); err != nil {
+				t.Errorf("the file is not where asked: %v", err)
+			}
+			r, err := OpenReadOnly(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := r.Path(); got != path {
+				t.Errorf("Path() = %q, want %q", got, path)
+			}
+			r.Close()
+		})
+	}
+}
