@@ -163,6 +163,9 @@ func New(c *engine.Connector, secrets engine.Secrets, opts Options) (*Client, er
 		if kind, err = kindOf(c.Auth.Spec); err != nil {
 			return nil, fmt.Errorf("connector %s: auth: %w", c.Name, err)
 		}
+		if kind == "" {
+			kind = "none" // the schema's default
+		}
 	}
 	newAuth, ok := authKinds[kind]
 	if !ok {
