@@ -61,8 +61,15 @@ func (g *seeder) pick(xs []string) string { return xs[g.rng.IntN(len(xs))] }
 
 func (g *seeder) name(syllables int) string {
 	var b strings.Builder
+	prev := ""
 	for range syllables {
-		b.WriteString(g.pick(nameSyllables))
+		// No syllable twice in a row: doubled ones ("Dada") are real names.
+		syl := g.pick(nameSyllables)
+		for syl == prev {
+			syl = g.pick(nameSyllables)
+		}
+		b.WriteString(syl)
+		prev = syl
 	}
 	s := b.String()
 	return strings.ToUpper(s[:1]) + s[1:]
