@@ -1,0 +1,302 @@
+package primero
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"casesync/internal/fakes/faults"
+)
+
+// Auth modes (primero.md §0). The default serves both kinds of client.
+const (
+	AuthBasicJWT  = "basic+jwt" // JWT login (≤ v2.10) and HTTP Basic on every call
+	AuthBasicOnly = "basic-only" // ≥ v2.11: login gives a cookie session, no token
+)
+
+// Options configure a fake Primero. The zero value is a working server with
+// no seeded cases.
+type Options struct {
+	Cases     int              // number of seeded synthetic cases (deterministic from Seed)
+	Seed      uint64           // drives the synthetic cases, ids and token keys
+	CasesFrom []map[string]any // seed from these Primero case records instead; each may carry "referrals": [...]
+	// Users are extra users, added after the defaults (integration user,
+	// province managers mgr*, agency users agency-<org>-user, UNHCR and test
+	// users); a user with a default's name replaces it.
+	Users           []User
+	Login, Password string        // integration credentials; defaults "openfn_cp_user" / "primero-pass"
+	PerCap          int           // cap on per for lists; default 1000
+	LegacyUncapped  bool          // serve any per, as Primero did before v2.10.3
+	TokenTTL        time.Duration // JWT lifetime, default 1h
+	AuthMode        string        // AuthBasicJWT (default) or AuthBasicOnly
+	ForwardURL      string        // data forwarding: case.create/update/post webhooks POSTed here
+	Webhooks        []Webhook     // further webhooks, with their auth
+	Hostname        string        // "hostname" in webhook bodies; default "primero.fake"
+	AutoName        bool          // rebuild "name" from its parts on save (an instance setting)
+	Faults          faults.Config
+	Now             func() time.Time // clock; default time.Now
+	NewID           func() string    // UUID source; default a stream derived from Seed
+}
+
+// User is a Primero user account.
+type User struct {
+	UserName   string
+	Password   string // default Options.Password
+	FullName   string
+	Email      string
+	Phone      string
+	Position   string
+	Agency     string   // agency unique_id, e.g. "agency-cif"
+	Role       string   // role unique_id, e.g. "role-integration"; default "role-cp-caseworker"
+	Location   string   // location code
+	UserGroups []string // user group unique_ids
+	Disabled   bool
+}
+
+// user is a User with the server's bookkeeping.
+type user struct {
+	User
+	id       int
+	role     *role
+	agency   *agency
+	failed   int
+	lockedAt time.Time
+}
+
+// Server is the fake Primero v2 API. It implements http.Handler; every
+// method is safe for concurrent use.
+//
+// Lifecycle: 1. New; 2. serve it (httptest.NewServer(s)); 3. Close, which
+// waits for webhook deliveries in flight. The owner of the Server calls
+// Close; calling it twice is safe.
+type Server struct {
+	opts    Options
+	cat     *catalog
+	gen     *generator
+	inj     *faults.Injector
+	handler http.Handler
+	jwtKey  []byte
+
+	mu         sync.RWMutex
+	records    []*record // ascending (created, id); lists walk it backwards
+	byID       map[string]*record
+	ident      map[string]map[string][]*record // identifier field -> value -> records
+	refByID    map[string]*transition
+	users      []*user
+	userByName map[string]*user
+	agencies   []*agency
+	agencyByID map[string]*agency
+	webhooks   []*webhookDef
+	lastStamp  int64
+	idRNG      *rand.Rand
+	deliveries []Delivery
+
+	// The clock offset and the two switches are read on paths that already
+	// hold mu, so they are atomics rather than fields under it.
+	offset   atomic.Int64
+	locked   atomic.Bool
+	sqlError atomic.Bool
+
+	authMu   sync.Mutex
+	tokens   map[string]string // jti -> "" (live) or the 401 text it now gets
+	sessions map[string]*session
+	throttle map[string]int // lower-cased user name + minute -> login POSTs
+
+	logMu    sync.Mutex
+	reqLog   []Request
+	rules    []*faultRule
+	ruleRand *rand.Rand
+
+	wg        sync.WaitGroup
+	ctx       context.Context
+	cancel    context.CancelFunc
+	closeOnce sync.Once
+}
+
+// New builds a fake Primero seeded from opts.
+func New(opts Options) *Server {
+	if opts.Login == "" {
+		opts.Login = "openfn_cp_user"
+	}
+	if opts.Password == "" {
+		opts.Password = "primero-pass"
+	}
+	if opts.PerCap <= 0 {
+		opts.PerCap = 1000
+	}
+	if opts.TokenTTL <= 0 {
+		opts.TokenTTL = time.Hour
+	}
+	if opts.AuthMode == "" {
+		opts.AuthMode = AuthBasicJWT
+	}
+	if opts.Hostname == "" {
+		opts.Hostname = "primero.fake"
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{opts: opts, cat: loadCatalog(), inj: faults.New(opts.Faults)}
+	mac := hmac.New(sha256.New, []byte("primero-fake-jwt"))
+	binary.Write(mac, binary.LittleEndian, opts.Seed)
+	s.jwtKey = mac.Sum(nil)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.reset()
+	s.handler = s.inj.Wrap(s.routes())
+	return s
+}
+
+// reset (re)builds every piece of mutable state from the options.
+func (s *Server) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.idRNG = rand.New(rand.NewPCG(s.opts.Seed, 0x1d5))
+	s.records = nil
+	s.byID = map[string]*record{}
+	s.ident = map[string]map[string][]*record{}
+	s.refByID = map[string]*transition{}
+	s.lastStamp = 0
+	s.offset.Store(0)
+	s.locked.Store(false)
+	s.sqlError.Store(false)
+	s.deliveries = nil
+	s.agencies = slices.Clone(s.cat.agencies)
+	s.agencyByID = map[string]*agency{}
+	for _, a := range s.agencies {
+		s.agencyByID[a.UniqueID] = a
+	}
+	s.users, s.userByName = nil, map[string]*user{}
+	for _, us := range s.cat.userSeeds {
+		s.addUser(User{
+			UserName: us.UserName, FullName: us.FullName, Agency: us.Agency, Role: us.Role, Location: us.Location,
+			Position: us.Position, UserGroups: us.UserGroups, Disabled: us.Disabled,
+			Email: us.UserName + "@primero.fake", Phone: fmt.Sprintf("0120%06d", len(s.users)+1),
+		})
+	}
+	if _, ok := s.userByName[s.opts.Login]; !ok {
+		s.addUser(User{UserName: s.opts.Login, FullName: "Integration", Agency: "agency-unicef", Role: "role-integration", Location: "KH"})
+	}
+	for _, u := range s.opts.Users {
+		s.addUser(u)
+	}
+	s.webhooks = nil
+	if s.opts.ForwardURL != "" {
+		s.webhooks = append(s.webhooks, &webhookDef{Webhook: Webhook{
+			URL: s.opts.ForwardURL, Events: []string{EventCaseCreate, EventCaseUpdate, EventCasePost}, Role: "role-integration",
+		}, id: 1})
+	}
+	for _, w := range s.opts.Webhooks {
+		s.webhooks = append(s.webhooks, &webhookDef{Webhook: w, id: len(s.webhooks) + 1})
+	}
+
+	s.authMu.Lock()
+	s.tokens = map[string]string{}
+	s.sessions = map[string]*session{}
+	s.throttle = map[string]int{}
+	s.authMu.Unlock()
+
+	gm := map[string]*user{}
+	for _, u := range s.users {
+		gm[u.UserName] = u
+	}
+	s.gen = &generator{seed: s.opts.Seed, cat: s.cat, users: gm}
+	if len(s.opts.CasesFrom) > 0 {
+		for _, c := range s.opts.CasesFrom {
+			s.importCase(c)
+		}
+	} else {
+		s.seedSynthetic(s.opts.Cases)
+	}
+	sort.Slice(s.records, func(i, j int) bool { return recordLess(s.records[i], s.records[j]) })
+	for _, r := range s.records {
+		s.lastStamp = max(s.lastStamp, r.updated)
+	}
+}
+
+func (s *Server) addUser(u User) {
+	if u.Password == "" {
+		u.Password = s.opts.Password
+	}
+	if u.Role == "" {
+		u.Role = "role-cp-caseworker"
+	}
+	rl := s.cat.roles[u.Role]
+	if rl == nil {
+		panic("primero fake: user " + u.UserName + " has unknown role " + u.Role)
+	}
+	ag := s.agencyByID[u.Agency]
+	if ag == nil && u.Agency != "" {
+		ag = &agency{UniqueID: u.Agency, AgencyCode: u.Agency, Name: u.Agency, id: len(s.agencies) + 1}
+		s.agencies = append(s.agencies, ag)
+		s.agencyByID[ag.UniqueID] = ag
+	}
+	if old := s.userByName[u.UserName]; old != nil {
+		old.User, old.role, old.agency = u, rl, ag
+		return
+	}
+	nu := &user{User: u, id: len(s.users) + 1, role: rl, agency: ag}
+	s.users = append(s.users, nu)
+	s.userByName[u.UserName] = nu
+}
+
+// ServeHTTP serves the Primero API behind the fault switches.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Faults returns the shared fault switchboard wrapped around the handler.
+func (s *Server) Faults() *faults.Injector { return s.inj }
+
+// Counters returns the request, write and duplicate counts: the fake's own
+// record of what clients did.
+func (s *Server) Counters() *faults.Counters { return s.inj.Counters() }
+
+// Close stops webhook deliveries and waits for those in flight. It is safe
+// to call twice.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		s.cancel()
+	})
+	s.wg.Wait()
+}
+
+// Reset puts the server back to its seeded state: cases, users, tokens,
+// clock offset and the delivery log. Counters and the request log are
+// kept; reset them through Counters().Reset and ResetRequests.
+func (s *Server) Reset() { s.reset() }
+
+// now is the fake's clock: Options.Now plus whatever Advance added.
+func (s *Server) now() time.Time {
+	return s.opts.Now().Add(time.Duration(s.offset.Load())).UTC()
+}
+
+// Now returns the fake's current time.
+func (s *Server) Now() time.Time { return s.now() }
+
+// Advance moves the fake's clock forward by d: tokens expire, login
+// throttle windows and lockouts pass.
+func (s *Server) Advance(d time.Duration) { s.offset.Add(int64(d)) }
+
+// SetConfigLock switches the "locked for a configuration update" state:
+// while on, API calls answer 503 with Retry-After: 60 and /health 503.
+func (s *Server) SetConfigLock(on bool) { s.locked.Store(on) }
+
+// SetSQLError switches the SQL-error mode: case and user listings answer
+// 200 with empty data and total 0, as Primero does when a filter breaks
+// its query.
+func (s *Server) SetSQLError(on bool) { s.sqlError.Store(on) }
+
+// newID returns a fresh lower-case UUID. Callers hold s.mu.
+func (s *Server) newID() string {
+	if s.opts.NewID != nil {
+		return s.opts.NewID()
+	}
+	return randUUID(s.idRNG)
+}
