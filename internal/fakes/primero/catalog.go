@@ -143,8 +143,8 @@ type userSeed struct {
 }
 
 type extensions struct {
-	LookupValues   map[string][]string `json:"lookup_values"`
-	Lookups        []struct {
+	LookupValues map[string][]string `json:"lookup_values"`
+	Lookups      []struct {
 		UniqueID string   `json:"unique_id"`
 		Name     string   `json:"name"`
 		Values   []string `json:"values"`

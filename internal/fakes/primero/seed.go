@@ -71,7 +71,7 @@ func seedKind(idx int) int {
 // seedRef is a referral the generator attaches to a seeded case.
 type seedRef struct {
 	id, to, toAgency, by, service, serviceRecordID, notes, status string
-	created, responded                                           int64
+	created, responded                                            int64
 }
 
 // generator turns a case index into a case. It is a pure function of
@@ -263,7 +263,7 @@ func (g *generator) caseAt(idx int) seedCase {
 			org := pick(r, g.cat.cambodiaOrgs)
 			services = append(services, map[string]any{
 				"unique_id": randUUID(r), "service_type": pair.Type, "service_subtype": []any{pair.Subtype},
-				"service_response_type": "service_being_provided_by_oscar_partner_47618",
+				"service_response_type":     "service_being_provided_by_oscar_partner_47618",
 				"service_response_day_time": fmtMS(svcDay(120_000)), "service_implementing_agency": "agency-" + org,
 				"oscar_referring_organization": "agency-" + org, "service_implemented": "not_implemented",
 			})
@@ -314,7 +314,7 @@ func (g *generator) caseAt(idx int) seedCase {
 			"service_request_phone": fmt.Sprintf("09%08d", r.IntN(100_000_000)), "service_request_email": "protection.officer@example.org",
 			"service_implementing_agency": "UNICEF", "service_referral": "external_referral", "unhcr_referral_status": status,
 			"progres_interventionnumber": fmt.Sprintf("GMB-24-PRTITV-%07d,%s,%s", idx+1, randUUID(r), "b0e1c5d2-0000-4000-8000-00000000e7e7"),
-			"service_referral_notes": "Referred from proGres", "service_implemented": "not_implemented",
+			"service_referral_notes":     "Referred from proGres", "service_implemented": "not_implemented",
 		}
 		if status == "rejected" {
 			row["unhcr_referral_rejection_reason"] = "No capacity in the area"

@@ -19,7 +19,7 @@ import (
 
 // Auth modes (primero.md §0). The default serves both kinds of client.
 const (
-	AuthBasicJWT  = "basic+jwt" // JWT login (≤ v2.10) and HTTP Basic on every call
+	AuthBasicJWT  = "basic+jwt"  // JWT login (≤ v2.10) and HTTP Basic on every call
 	AuthBasicOnly = "basic-only" // ≥ v2.11: login gives a cookie session, no token
 )
 

@@ -60,7 +60,7 @@ func transitionFromJSON(m map[string]any, r *record) *transition {
 		consentIndividual: b("consent_individual_transfer"), service: ptr("service"), serviceRecordID: ptr("service_record_id"),
 		notes: ptr("notes"), rejectedReason: str("rejected_reason"), rejectionNote: str("rejection_note"),
 		authorizedRole: str("authorized_role_unique_id"),
-		created: parseMS(m["created_at"], r.created), responded: parseMS(m["responded_at"], 0),
+		created:        parseMS(m["created_at"], r.created), responded: parseMS(m["responded_at"], 0),
 	}
 	if t.typ == "" {
 		t.typ = typeReferral
