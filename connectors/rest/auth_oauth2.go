@@ -63,7 +63,7 @@ func (o *oauth2) login(ctx context.Context) (http.Header, time.Duration, error) 
 		return nil, 0, err
 	}
 	fail := func(msg string) error {
-		return &engine.RemoteError{Class: engine.ClassAuth, Status: resp.Status, Method: req.method, Path: req.safePath(), Msg: msg}
+		return &engine.RemoteError{Class: engine.ClassAuth, Status: resp.Status, Method: req.method, Path: o.c.path(req), Msg: msg}
 	}
 	body, _ := resp.Body.(map[string]any)
 	tok, _ := body["access_token"].(string)

@@ -108,7 +108,7 @@ func (t *tokenLogin) login(ctx context.Context) (http.Header, time.Duration, err
 		return nil, 0, err
 	}
 	fail := func(format string, args ...any) error {
-		return &engine.RemoteError{Class: engine.ClassAuth, Status: resp.Status, Method: o.method, Path: o.safePath(), Msg: fmt.Sprintf(format, args...)}
+		return &engine.RemoteError{Class: engine.ClassAuth, Status: resp.Status, Method: o.method, Path: t.c.path(o), Msg: fmt.Sprintf(format, args...)}
 	}
 	h := http.Header{}
 	if t.token != nil {

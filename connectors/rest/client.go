@@ -49,6 +49,11 @@ type Options struct {
 	// Sleep waits between retries; tests replace it. nil sleeps on a timer
 	// and returns early with ctx's error.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Redactor masks secrets in the Client's logs and errors; the Client
+	// adds every secret it resolves and every token it obtains. Sharing
+	// one (as Pool does) masks every secret of a deployment everywhere.
+	// nil gives the Client its own.
+	Redactor *redact.Redactor
 }
 
 // Client is a connector: it implements engine.Caller for one
@@ -102,7 +107,7 @@ func New(c *engine.Connector, secrets engine.Secrets, opts Options) (*Client, er
 		name:     c.Name,
 		conn:     c,
 		secrets:  secrets,
-		red:      redact.New(),
+		red:      opts.Redactor,
 		clock:    opts.Clock,
 		sleep:    opts.Sleep,
 		rand:     opts.Rand,
@@ -114,6 +119,9 @@ func New(c *engine.Connector, secrets engine.Secrets, opts Options) (*Client, er
 	}
 	if cl.attempts <= 0 {
 		cl.attempts = defaultMaxAttempts
+	}
+	if cl.red == nil {
+		cl.red = redact.New()
 	}
 	if cl.clock == nil {
 		cl.clock = engine.SystemClock{}

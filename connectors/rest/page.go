@@ -129,7 +129,7 @@ func (c *Client) List(ctx context.Context, call *engine.Call, fn func(*engine.Pa
 		}
 		recs, err := records(ctx, call.Records, resp.Body)
 		if err != nil {
-			return &engine.RemoteError{Class: engine.ClassPermanent, Status: resp.Status, Method: o.method, Path: o.safePath(),
+			return &engine.RemoteError{Class: engine.ClassPermanent, Status: resp.Status, Method: o.method, Path: c.path(o),
 				Msg: c.red.String("records: " + err.Error())}
 		}
 		more, total, err := p.next(ctx, o, resp, len(recs))

@@ -30,8 +30,8 @@ func dataRecords(ctx context.Context, body any) ([]any, error) {
 	return arr, nil
 }
 
-// pingRecords reads Data, which may be an array, null or a "no data" string.
-func pingRecords(_ context.Context, body any) ([]any, error) {
+// dataFieldRecords reads Data, which may be an array, null or a "no data" string.
+func dataFieldRecords(_ context.Context, body any) ([]any, error) {
 	arr, _ := body.(map[string]any)["Data"].([]any)
 	return arr, nil
 }
@@ -131,7 +131,7 @@ func pageSpec(per, maxPages int, total string) *engine.Pagination {
 		PageParam: "page", PerParam: "per", Per: per, Start: 1, Total: total, MaxPages: maxPages}}}
 }
 
-const pingNext = `if .PagingSummary.IsMoreRecordsAvailable then {PagingCookie: .PagingSummary.PagingCookie, PageNumber: (.PagingSummary.PageNumber + 1)} else null end`
+const cursorNext = `if .PagingSummary.IsMoreRecordsAvailable then {PagingCookie: .PagingSummary.PagingCookie, PageNumber: (.PagingSummary.PageNumber + 1)} else null end`
 
 func TestList_Paginators(t *testing.T) {
 	tests := []struct {
@@ -227,8 +227,8 @@ func TestList_Paginators(t *testing.T) {
 			name:    "body_cursor merges the continuation into the next body",
 			handler: func(t *testing.T) http.HandlerFunc { return cursorServer(t, 25, 10) },
 			call: engine.Call{Method: "POST", Path: "/retrieve", Body: map[string]any{"ShippingProcessId": "SHP-1", "PartnerId": "P-1"},
-				Records:    pingRecords,
-				Pagination: &engine.Pagination{Kind: "body_cursor", Spec: engine.PaginationSpec{BodyCursor: &engine.BodyCursorPagination{Next: pingNext}}}},
+				Records:    dataFieldRecords,
+				Pagination: &engine.Pagination{Kind: "body_cursor", Spec: engine.PaginationSpec{BodyCursor: &engine.BodyCursorPagination{Next: cursorNext}}}},
 			wantIDs: seq(25), wantReqs: 3, wantPage: []int{10, 10, 5},
 		},
 		{
@@ -238,8 +238,8 @@ func TestList_Paginators(t *testing.T) {
 					writeJSON(w, 200, map[string]any{"Data": items(0, 2), "PagingSummary": map[string]any{"PagingCookie": "same", "PageNumber": 1, "IsMoreRecordsAvailable": true}})
 				}
 			},
-			call: engine.Call{Method: "POST", Path: "/retrieve", Body: map[string]any{"q": 1}, Records: pingRecords,
-				Pagination: &engine.Pagination{Kind: "body_cursor", Spec: engine.PaginationSpec{BodyCursor: &engine.BodyCursorPagination{Next: pingNext}}}},
+			call: engine.Call{Method: "POST", Path: "/retrieve", Body: map[string]any{"q": 1}, Records: dataFieldRecords,
+				Pagination: &engine.Pagination{Kind: "body_cursor", Spec: engine.PaginationSpec{BodyCursor: &engine.BodyCursorPagination{Next: cursorNext}}}},
 			wantErr: "the cursor did not advance",
 		},
 		{

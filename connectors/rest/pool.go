@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"casesync/engine"
+	"casesync/internal/redact"
 )
 
 // Pool holds one Client per connector of a plan, so every pipeline using a
@@ -23,11 +24,23 @@ type Pool struct {
 	once    sync.Once
 }
 
-// NewPool builds a Client for each connector of plan. When opts.Rand is
-// set, each client gets its own generator seeded from it in name order, so
-// jitter stays deterministic and no generator is shared between clients.
+// NewPool builds a Client for each connector of plan. The clients share
+// one Redactor (opts.Redactor, or a new one) that knows every secret the
+// plan declares, so no connector can print another's secret. When
+// opts.Rand is set, each client gets its own generator seeded from it in
+// name order, so jitter stays deterministic and no generator is shared.
 func NewPool(plan *engine.Plan, secrets engine.Secrets, opts Options) (*Pool, error) {
 	p := &Pool{clients: map[string]*Client{}}
+	if opts.Redactor == nil {
+		opts.Redactor = redact.New()
+	}
+	if secrets != nil {
+		for _, name := range plan.Secrets {
+			if v, ok := secrets.Secret(name); ok {
+				opts.Redactor.Add(v)
+			}
+		}
+	}
 	for name := range plan.Connectors {
 		p.names = append(p.names, name)
 	}

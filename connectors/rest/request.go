@@ -32,10 +32,10 @@ func (o *outbound) clone() *outbound {
 	return &c
 }
 
-// safePath is the request's path and query for logs and errors, with
-// secret-looking query values masked.
-func (o *outbound) safePath() string {
-	return redact.SafeURL(&url.URL{Path: o.url.Path, RawPath: o.url.RawPath, RawQuery: o.url.RawQuery})
+// path is the request's path and query for logs and errors: known
+// secrets and the values of secret-looking query parameters masked.
+func (c *Client) path(o *outbound) string {
+	return c.red.String(redact.SafeURL(&url.URL{Path: o.url.Path, RawPath: o.url.RawPath, RawQuery: o.url.RawQuery}))
 }
 
 // outbound turns a Call into a request: URL joined and queried, headers

@@ -48,7 +48,7 @@ func (c *Client) send(ctx context.Context, o *outbound) (*engine.Response, error
 	}
 	payload, ctype, err := c.encode(o)
 	if err != nil {
-		return nil, &engine.RemoteError{Class: engine.ClassData, Method: o.method, Path: o.safePath(), Err: c.safeErr(err)}
+		return nil, &engine.RemoteError{Class: engine.ClassData, Method: o.method, Path: c.path(o), Err: c.safeErr(err)}
 	}
 	relogged := false
 	failures := 0
@@ -82,7 +82,7 @@ func (c *Client) send(ctx context.Context, o *outbound) (*engine.Response, error
 			}
 			c.stats.retries.Add(1)
 			c.log.LogAttrs(ctx, slog.LevelInfo, "retrying request",
-				slog.String("label", o.label), slog.String("method", o.method), slog.String("path", o.safePath()),
+				slog.String("label", o.label), slog.String("method", o.method), slog.String("path", c.path(o)),
 				slog.Int("attempt", n), slog.Duration("wait", wait), slog.String("error", out.err.Error()))
 			if err := c.sleep(ctx, wait); err != nil {
 				return nil, c.gaveUp(ctx, o, out.err, err)
@@ -94,7 +94,7 @@ func (c *Client) send(ctx context.Context, o *outbound) (*engine.Response, error
 // gaveUp reports a wait cut short by the caller's context, keeping the
 // last failure's MaybeApplied.
 func (c *Client) gaveUp(ctx context.Context, o *outbound, last, err error) error {
-	re := &engine.RemoteError{Class: engine.ClassRetryable, Method: o.method, Path: o.safePath(), Err: c.safeErr(err)}
+	re := &engine.RemoteError{Class: engine.ClassRetryable, Method: o.method, Path: c.path(o), Err: c.safeErr(err)}
 	var prev *engine.RemoteError
 	if errors.As(last, &prev) {
 		re.MaybeApplied = prev.MaybeApplied
@@ -133,7 +133,7 @@ func (c *Client) attempt(ctx context.Context, o *outbound, payload []byte, ctype
 	release, err := c.acquire(ctx)
 	if err != nil {
 		// Nothing was sent: waiting for a slot or a token was cut short.
-		return outcome{action: actDone, err: &engine.RemoteError{Class: engine.ClassRetryable, Method: o.method, Path: o.safePath(), Err: c.safeErr(err)}}
+		return outcome{action: actDone, err: &engine.RemoteError{Class: engine.ClassRetryable, Method: o.method, Path: c.path(o), Err: c.safeErr(err)}}
 	}
 	defer release()
 
@@ -145,7 +145,7 @@ func (c *Client) attempt(ctx context.Context, o *outbound, payload []byte, ctype
 	}
 	req, err := http.NewRequestWithContext(actx, o.method, u.String(), body)
 	if err != nil {
-		return outcome{action: actDone, err: &engine.RemoteError{Class: engine.ClassConfig, Method: o.method, Path: o.safePath(), Err: c.safeErr(err)}}
+		return outcome{action: actDone, err: &engine.RemoteError{Class: engine.ClassConfig, Method: o.method, Path: c.path(o), Err: c.safeErr(err)}}
 	}
 	req.Header = hdr
 	c.stats.requests.Add(1)
@@ -165,7 +165,7 @@ func (c *Client) attempt(ctx context.Context, o *outbound, payload []byte, ctype
 		c.stats.bytesIn.Add(cr.n)
 	}
 	attrs := []slog.Attr{
-		slog.String("label", o.label), slog.String("method", o.method), slog.String("path", o.safePath()),
+		slog.String("label", o.label), slog.String("method", o.method), slog.String("path", c.path(o)),
 		slog.Int("status", status), slog.Duration("duration", time.Since(start)), slog.Int("attempt", n),
 		slog.Int64("bytes_in", in), slog.Int("bytes_out", len(payload)),
 	}
@@ -197,7 +197,7 @@ func (c *Client) acquire(ctx context.Context) (func(), error) {
 // response classifies a response and decodes a successful one.
 func (c *Client) response(o *outbound, resp *http.Response, body io.Reader, gen uint64) outcome {
 	st := resp.StatusCode
-	re := &engine.RemoteError{Status: st, Method: o.method, Path: o.safePath()}
+	re := &engine.RemoteError{Status: st, Method: o.method, Path: c.path(o)}
 	if st >= 200 && st < 300 {
 		if !o.login {
 			c.auth.observe(resp.Header, gen)
@@ -256,7 +256,7 @@ func (c *Client) response(o *outbound, resp *http.Response, body io.Reader, gen 
 
 // transportFailure classifies an error from the transport: no response.
 func (c *Client) transportFailure(ctx context.Context, o *outbound, err error) outcome {
-	re := &engine.RemoteError{Class: engine.ClassRetryable, Method: o.method, Path: o.safePath(), Err: c.safeErr(err)}
+	re := &engine.RemoteError{Class: engine.ClassRetryable, Method: o.method, Path: c.path(o), Err: c.safeErr(err)}
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 		re.Msg = fmt.Sprintf("no response within %s", c.timeout)
 	}
