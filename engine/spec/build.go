@@ -90,7 +90,7 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 func (b *builder) text(at []string, t engine.Text) {
-	if t.Secret != "" && !b.secrets[t.Secret] {
+	if t.Secret != "" && !b.secrets[t.Secret] && !b.l.broken["secrets"] {
 		b.problem(append(at, "secret"), "undeclared-secret", "secret %s is not declared in secrets", t.Secret)
 	}
 }
@@ -107,7 +107,7 @@ func (b *builder) duration(at []string, s string) time.Duration {
 }
 
 func (b *builder) needConnector(at []string, name string) {
-	if _, ok := b.spec.Connectors[name]; !ok {
+	if _, ok := b.spec.Connectors[name]; !ok && !b.l.isBroken("connectors", name) {
 		b.problem(at, "unknown-connector", "no connector named %q", name)
 	}
 }
@@ -237,7 +237,7 @@ func (b *builder) pagination(at []string, p engine.PaginationSpec) *engine.Pagin
 func (b *builder) jq(at []string, src string) *mapping.JQ {
 	j, err := mapping.CompileJQ(src, b.reg)
 	if err != nil {
-		b.programProblem(at, "bad-jq", err, 0)
+		b.programProblem(at, "bad-jq", src, err)
 		return nil
 	}
 	return j
@@ -246,7 +246,7 @@ func (b *builder) jq(at []string, src string) *mapping.JQ {
 func (b *builder) expr(at []string, src string, kind mapping.ExprKind) *mapping.Expr {
 	e, err := mapping.CompileExpr(src, kind, b.reg)
 	if err != nil {
-		b.programProblem(at, "bad-expr", err, 0)
+		b.programProblem(at, "bad-expr", src, err)
 		return nil
 	}
 	return e
@@ -255,41 +255,41 @@ func (b *builder) expr(at []string, src string, kind mapping.ExprKind) *mapping.
 func (b *builder) template(at []string, src string) *mapping.Template {
 	t, err := mapping.CompileTemplate(src, b.reg)
 	if err != nil {
-		var te *mapping.TemplateError
-		off := 0
-		if errors.As(err, &te) {
-			off = te.Offset
-		}
-		b.programProblem(at, "bad-template", err, off)
+		b.programProblem(at, "bad-template", src, err)
 		return nil
 	}
 	return t
 }
 
 // programProblem positions a jq/expr/template error inside the CUE string
-// that holds the program: the string's own position plus the line and
-// column inside the program.
-func (b *builder) programProblem(at []string, code string, err error, offset int) {
-	pos := b.l.posOf(at...)
+// that holds the program: at the place inside the program the error is
+// about, mapped back through the string literal to a file line and column.
+func (b *builder) programProblem(at []string, code, src string, err error) {
+	path := strings.Join(at, ".")
 	var ul *mapping.UnknownLookupError
 	if errors.As(err, &ul) {
-		b.l.add(pos, strings.Join(at, "."), "unknown-lookup", "%v", err)
-		return
-	}
-	var se *mapping.SyntaxError
-	if errors.As(err, &se) && se.Line > 0 && pos.IsValid() {
-		line, col := pos.Line(), pos.Column()
-		if se.Line == 1 {
-			col += 1 + offset + se.Col - 1 // past the opening quote
-		} else {
-			line += se.Line - 1
-			col = se.Col
+		if b.l.isBroken("lookups", ul.Name) {
+			return // the lookup itself is reported
 		}
-		p := Problem{File: b.l.rel(pos.Filename()), Line: line, Col: col, Path: strings.Join(at, "."), Code: code, Msg: se.Msg, Hint: Codes[code]}
-		b.l.problems = append(b.l.problems, p)
+		code = "unknown-lookup"
+	}
+	msg := err.Error()
+	var se *mapping.SyntaxError
+	if errors.As(err, &se) && se.Line > 0 {
+		msg = se.Msg
+	}
+	var te *mapping.TemplateError
+	if errors.As(err, &te) && errors.As(te.Err, &se) && se.Line > 0 {
+		msg = "{" + se.Lang + "}: " + se.Msg
+	}
+	lit := b.l.posOf(at...)
+	off, ok := errOffset(src, err)
+	if !lit.IsValid() || !ok {
+		b.l.add(lit, path, code, "%s", msg)
 		return
 	}
-	b.l.add(pos, strings.Join(at, "."), code, "%v", err)
+	file, line, col := b.l.programPos(lit, src, off)
+	b.l.problems = append(b.l.problems, Problem{File: b.l.rel(file), Line: line, Col: col, Path: path, Code: code, Msg: msg, Hint: Codes[code]})
 }
 
 func (b *builder) request(at []string, r engine.RequestSpec) engine.Request {
@@ -544,7 +544,7 @@ func (b *builder) chaining(s *engine.DeploymentSpec) {
 	for _, name := range sortedKeys(s.Pipelines) {
 		t := s.Pipelines[name].Trigger
 		for i, dep := range t.After {
-			if _, ok := s.Pipelines[dep]; !ok {
+			if _, ok := s.Pipelines[dep]; !ok && !b.l.isBroken("pipelines", dep) {
 				b.problem(sel("pipelines", name, "trigger", "after", fmt.Sprint(i)), "unknown-pipeline", "no pipeline named %q", dep)
 			}
 		}

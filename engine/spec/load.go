@@ -11,9 +11,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/cuecontext"
 	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/load"
@@ -38,9 +40,38 @@ func Load(dir string, opts Options) (*engine.Plan, error) {
 	}
 	plan := l.load()
 	if len(l.problems) > 0 {
-		return nil, l.problems.Sort()
+		return nil, mergeShared(l.problems.Sort())
 	}
 	return plan, nil
+}
+
+// mergeShared folds problems that are one mistake seen through several
+// paths (a hidden _base unified into three pipelines) into the first, so
+// each place in a file is reported once; the message names the others.
+func mergeShared(ps Problems) Problems {
+	type key struct {
+		file      string
+		line, col int
+		code, msg string
+	}
+	idx := map[key]int{}
+	also := map[int][]string{}
+	out := ps[:0]
+	for _, p := range ps {
+		if p.Line > 0 {
+			k := key{p.File, p.Line, p.Col, p.Code, p.Msg}
+			if i, ok := idx[k]; ok {
+				also[i] = append(also[i], p.Path)
+				continue
+			}
+			idx[k] = len(out)
+		}
+		out = append(out, p)
+	}
+	for i, paths := range also {
+		out[i].Msg += " (also " + strings.Join(paths, ", ") + ")"
+	}
+	return out
 }
 
 // Deployments finds the deployment folders under root: folders holding .cue
@@ -83,6 +114,12 @@ type loader struct {
 	files    map[string]bool // user files seen, absolute
 	root     cue.Value       // the unified deployment
 	schema   string
+	sources  map[string][]byte // file contents read to place program errors
+	// broken holds the parts CUE rejected ("connectors", "pipelines.p",
+	// "secrets"): the rest is still built and checked, and references to
+	// a broken part are not reported again as unknown.
+	broken   map[string]bool
+	errPaths [][]string
 }
 
 func newLoader(dir string, opts Options) (*loader, error) {
@@ -101,14 +138,16 @@ func newLoader(dir string, opts Options) (*loader, error) {
 	if cwd == "" {
 		cwd, _ = os.Getwd()
 	}
-	return &loader{dir: abs, cwd: cwd, files: map[string]bool{}}, nil
+	return &loader{dir: abs, cwd: cwd, files: map[string]bool{}, broken: map[string]bool{}}, nil
 }
 
 func (l *loader) rel(file string) string {
 	if file == "" || file == schemas.Filename {
 		return file
 	}
-	if r, err := filepath.Rel(l.cwd, file); err == nil && !strings.HasPrefix(r, "..") {
+	// A shared library beside the deployment renders as ../lib/...: a path
+	// relative to the working directory, never an absolute temp path.
+	if r, err := filepath.Rel(l.cwd, file); err == nil {
 		return r
 	}
 	return file
@@ -153,11 +192,12 @@ func (l *loader) load() *engine.Plan {
 	}
 	def := schema.LookupPath(cue.ParsePath("#Deployment"))
 	u := def.Unify(v)
-	if err := u.Validate(cue.Concrete(true), cue.Final()); err != nil {
-		l.cueErrors(err, "")
+	l.root = u
+	if errs := schemaErrors(def, v, u); len(errs) > 0 {
+		l.cueErrorList(errs, "")
+		l.buildPartial(u)
 		return nil
 	}
-	l.root = u
 	var spec engine.DeploymentSpec
 	if err := l.decode(u, &spec); err != nil {
 		l.add(u.Pos(), "", "load", "decode spec: %v", err)
@@ -181,6 +221,171 @@ func (l *loader) load() *engine.Plan {
 	return plan
 }
 
+// schemaErrors returns every schema error of the unified value u. One
+// Validate is not enough: CUE keeps one class of error per struct (an
+// incomplete value is dropped beside a conflict, and a struct with a bad
+// field loses its "field not allowed" for a sibling typo). So the typos are
+// found on a skeleton of the user's value whose leaves are _, where nothing
+// but closedness can fail, and Validate descends into every subtree that
+// has an error to collect what the parent's summary dropped.
+func schemaErrors(def, v, u cue.Value) []cueerrors.Error {
+	var out []cueerrors.Error
+	// A struct's own typo is only reported once its children's typos are
+	// gone: drop each reported field from the skeleton and go again.
+	drop := map[string]bool{}
+	for range 8 {
+		s := def.Unify(def.Context().BuildExpr(skeleton(v, nil, drop)))
+		found := false
+		for _, e := range cueerrors.Errors(s.Validate()) {
+			format, _ := e.Msg()
+			p := strings.Join(trimDef(cueerrors.Path(e)), "\x00")
+			if !strings.Contains(format, "field not allowed") || drop[p] {
+				continue
+			}
+			drop[p] = true
+			found = true
+			out = append(out, e)
+		}
+		if !found {
+			break
+		}
+	}
+	opts := []cue.Option{cue.Concrete(true), cue.Final()}
+	var walk func(x cue.Value, depth int)
+	walk = func(x cue.Value, depth int) {
+		err := x.Validate(opts...)
+		if err == nil {
+			return
+		}
+		out = append(out, cueerrors.Errors(err)...)
+		if depth > 32 {
+			return
+		}
+		if it, err := x.Fields(); err == nil {
+			for it.Next() {
+				walk(it.Value(), depth+1)
+			}
+		}
+		if it, err := x.List(); err == nil {
+			for it.Next() {
+				walk(it.Value(), depth+1)
+			}
+		}
+	}
+	walk(u, 0)
+	return out
+}
+
+// skeleton rebuilds v's regular fields and list elements with every leaf
+// replaced by _ (top).
+func skeleton(v cue.Value, path []string, drop map[string]bool) ast.Expr {
+	if len(path) > 64 {
+		return ast.NewIdent("_")
+	}
+	switch v.IncompleteKind() {
+	case cue.StructKind:
+		it, err := v.Fields()
+		if err != nil {
+			return ast.NewIdent("_")
+		}
+		st := &ast.StructLit{}
+		for it.Next() {
+			name := it.Selector().Unquoted()
+			p := append(path[:len(path):len(path)], name)
+			if drop[strings.Join(p, "\x00")] {
+				continue
+			}
+			st.Elts = append(st.Elts, &ast.Field{Label: ast.NewString(name), Value: skeleton(it.Value(), p, drop)})
+		}
+		return st
+	case cue.ListKind:
+		it, err := v.List()
+		if err != nil {
+			return ast.NewIdent("_")
+		}
+		l := &ast.ListLit{}
+		for i := 0; it.Next(); i++ {
+			l.Elts = append(l.Elts, skeleton(it.Value(), append(path[:len(path):len(path)], strconv.Itoa(i)), drop))
+		}
+		return l
+	}
+	return ast.NewIdent("_")
+}
+
+// buildPartial still builds what CUE accepted after a schema error, so one
+// pass reports a typo in one pipeline and a bad jq program in another. The
+// parts with errors are left out and marked broken.
+func (l *loader) buildPartial(u cue.Value) {
+	for _, p := range l.errPaths {
+		switch {
+		case len(p) == 0:
+			return // an error about the whole deployment: nothing to trust
+		case p[0] == "connectors" || p[0] == "lookups" || p[0] == "pipelines":
+			if len(p) == 1 {
+				l.broken[p[0]] = true
+			} else {
+				l.broken[p[0]+"."+p[1]] = true
+			}
+		default:
+			l.broken[p[0]] = true
+		}
+	}
+	opts := []cue.Option{cue.Concrete(true), cue.Final()}
+	raw := map[string]any{}
+	for _, top := range []string{"name", "secrets", "vars"} {
+		v := u.LookupPath(cue.ParsePath(top))
+		if !v.Exists() || l.broken[top] {
+			continue
+		}
+		b, err := v.MarshalJSON()
+		if v.Validate(opts...) != nil || err != nil {
+			l.broken[top] = true
+			continue
+		}
+		raw[top] = json.RawMessage(b)
+	}
+	for _, sec := range []string{"connectors", "lookups", "pipelines"} {
+		v := u.LookupPath(cue.ParsePath(sec))
+		if !v.Exists() || l.broken[sec] {
+			continue
+		}
+		iter, err := v.Fields()
+		if err != nil {
+			l.broken[sec] = true
+			continue
+		}
+		m := map[string]json.RawMessage{}
+		for iter.Next() {
+			name := iter.Selector().Unquoted()
+			if l.broken[sec+"."+name] {
+				continue
+			}
+			fv := iter.Value()
+			b, err := fv.MarshalJSON()
+			if fv.Validate(opts...) != nil || err != nil {
+				l.broken[sec+"."+name] = true
+				continue
+			}
+			m[name] = b
+		}
+		raw[sec] = m
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return
+	}
+	var spec engine.DeploymentSpec
+	if err := decodeJSON(b, &spec); err != nil {
+		return // the full decode reports drift once the schema errors are fixed
+	}
+	(&builder{l: l, spec: &spec}).build()
+}
+
+// isBroken reports whether sec.name (or all of sec) had schema errors.
+func (l *loader) isBroken(sec, name string) bool {
+	return l.broken[sec] || l.broken[sec+"."+name]
+}
+
 // decode goes through JSON with unknown fields disallowed: Decode would
 // ignore a field the schema has and Go forgot.
 func (l *loader) decode(v cue.Value, out *engine.DeploymentSpec) error {
@@ -188,6 +393,10 @@ func (l *loader) decode(v cue.Value, out *engine.DeploymentSpec) error {
 	if err != nil {
 		return err
 	}
+	return decodeJSON(b, out)
+}
+
+func decodeJSON(b []byte, out *engine.DeploymentSpec) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
@@ -236,9 +445,14 @@ var secretFields = map[string]bool{"password": true, "client_secret": true, "val
 // cueErrors turns CUE's errors into problems: one per path, at the first
 // position inside the user's files, with a stable code.
 func (l *loader) cueErrors(err error, force string) {
+	l.cueErrorList(cueerrors.Errors(err), force)
+}
+
+func (l *loader) cueErrorList(errs []cueerrors.Error, force string) {
 	type key struct{ path, code string }
 	seen := map[key]bool{}
-	for _, e := range cueerrors.Errors(err) {
+	first := len(l.problems)
+	for _, e := range errs {
 		format, args := e.Msg()
 		msg := fmt.Sprintf(format, args...)
 		if strings.Contains(format, "errors in empty disjunction") {
@@ -249,17 +463,62 @@ func (l *loader) cueErrors(err error, force string) {
 		if code == "" {
 			code = classify(format, msg, path)
 		}
+		if force == "syntax" && strings.Contains(format, "import failed") {
+			// The path is the deployment's own package; the cause is
+			// in the full text: cannot find package "...".
+			code, path = "load", ""
+			msg = "import failed"
+			if m := missingPackage.FindString(e.Error()); m != "" {
+				msg += ": " + m
+			}
+		}
 		k := key{path, code}
 		if seen[k] {
 			continue
 		}
 		seen[k] = true
+		sels := unquoteSels(trimDef(cueerrors.Path(e)))
+		l.errPaths = append(l.errPaths, sels)
 		pos := l.userPos(cueerrors.Positions(e), path)
+		if !pos.IsValid() && len(sels) > 0 {
+			// A missing field has only the schema's position: point at the
+			// nearest enclosing struct the user wrote.
+			pos = l.posOf(sels...)
+		}
 		if code == "inline-secret" {
 			msg = "a secret value is written in the spec"
 		}
 		l.add(pos, path, code, "%s", cleanMsg(msg))
 	}
+	// A value outside a disjunction with a default ("5m" | *"30s") fails
+	// each disjunct: keep the specific code and drop the bare conflict.
+	// Likewise a typo inside one alternative of string | #Secret also
+	// fails the alternative as a whole: the typo is the problem.
+	specific := map[string]bool{}
+	typoIn := map[string]bool{}
+	for _, p := range l.problems[first:] {
+		if p.Code != "bad-value" {
+			specific[p.Path] = true
+		}
+		if p.Code == "unknown-field" {
+			for i := range len(p.Path) {
+				if p.Path[i] == '.' {
+					typoIn[p.Path[:i]] = true
+				}
+			}
+		}
+	}
+	out := l.problems[:first]
+	for _, p := range l.problems[first:] {
+		if p.Code == "bad-value" && specific[p.Path] {
+			continue
+		}
+		if (p.Code == "bad-value" || p.Code == "wrong-type") && typoIn[p.Path] {
+			continue
+		}
+		out = append(out, p)
+	}
+	l.problems = out
 }
 
 func trimDef(p []string) []string {
@@ -283,6 +542,8 @@ func classify(format, msg, path string) string {
 		return "inline-secret"
 	case strings.Contains(format, "mismatched types"):
 		return "wrong-type"
+	case strings.Contains(msg, durationPattern):
+		return "bad-duration"
 	case strings.Contains(format, "incomplete value") || strings.Contains(format, "non-concrete"):
 		return "incomplete"
 	case strings.Contains(format, "expected"), strings.Contains(format, "syntax"):
@@ -291,6 +552,11 @@ func classify(format, msg, path string) string {
 	return "bad-value"
 }
 
+// durationPattern is the tail of #Duration's regexp as CUE quotes it.
+const durationPattern = `(ns|us|ms|s|m|h))+$`
+
+var missingPackage = regexp.MustCompile(`cannot find package "[^"]*"`)
+
 var schemaRef = regexp.MustCompile(`\s*\(and \d+ more errors?\)`)
 
 func cleanMsg(m string) string {
@@ -298,9 +564,8 @@ func cleanMsg(m string) string {
 	return strings.TrimSpace(m)
 }
 
-// userPos picks the first position inside the deployment's own files (or
-// any file but the schema), else the position of the nearest existing
-// parent of path in the unified value.
+// userPos picks the first position inside the deployment's own files, else
+// any file but the schema (a shared library), else none.
 func (l *loader) userPos(ps []token.Pos, path string) token.Pos {
 	for _, p := range ps {
 		if p.IsValid() && p.Filename() != schemas.Filename && filepath.Dir(p.Filename()) == l.dir {
@@ -315,7 +580,8 @@ func (l *loader) userPos(ps []token.Pos, path string) token.Pos {
 	return token.NoPos
 }
 
-// posOf returns the position of the field at sel in the unified value.
+// posOf returns the position of the field at sel in the unified value, or
+// of its nearest enclosing field that has a position in the user's files.
 func (l *loader) posOf(sel ...string) token.Pos {
 	if !l.root.Exists() {
 		return token.NoPos
@@ -323,7 +589,9 @@ func (l *loader) posOf(sel ...string) token.Pos {
 	for n := len(sel); n > 0; n-- {
 		v := l.root.LookupPath(makePath(sel[:n]...))
 		if v.Exists() {
-			if p := userValuePos(v, l.dir); p.IsValid() {
+			var ps []token.Pos
+			valuePositions(v, 0, &ps)
+			if p := l.userPos(ps, ""); p.IsValid() {
 				return p
 			}
 		}
@@ -331,20 +599,38 @@ func (l *loader) posOf(sel ...string) token.Pos {
 	return token.NoPos
 }
 
-// userValuePos prefers a position in the user's files among the value's
-// conjuncts: Pos alone may name the schema.
-func userValuePos(v cue.Value, dir string) token.Pos {
-	p := v.Pos()
-	if p.IsValid() && p.Filename() != schemas.Filename {
-		return p
+// valuePositions collects the positions of a value and of its conjuncts:
+// Pos alone may name the schema or a shared library when the deployment
+// also wrote the field.
+func valuePositions(v cue.Value, depth int, out *[]token.Pos) {
+	if p := v.Pos(); p.IsValid() {
+		*out = append(*out, p)
 	}
-	_, vs := v.Expr()
+	if depth > 4 {
+		return
+	}
+	op, vs := v.Expr()
+	if op == cue.NoOp && len(vs) == 1 {
+		return // the value itself
+	}
 	for _, c := range vs {
-		if q := userValuePos(c, dir); q.IsValid() {
-			return q
-		}
+		valuePositions(c, depth+1, out)
 	}
-	return token.NoPos
+}
+
+// unquoteSels turns CUE path elements into plain labels ("a.b" quoted
+// labels lose their quotes) for LookupPath.
+func unquoteSels(p []string) []string {
+	out := make([]string, len(p))
+	for i, s := range p {
+		if len(s) >= 2 && s[0] == '"' {
+			if u, err := strconv.Unquote(s); err == nil {
+				s = u
+			}
+		}
+		out[i] = s
+	}
+	return out
 }
 
 func makePath(sel ...string) cue.Path {

@@ -78,9 +78,9 @@ func (b *builder) lookup(plan *engine.Plan, name string, ls engine.LookupSpec) {
 }
 
 type row struct {
-	line  int
-	key   string
-	value any
+	line, col int // where the row (CSV) or the entry (JSON) starts
+	key       string
+	value     any
 }
 
 func (b *builder) tableFile(at []string, ls engine.LookupSpec) map[string]any {
@@ -112,20 +112,20 @@ func (b *builder) tableFile(at []string, ls engine.LookupSpec) map[string]any {
 		return nil
 	}
 	out := make(map[string]any, len(rows))
-	byKey := map[string][]int{}
+	byKey := map[string][]row{}
 	rel := b.l.rel(path)
 	for _, r := range rows {
 		k := r.key
 		if ls.CaseInsensitive {
 			k = strings.ToLower(k)
 		}
-		byKey[k] = append(byKey[k], r.line)
+		byKey[k] = append(byKey[k], r)
 		if strings.TrimSpace(r.key) == "" {
-			b.l.problems = append(b.l.problems, Problem{File: rel, Line: r.line, Col: 1, Path: strings.Join(at, "."), Code: "lookup-empty-key", Msg: "row has an empty key", Hint: Codes["lookup-empty-key"]})
+			b.l.problems = append(b.l.problems, Problem{File: rel, Line: r.line, Col: r.col, Path: strings.Join(at, "."), Code: "lookup-empty-key", Msg: "row has an empty key", Hint: Codes["lookup-empty-key"]})
 			continue
 		}
 		if s, ok := r.value.(string); r.value == nil || (ok && strings.TrimSpace(s) == "") {
-			b.l.problems = append(b.l.problems, Problem{File: rel, Line: r.line, Col: 1, Path: strings.Join(at, "."), Code: "lookup-empty-value", Msg: fmt.Sprintf("key %q has an empty value", r.key), Hint: Codes["lookup-empty-value"]})
+			b.l.problems = append(b.l.problems, Problem{File: rel, Line: r.line, Col: r.col, Path: strings.Join(at, "."), Code: "lookup-empty-value", Msg: fmt.Sprintf("key %q has an empty value", r.key), Hint: Codes["lookup-empty-value"]})
 			continue
 		}
 		out[r.key] = r.value
@@ -136,18 +136,18 @@ func (b *builder) tableFile(at []string, ls engine.LookupSpec) map[string]any {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		lines := byKey[k]
-		if len(lines) < 2 || strings.TrimSpace(k) == "" {
+		dups := byKey[k]
+		if len(dups) < 2 || strings.TrimSpace(k) == "" {
 			continue
 		}
-		for _, ln := range lines {
+		for _, r := range dups {
 			others := []string{}
-			for _, o := range lines {
-				if o != ln {
-					others = append(others, fmt.Sprint(o))
+			for _, o := range dups {
+				if o.line != r.line || o.col != r.col {
+					others = append(others, fmt.Sprint(o.line))
 				}
 			}
-			b.l.problems = append(b.l.problems, Problem{File: rel, Line: ln, Col: 1, Path: strings.Join(at, "."), Code: "lookup-duplicate-key",
+			b.l.problems = append(b.l.problems, Problem{File: rel, Line: r.line, Col: r.col, Path: strings.Join(at, "."), Code: "lookup-duplicate-key",
 				Msg: fmt.Sprintf("key %q appears again on line %s", k, strings.Join(others, ", ")), Hint: Codes["lookup-duplicate-key"]})
 		}
 	}
@@ -161,6 +161,9 @@ func (b *builder) readCSV(at []string, ls engine.LookupSpec, f io.Reader, path s
 	if err != nil {
 		b.problem(append(at, "file"), "lookup-file", "%s: no header row", ls.File)
 		return nil
+	}
+	if len(header) > 0 {
+		header[0] = strings.TrimPrefix(header[0], "\uFEFF") // a spreadsheet's byte order mark
 	}
 	ki, vi := 0, 1
 	if ls.Key != "" {
@@ -187,7 +190,7 @@ func (b *builder) readCSV(at []string, ls engine.LookupSpec, f io.Reader, path s
 		if err == io.EOF {
 			break
 		}
-		line, _ := r.FieldPos(0)
+		line, col := r.FieldPos(0)
 		if err != nil {
 			b.l.problems = append(b.l.problems, Problem{File: b.l.rel(path), Line: line, Col: 1, Path: strings.Join(at, "."), Code: "lookup-file", Msg: "unreadable CSV row", Hint: Codes["lookup-file"]})
 			return nil
@@ -202,77 +205,80 @@ func (b *builder) readCSV(at []string, ls engine.LookupSpec, f io.Reader, path s
 		if vi < len(rec) {
 			v = rec[vi]
 		}
-		rows = append(rows, row{line: line, key: k, value: v})
+		rows = append(rows, row{line: line, col: col, key: k, value: v})
 	}
 	return rows
 }
 
 // readJSON accepts an object (key → value) or an array of objects with the
-// key and value fields named by the spec.
+// key and value fields named by the spec. It streams tokens so a key that
+// appears twice in an object is seen twice, and every entry keeps its line.
 func (b *builder) readJSON(at []string, ls engine.LookupSpec, f io.Reader) []row {
 	data, err := io.ReadAll(f)
 	if err != nil {
 		b.problem(append(at, "file"), "lookup-file", "cannot read %s", ls.File)
 		return nil
 	}
-	var v any
-	if err := json.Unmarshal(data, &v); err != nil {
+	if !json.Valid(data) {
 		b.problem(append(at, "file"), "lookup-file", "%s is not valid JSON", ls.File)
 		return nil
 	}
+	// start finds where the next entry begins after offset off.
+	start := func(off int64) (int, int) {
+		i := int(off)
+		for i < len(data) && strings.IndexByte(" \t\r\n,:", data[i]) >= 0 {
+			i++
+		}
+		line := 1 + strings.Count(string(data[:i]), "\n")
+		return line, i - strings.LastIndexByte(string(data[:i]), '\n')
+	}
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	t, _ := dec.Token()
 	var rows []row
-	switch x := v.(type) {
-	case map[string]any:
-		// Lines are not tracked inside JSON objects; keys are unique by
-		// construction after decoding, so duplicates are found by a scan.
-		for _, k := range sortedKeys(x) {
-			rows = append(rows, row{line: 0, key: k, value: fixAny(x[k])})
+	switch t {
+	case json.Delim('{'):
+		for dec.More() {
+			line, col := start(dec.InputOffset())
+			t, err := dec.Token()
+			if err != nil {
+				return nil
+			}
+			k, _ := t.(string)
+			var v any
+			if err := dec.Decode(&v); err != nil {
+				return nil
+			}
+			rows = append(rows, row{line: line, col: col, key: k, value: fixAny(v)})
 		}
-		for _, d := range duplicateJSONKeys(data) {
-			b.problem(append(at, "file"), "lookup-duplicate-key", "%s: key %q appears more than once", ls.File, d)
-		}
-	case []any:
+	case json.Delim('['):
 		if ls.Key == "" || ls.Value == "" {
 			b.problem(at, "missing-field", "a JSON array table needs key and value field names")
 			return nil
 		}
-		for i, it := range x {
+		for i := 0; dec.More(); i++ {
+			line, col := start(dec.InputOffset())
+			var it any
+			if err := dec.Decode(&it); err != nil {
+				return nil
+			}
 			m, ok := it.(map[string]any)
 			if !ok {
 				b.problem(append(at, "file"), "lookup-file", "%s: element %d is not an object", ls.File, i)
 				return nil
 			}
-			rows = append(rows, row{line: i + 1, key: fmt.Sprint(m[ls.Key]), value: fixAny(m[ls.Value])})
+			key := ""
+			switch k := m[ls.Key].(type) {
+			case nil:
+			case string:
+				key = k
+			default:
+				key = fmt.Sprint(fixAny(k))
+			}
+			rows = append(rows, row{line: line, col: col, key: key, value: fixAny(m[ls.Value])})
 		}
 	default:
 		b.problem(append(at, "file"), "lookup-file", "%s: want an object or an array", ls.File)
 		return nil
 	}
 	return rows
-}
-
-// duplicateJSONKeys finds repeated keys in a top-level JSON object.
-func duplicateJSONKeys(data []byte) []string {
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return nil
-	}
-	seen := map[string]bool{}
-	var dups []string
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return dups
-		}
-		k, _ := t.(string)
-		if seen[k] {
-			dups = append(dups, k)
-		}
-		seen[k] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return dups
-		}
-	}
-	return dups
 }

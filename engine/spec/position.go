@@ -1,0 +1,335 @@
+package spec
+
+import (
+	"errors"
+	"os"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"cuelang.org/go/cue/token"
+
+	"casesync/engine/mapping"
+)
+
+// A program (jq, expr, template) is a CUE string; its errors carry places
+// inside the decoded text. The functions below turn such a place into a
+// file position by re-reading the string literal from the source, so
+// escapes, raw #"..."# strings and the stripped indentation of multi-line
+// """ strings all land on the right column.
+
+// srcPos is a 1-based line and byte column in a file.
+type srcPos struct{ line, col int }
+
+// literalMap scans the CUE string literal starting at off in data and
+// returns, for each byte of the decoded string, the file position of the
+// source character that produced it (plus one entry for the end). It
+// returns nil when the literal cannot be followed (interpolation, an
+// unknown escape) or does not decode to want.
+func literalMap(data []byte, off int, want string) []srcPos {
+	if off < 0 || off >= len(data) {
+		return nil
+	}
+	lineStarts := []int{0}
+	for i, c := range data {
+		if c == '\n' {
+			lineStarts = append(lineStarts, i+1)
+		}
+	}
+	at := func(o int) srcPos {
+		lo, hi := 0, len(lineStarts)-1
+		for lo < hi {
+			mid := (lo + hi + 1) / 2
+			if lineStarts[mid] <= o {
+				lo = mid
+			} else {
+				hi = mid - 1
+			}
+		}
+		return srcPos{line: lo + 1, col: o - lineStarts[lo] + 1}
+	}
+
+	i := off
+	hashes := 0
+	for i < len(data) && data[i] == '#' {
+		hashes++
+		i++
+	}
+	if i >= len(data) || (data[i] != '"' && data[i] != '\'') {
+		return nil
+	}
+	q := data[i]
+	triple := string([]byte{q, q, q})
+	closer := string(q) + strings.Repeat("#", hashes)
+	multi := strings.HasPrefix(string(data[i:min(i+3, len(data))]), triple)
+
+	var out []srcPos
+	var dec []byte
+	// decodeOne decodes the character at i, appends it and returns the
+	// next index, or -1 when it cannot.
+	escape := `\` + strings.Repeat("#", hashes)
+	decodeOne := func(i int) int {
+		start := i
+		if strings.HasPrefix(string(data[i:min(i+len(escape)+1, len(data))]), escape) && i+len(escape) < len(data) {
+			j := i + len(escape)
+			var s string
+			n := 1
+			switch c := data[j]; c {
+			case 'a':
+				s = "\a"
+			case 'b':
+				s = "\b"
+			case 'f':
+				s = "\f"
+			case 'n':
+				s = "\n"
+			case 'r':
+				s = "\r"
+			case 't':
+				s = "\t"
+			case 'v':
+				s = "\v"
+			case '\\', '/', '"', '\'':
+				s = string(c)
+			case 'u', 'U':
+				w := 4
+				if c == 'U' {
+					w = 8
+				}
+				if j+1+w > len(data) {
+					return -1
+				}
+				var r rune
+				for _, h := range data[j+1 : j+1+w] {
+					d := hexVal(h)
+					if d < 0 {
+						return -1
+					}
+					r = r*16 + rune(d)
+				}
+				s = string(r)
+				n += w
+			default:
+				return -1 // interpolation or an escape we do not follow
+			}
+			for range len(s) {
+				out = append(out, at(start))
+			}
+			dec = append(dec, s...)
+			return j + n
+		}
+		_, size := utf8.DecodeRune(data[i:])
+		for k := range size {
+			out = append(out, at(i+k))
+		}
+		dec = append(dec, data[i:i+size]...)
+		return i + size
+	}
+
+	if !multi {
+		i++
+		for {
+			if i >= len(data) || data[i] == '\n' {
+				return nil
+			}
+			if strings.HasPrefix(string(data[i:min(i+len(closer), len(data))]), closer) {
+				out = append(out, at(i))
+				break
+			}
+			if i = decodeOne(i); i < 0 {
+				return nil
+			}
+		}
+	} else {
+		i += 3
+		nl := strings.IndexByte(string(data[i:]), '\n')
+		if nl < 0 {
+			return nil
+		}
+		i += nl + 1
+		// Find the closing line to learn the indentation.
+		var lines [][2]int // content lines: start, end (exclusive of \n)
+		indent := ""
+		for k := i; ; {
+			end := k
+			for end < len(data) && data[end] != '\n' {
+				end++
+			}
+			line := string(data[k:end])
+			trimmed := strings.TrimLeft(line, " \t")
+			if strings.HasPrefix(trimmed, triple+strings.Repeat("#", hashes)) {
+				indent = line[:len(line)-len(trimmed)]
+				break
+			}
+			lines = append(lines, [2]int{k, end})
+			if end >= len(data) {
+				return nil
+			}
+			k = end + 1
+		}
+		for n, ln := range lines {
+			if n > 0 {
+				out = append(out, at(lines[n-1][1]))
+				dec = append(dec, '\n')
+			}
+			k := ln[0]
+			if ln[1]-ln[0] >= len(indent) && string(data[k:k+len(indent)]) == indent {
+				k += len(indent)
+			} else if strings.TrimLeft(string(data[ln[0]:ln[1]]), " \t") != "" {
+				return nil
+			} else {
+				k = ln[1]
+			}
+			for k < ln[1] {
+				if k = decodeOne(k); k < 0 {
+					return nil
+				}
+			}
+		}
+		if len(lines) > 0 {
+			out = append(out, at(lines[len(lines)-1][1]))
+		} else {
+			out = append(out, at(i))
+		}
+	}
+	if string(dec) != want {
+		return nil
+	}
+	return out
+}
+
+func hexVal(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+// byteOffset turns a 1-based line and rune column inside text into a byte
+// offset, clamped to the text.
+func byteOffset(text string, line, col int) int {
+	off := 0
+	for l := 1; l < line; l++ {
+		nl := strings.IndexByte(text[off:], '\n')
+		if nl < 0 {
+			return len(text)
+		}
+		off += nl + 1
+	}
+	for c := 1; c < col && off < len(text) && text[off] != '\n'; c++ {
+		_, size := utf8.DecodeRuneInString(text[off:])
+		off += size
+	}
+	return off
+}
+
+var (
+	undefinedFunc = regexp.MustCompile(`function not defined: ([A-Za-z_][A-Za-z0-9_]*)/`)
+	undefinedVar  = regexp.MustCompile(`variable not defined: (\$[A-Za-z_][A-Za-z0-9_]*)`)
+)
+
+// errOffset finds the byte offset inside src that err is about, when it
+// can tell.
+func errOffset(src string, err error) (int, bool) {
+	var te *mapping.TemplateError
+	if errors.As(err, &te) {
+		base := min(max(te.Offset, 0), len(src))
+		if off, ok := errOffset(src[base:], te.Err); ok {
+			return base + off, true
+		}
+		return base, true
+	}
+	var ul *mapping.UnknownLookupError
+	if errors.As(err, &ul) {
+		re := regexp.MustCompile(`\br?lookup\(\s*("` + regexp.QuoteMeta(ul.Name) + `")`)
+		if m := re.FindStringSubmatchIndex(src); m != nil {
+			return m[2], true
+		}
+		return 0, false
+	}
+	var se *mapping.SyntaxError
+	if errors.As(err, &se) {
+		if se.Line > 0 {
+			return byteOffset(src, se.Line, se.Col), true
+		}
+		if m := undefinedFunc.FindStringSubmatch(se.Msg); m != nil {
+			return findIdent(src, m[1])
+		}
+		if m := undefinedVar.FindStringSubmatch(se.Msg); m != nil {
+			return findIdent(src, m[1])
+		}
+	}
+	return 0, false
+}
+
+// findIdent finds name in src as a whole word that is not a field access
+// (.name) and not inside a jq string.
+func findIdent(src, name string) (int, bool) {
+	inStr := false
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		if inStr {
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inStr = false
+			}
+			continue
+		}
+		if c == '"' {
+			inStr = true
+			continue
+		}
+		if !strings.HasPrefix(src[i:], name) {
+			continue
+		}
+		if i > 0 && (isIdent(src[i-1]) || src[i-1] == '.' || (src[i-1] == '$' && name[0] != '$')) {
+			continue
+		}
+		if e := i + len(name); e < len(src) && isIdent(src[e]) {
+			continue
+		}
+		return i, true
+	}
+	return 0, false
+}
+
+func isIdent(c byte) bool {
+	return c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+}
+
+// programPos returns the file position of byte off of the program src
+// whose string literal starts at lit, or lit itself when the literal
+// cannot be followed.
+func (l *loader) programPos(lit token.Pos, src string, off int) (file string, line, col int) {
+	file, line, col = lit.Filename(), lit.Line(), lit.Column()
+	data, err := l.readFile(file)
+	if err != nil {
+		return file, line, col
+	}
+	m := literalMap(data, lit.Offset(), src)
+	if m == nil || off < 0 || off >= len(m) {
+		return file, line, col
+	}
+	return file, m[off].line, m[off].col
+}
+
+func (l *loader) readFile(name string) ([]byte, error) {
+	if b, ok := l.sources[name]; ok {
+		return b, nil
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	if l.sources == nil {
+		l.sources = map[string][]byte{}
+	}
+	l.sources[name] = b
+	return b, nil
+}
