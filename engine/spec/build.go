@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,10 +25,37 @@ type builder struct {
 }
 
 func (b *builder) problem(sel []string, code, format string, args ...any) {
-	b.l.add(b.l.posOf(sel...), strings.Join(sel, "."), code, format, args...)
+	b.l.add(b.l.posOf(sel...), joinPath(sel), code, format, args...)
 }
 
 func sel(parts ...string) []string { return parts }
+
+// joinPath renders selectors as a CUE path: labels that are not
+// identifiers are quoted ("X-Api-Key"), as CUE's own errors print them.
+func joinPath(sel []string) string {
+	parts := make([]string, len(sel))
+	for i, s := range sel {
+		parts[i] = s
+		if !isIdentLabel(s) {
+			if _, err := parseIndex(s); err != nil {
+				parts[i] = strconv.Quote(s)
+			}
+		}
+	}
+	return strings.Join(parts, ".")
+}
+
+func isIdentLabel(s string) bool {
+	if s == "" || ('0' <= s[0] && s[0] <= '9') {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isIdent(s[i]) && s[i] != '$' && s[i] != '#' {
+			return false
+		}
+	}
+	return true
+}
 
 func (b *builder) build() *engine.Plan {
 	s := b.spec
@@ -95,6 +123,22 @@ func (b *builder) text(at []string, t engine.Text) {
 	}
 }
 
+// Header and body field names whose value is a credential: writing one out
+// instead of {secret: NAME} puts the secret in the spec.
+var (
+	secretHeaders = map[string]bool{"authorization": true, "proxy-authorization": true, "x-api-key": true, "api-key": true, "apikey": true}
+	secretKeys    = map[string]bool{"password": true, "passwd": true, "secret": true, "client_secret": true, "api_key": true, "apikey": true, "access_token": true, "refresh_token": true}
+)
+
+// header checks one header: a declared secret, and no credential inline.
+func (b *builder) header(at []string, name string, t engine.Text) {
+	at = append(append([]string{}, at...), name)
+	b.text(at, t)
+	if t.Value != "" && secretHeaders[strings.ToLower(name)] {
+		b.problem(at, "inline-secret", "header %s is written in the spec", name)
+	}
+}
+
 func (b *builder) duration(at []string, s string) time.Duration {
 	if s == "" {
 		return 0
@@ -119,7 +163,7 @@ func (b *builder) connector(name string, cs engine.ConnectorSpec) *engine.Connec
 	c.Backoff = b.duration(append(at, "retry", "backoff"), cs.Retry.Backoff)
 	c.MaxBackoff = b.duration(append(at, "retry", "max_backoff"), cs.Retry.MaxBackoff)
 	for h, t := range cs.Headers {
-		b.text(append(at, "headers", h), t)
+		b.header(append(at, "headers"), h, t)
 	}
 	c.Auth = b.auth(append(at, "auth"), cs.Auth)
 	if cs.Pagination != nil {
@@ -151,7 +195,11 @@ func (b *builder) auth(at []string, a engine.AuthSpec) engine.Auth {
 		}
 		b.bodySecrets(append(tat, "body"), t.Body)
 		for k, v := range t.Form {
-			b.text(append(tat, "form", k), v)
+			fat := append(append([]string{}, tat...), "form", k)
+			b.text(fat, v)
+			if v.Value != "" && secretKeys[strings.ToLower(k)] {
+				b.problem(fat, "inline-secret", "form field %s is written in the spec", k)
+			}
 		}
 		if t.Token != "" {
 			out.Token = b.jq(append(tat, "token"), t.Token)
@@ -188,6 +236,10 @@ func (b *builder) bodySecrets(at []string, body map[string]any) {
 				continue
 			}
 			b.bodySecrets(append(append([]string{}, at...), k), x)
+		case string:
+			if x != "" && secretKeys[strings.ToLower(k)] {
+				b.problem(append(append([]string{}, at...), k), "inline-secret", "body field %s is written in the spec", k)
+			}
 		}
 	}
 }
@@ -265,7 +317,7 @@ func (b *builder) template(at []string, src string) *mapping.Template {
 // that holds the program: at the place inside the program the error is
 // about, mapped back through the string literal to a file line and column.
 func (b *builder) programProblem(at []string, code, src string, err error) {
-	path := strings.Join(at, ".")
+	path := joinPath(at)
 	var ul *mapping.UnknownLookupError
 	if errors.As(err, &ul) {
 		if b.l.isBroken("lookups", ul.Name) {
@@ -302,7 +354,7 @@ func (b *builder) request(at []string, r engine.RequestSpec) engine.Request {
 		out.Query = append(out.Query, engine.QueryParam{Name: k, Value: b.template(append(at, "query", k), r.Query[k])})
 	}
 	for h, t := range r.Headers {
-		b.text(append(at, "headers", h), t)
+		b.header(append(at, "headers"), h, t)
 	}
 	if r.Body != nil {
 		out.Body = b.value(append(at, "body"), *r.Body)

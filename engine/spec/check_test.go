@@ -11,6 +11,7 @@ import (
 	"golang.org/x/tools/txtar"
 
 	"casesync/engine/spec"
+	"casesync/schemas"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -51,6 +52,7 @@ func TestCheck_Cases(t *testing.T) {
 			}
 			_, err = spec.Load(dir, spec.Options{Cwd: dir})
 			got := render(t, err)
+			noLeaks(t, err, root)
 			if *update {
 				for i := range ar.Files {
 					if ar.Files[i].Name == "want" {
@@ -66,6 +68,28 @@ func TestCheck_Cases(t *testing.T) {
 				t.Errorf("problems (-want +got):\n%s\nfull output:\n%v", diff, err)
 			}
 		})
+	}
+}
+
+// noLeaks: a problem never shows the temp directory, an absolute path or
+// the virtual schema file when the spec has a place of its own, and always
+// has a code and a position or a path.
+func noLeaks(t *testing.T, err error, root string) {
+	t.Helper()
+	ps, _ := err.(spec.Problems)
+	for _, p := range ps {
+		if strings.Contains(p.String(), root) || filepath.IsAbs(p.File) {
+			t.Errorf("problem shows an absolute or temp path: %s", p)
+		}
+		if p.File == schemas.Filename {
+			t.Errorf("problem placed in the schema: %s", p)
+		}
+		if p.Code == "" || (p.Line == 0 && p.Path == "") {
+			t.Errorf("problem without a code, or without a position and a path: %s", p)
+		}
+		if _, ok := spec.Codes[p.Code]; !ok {
+			t.Errorf("problem code %q is not in Codes", p.Code)
+		}
 	}
 }
 

@@ -463,6 +463,9 @@ func (l *loader) cueErrorList(errs []cueerrors.Error, force string) {
 		if code == "" {
 			code = classify(format, msg, path)
 		}
+		if force == "syntax" && strings.Contains(format, "reference %q not found") {
+			code = "undefined-reference"
+		}
 		if force == "syntax" && strings.Contains(format, "import failed") {
 			// The path is the deployment's own package; the cause is
 			// in the full text: cannot find package "...".
@@ -540,6 +543,8 @@ func classify(format, msg, path string) string {
 		return "missing-field"
 	case strings.Contains(format, "mismatched types") && strings.Contains(msg, "{secret!:") && strings.Contains(msg, "string and struct") && secretFields[last]:
 		return "inline-secret"
+	case strings.Contains(format, "undefined field") || strings.Contains(format, "reference %q not found"):
+		return "undefined-reference"
 	case strings.Contains(format, "mismatched types"):
 		return "wrong-type"
 	case strings.Contains(msg, durationPattern):

@@ -121,11 +121,11 @@ func (b *builder) tableFile(at []string, ls engine.LookupSpec) map[string]any {
 		}
 		byKey[k] = append(byKey[k], r)
 		if strings.TrimSpace(r.key) == "" {
-			b.l.problems = append(b.l.problems, Problem{File: rel, Line: r.line, Col: r.col, Path: strings.Join(at, "."), Code: "lookup-empty-key", Msg: "row has an empty key", Hint: Codes["lookup-empty-key"]})
+			b.l.problems = append(b.l.problems, Problem{File: rel, Line: r.line, Col: r.col, Path: joinPath(at), Code: "lookup-empty-key", Msg: "row has an empty key", Hint: Codes["lookup-empty-key"]})
 			continue
 		}
 		if s, ok := r.value.(string); r.value == nil || (ok && strings.TrimSpace(s) == "") {
-			b.l.problems = append(b.l.problems, Problem{File: rel, Line: r.line, Col: r.col, Path: strings.Join(at, "."), Code: "lookup-empty-value", Msg: fmt.Sprintf("key %q has an empty value", r.key), Hint: Codes["lookup-empty-value"]})
+			b.l.problems = append(b.l.problems, Problem{File: rel, Line: r.line, Col: r.col, Path: joinPath(at), Code: "lookup-empty-value", Msg: fmt.Sprintf("key %q has an empty value", r.key), Hint: Codes["lookup-empty-value"]})
 			continue
 		}
 		out[r.key] = r.value
@@ -147,7 +147,7 @@ func (b *builder) tableFile(at []string, ls engine.LookupSpec) map[string]any {
 					others = append(others, fmt.Sprint(o.line))
 				}
 			}
-			b.l.problems = append(b.l.problems, Problem{File: rel, Line: r.line, Col: r.col, Path: strings.Join(at, "."), Code: "lookup-duplicate-key",
+			b.l.problems = append(b.l.problems, Problem{File: rel, Line: r.line, Col: r.col, Path: joinPath(at), Code: "lookup-duplicate-key",
 				Msg: fmt.Sprintf("key %q appears again on line %s", k, strings.Join(others, ", ")), Hint: Codes["lookup-duplicate-key"]})
 		}
 	}
@@ -192,7 +192,7 @@ func (b *builder) readCSV(at []string, ls engine.LookupSpec, f io.Reader, path s
 		}
 		line, col := r.FieldPos(0)
 		if err != nil {
-			b.l.problems = append(b.l.problems, Problem{File: b.l.rel(path), Line: line, Col: 1, Path: strings.Join(at, "."), Code: "lookup-file", Msg: "unreadable CSV row", Hint: Codes["lookup-file"]})
+			b.l.problems = append(b.l.problems, Problem{File: b.l.rel(path), Line: line, Col: 1, Path: joinPath(at), Code: "lookup-file", Msg: "unreadable CSV row", Hint: Codes["lookup-file"]})
 			return nil
 		}
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {

@@ -130,4 +130,5 @@ var Codes = map[string]string{
 	"no-write":             "declare upsert.create and/or upsert.update",
 	"no-find":              "a non-idempotent create needs upsert.find so a crash can't duplicate",
 	"no-deployment":        "point at a folder holding .cue files",
+	"undefined-reference":  "the name or field referred to does not exist; check the spelling and the import",
 }
