@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,6 +77,7 @@ type Client struct {
 	rand   *rand.Rand
 
 	auth     authenticator
+	baseHost string      // host of base_url
 	headers  http.Header // connector headers, resolved
 	limiter  *rate.Limiter
 	sem      chan struct{}
@@ -139,9 +139,11 @@ func New(c *engine.Connector, secrets engine.Secrets, opts Options) (*Client, er
 	}
 	cl.log = slog.New(redact.Handler(logger.Handler(), cl.red)).With("connector", c.Name)
 
-	if _, err := url.Parse(c.Spec.BaseURL); err != nil || !strings.HasPrefix(c.Spec.BaseURL, "http") {
-		return nil, fmt.Errorf("connector %s: base_url %q is not an http(s) URL", c.Name, c.Spec.BaseURL)
+	base, err := url.Parse(c.Spec.BaseURL)
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") {
+		return nil, fmt.Errorf("connector %s: base_url is not an http(s) URL", c.Name)
 	}
+	cl.baseHost = base.Host
 	if opts.HTTP != nil {
 		hc := *opts.HTTP
 		cl.http = &hc

@@ -105,7 +105,12 @@ func (c *Client) gaveUp(ctx context.Context, o *outbound, last, err error) error
 
 // attempt sends the request once.
 func (c *Client) attempt(ctx context.Context, o *outbound, payload []byte, ctype string, n int) outcome {
-	hdr := c.headers.Clone()
+	hdr := http.Header{}
+	if !o.login || o.url.Host == c.baseHost {
+		// A login on another host (an identity provider) does not get the
+		// API's own headers, which may hold a key meant for the API only.
+		hdr = c.headers.Clone()
+	}
 	maps.Copy(hdr, o.header)
 	if hdr.Get("Accept") == "" {
 		hdr.Set("Accept", "application/json")
@@ -222,6 +227,11 @@ func (c *Client) response(o *outbound, resp *http.Response, body io.Reader, gen 
 
 	raw, _ := io.ReadAll(io.LimitReader(body, maxErrorBody))
 	re.Msg = c.red.String(serverMessage(st, resp.Header.Get("Content-Type"), raw))
+	if st >= 300 && st < 400 {
+		// sameHostRedirects stopped here; the Location is not quoted, as
+		// it may carry a signed query.
+		re.Msg = "redirect to another host not followed"
+	}
 	wait, has := retryAfter(resp.Header, c.clock.Now())
 	switch {
 	case st == http.StatusUnauthorized:
