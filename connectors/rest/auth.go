@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -42,10 +43,17 @@ var authKinds = map[string]func(c *Client, a *engine.Auth) (authenticator, error
 type staticAuth struct{ h http.Header }
 
 func (s *staticAuth) apply(_ context.Context, h http.Header) (uint64, error) {
-	for k, v := range s.h {
-		h[k] = v
-	}
+	copyHeader(h, s.h)
 	return 0, nil
+}
+
+// copyHeader sets src's values on dst without sharing slices: credentials
+// are read by every request at once, and an Add on a shared slice would
+// write into them.
+func copyHeader(dst, src http.Header) {
+	for k, v := range src {
+		dst[k] = slices.Clone(v)
+	}
 }
 
 func (s *staticAuth) relogin(context.Context, uint64) (bool, error) { return false, nil }
@@ -90,9 +98,7 @@ func (s *session) apply(ctx context.Context, h http.Header) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	for k, v := range cr.header {
-		h[k] = v
-	}
+	copyHeader(h, cr.header)
 	return cr.gen, nil
 }
 
@@ -100,9 +106,9 @@ func (s *session) apply(ctx context.Context, h http.Header) (uint64, error) {
 func (s *session) get(ctx context.Context) (*creds, error) {
 	for {
 		s.mu.Lock()
-		if s.refused != nil {
+		if err := s.refused; err != nil {
 			s.mu.Unlock()
-			return nil, s.refused
+			return nil, err
 		}
 		if cur := s.cur; cur != nil && (cur.refreshAt.IsZero() || s.c.clock.Now().Before(cur.refreshAt)) {
 			s.mu.Unlock()
