@@ -81,6 +81,7 @@ type generator struct {
 	seed  uint64
 	cat   *catalog
 	users map[string]*user
+	orgs  []string
 }
 
 func (g *generator) rng(idx int) *rand.Rand {
@@ -226,7 +227,7 @@ func (g *generator) caseAt(idx int) seedCase {
 		}
 		for i := 0; i < n; i++ {
 			pair := pick(r, g.cat.cambodiaServices)
-			org := pick(r, g.cat.cambodiaOrgs)
+			org := pick(r, g.orgs)
 			uid := randUUID(r)
 			day := svcDay(int64(i+1) * 60_000)
 			row := map[string]any{
@@ -260,7 +261,7 @@ func (g *generator) caseAt(idx int) seedCase {
 		d["oscar_status"] = "Active"
 		if r.IntN(2) == 0 {
 			pair := pick(r, g.cat.cambodiaServices)
-			org := pick(r, g.cat.cambodiaOrgs)
+			org := pick(r, g.orgs)
 			services = append(services, map[string]any{
 				"unique_id": randUUID(r), "service_type": pair.Type, "service_subtype": []any{pair.Subtype},
 				"service_response_type":     "service_being_provided_by_oscar_partner_47618",
@@ -270,7 +271,7 @@ func (g *generator) caseAt(idx int) seedCase {
 		}
 	case kindCambodiaFromOscar:
 		pair := pick(r, g.cat.cambodiaServices)
-		org := pick(r, g.cat.cambodiaOrgs)
+		org := pick(r, g.orgs)
 		d["oscar_number"] = ulid(r)
 		row := map[string]any{
 			"unique_id": randUUID(r), "service_type": pair.Type, "service_subtype": []any{pair.Subtype},

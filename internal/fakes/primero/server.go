@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,10 @@ type Options struct {
 	// province managers mgr*, agency users agency-<org>-user, UNHCR and test
 	// users); a user with a default's name replaces it.
 	Users           []User
+	// Orgs are the OSCaR organisations the Cambodia seeds refer cases to;
+	// each gets an agency agency-<org> and a user agency-<org>-user.
+	// Default cif, fco, mtp: the OSCaR fake's tenants.
+	Orgs            []string
 	Login, Password string        // integration credentials; defaults "openfn_cp_user" / "primero-pass"
 	PerCap          int           // cap on per for lists; default 1000
 	LegacyUncapped  bool          // serve any per, as Primero did before v2.10.3
@@ -139,6 +144,9 @@ func New(opts Options) *Server {
 	if opts.AuthMode == "" {
 		opts.AuthMode = AuthBasicJWT
 	}
+	if len(opts.Orgs) == 0 {
+		opts.Orgs = []string{"cif", "fco", "mtp"}
+	}
 	if opts.Hostname == "" {
 		opts.Hostname = "primero.fake"
 	}
@@ -182,6 +190,18 @@ func (s *Server) reset() {
 			Email: us.UserName + "@primero.fake", Phone: fmt.Sprintf("0120%06d", len(s.users)+1),
 		})
 	}
+	for _, org := range s.opts.Orgs {
+		if s.agencyByID["agency-"+org] == nil {
+			a := &agency{UniqueID: "agency-" + org, AgencyCode: strings.ToUpper(org), Name: strings.ToUpper(org), id: len(s.agencies) + 1}
+			s.agencies = append(s.agencies, a)
+			s.agencyByID[a.UniqueID] = a
+		}
+		if _, ok := s.userByName["agency-"+org+"-user"]; !ok {
+			s.addUser(User{UserName: "agency-" + org + "-user", FullName: strings.ToUpper(org) + " referral inbox",
+				Agency: "agency-" + org, Role: "role-agency-recipient", Location: "KH", Position: "agency focal point",
+				UserGroups: []string{"usergroup-agency-" + org}, Email: "agency-" + org + "-user@primero.fake"})
+		}
+	}
 	if _, ok := s.userByName[s.opts.Login]; !ok {
 		s.addUser(User{UserName: s.opts.Login, FullName: "Integration", Agency: "agency-unicef", Role: "role-integration", Location: "KH"})
 	}
@@ -208,7 +228,7 @@ func (s *Server) reset() {
 	for _, u := range s.users {
 		gm[u.UserName] = u
 	}
-	s.gen = &generator{seed: s.opts.Seed, cat: s.cat, users: gm}
+	s.gen = &generator{seed: s.opts.Seed, cat: s.cat, users: gm, orgs: s.opts.Orgs}
 	if len(s.opts.CasesFrom) > 0 {
 		for _, c := range s.opts.CasesFrom {
 			s.importCase(c)
