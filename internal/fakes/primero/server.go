@@ -33,7 +33,7 @@ type Options struct {
 	// Users are extra users, added after the defaults (integration user,
 	// province managers mgr*, agency users agency-<org>-user, UNHCR and test
 	// users); a user with a default's name replaces it.
-	Users           []User
+	Users []User
 	// Orgs are the OSCaR organisations the Cambodia seeds refer cases to;
 	// each gets an agency agency-<org> and a user agency-<org>-user.
 	// Default cif, fco, mtp: the OSCaR fake's tenants.
