@@ -84,6 +84,9 @@ type SyncOptions struct {
 	Keys []string
 	// Since overrides the cursor for this run (dry-run --since).
 	Since string
+	// Records, when set, are processed instead of reading the source
+	// (dry-run --from): one page, no cursor movement.
+	Records []any
 	// DryRun, when set, receives every decision and nothing is written:
 	// no target writes, no after-steps, no state changes.
 	DryRun func(Decision)
@@ -125,8 +128,9 @@ type Decision struct {
 	PayloadHash string
 	// Transaction is an asynchronous job id the target answered with.
 	Transaction string
-	// After lists the after-step calls that would follow.
-	After []*CallPreview
+	// MissLookup and MissKey name a lookup miss; dry-run shows them, the
+	// state never stores the key.
+	MissLookup, MissKey string
 }
 
 // CallPreview is a request as it would go on the wire, minus auth.
@@ -202,6 +206,11 @@ func (r *Runner) Sync(ctx context.Context, pipeline string, opts SyncOptions) (*
 	if err == nil {
 		ru.vars = &mapping.Vars{Vars: r.plan.Vars, Cursor: cursor, Now: ru.started.Format(time.RFC3339), Runtime: ru.rt}
 		switch {
+		case opts.Records != nil:
+			outs := ru.page(ctx, opts.Records)
+			if !dry {
+				err = ru.commit(ctx, outs, nil)
+			}
 		case len(opts.Keys) > 0:
 			err = ru.byKeys(ctx, opts.Keys)
 		default:
@@ -700,7 +709,11 @@ func (ru *run) mapFailure(key, cursorVal string, err error) Outcome {
 	}
 	var miss *mapping.MissError
 	if errors.As(err, &miss) {
-		return ru.fail(key, cursorVal, "lookup_miss_"+miss.Lookup, ClassData, redactMiss(err, miss))
+		d := ru.failDecision(key, "lookup_miss_"+miss.Lookup, ClassData, redactMiss(err, miss))
+		if ru.opts.DryRun != nil {
+			d.MissLookup, d.MissKey = miss.Lookup, miss.Key
+		}
+		return ru.outcome(d, cursorVal, nil)
 	}
 	var le *mapping.LookupError
 	if errors.As(err, &le) {

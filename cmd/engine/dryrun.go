@@ -1,0 +1,504 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/spf13/cobra"
+
+	"casesync/engine"
+)
+
+const dryRunLong = `Dry-run shows exactly what a pipeline would write, without writing: it reads
+the source (read-only) or a file of source records, runs filters, enrich
+steps, the mapping, lookups and the upsert decision — reading the current
+target record to decide create / update / unchanged / skip / fail — and
+prints, per record, the decision with its reason, the request that would be
+sent, and for an update the field-level change old → new.
+
+Nothing is written: no target write, no after-step, no state change, and the
+cursor does not move. Secrets and auth headers never appear; --redact-pii
+masks personal fields (names, dates of birth, phones, addresses, notes) so
+the output can be pasted into a support ticket.`
+
+type dryRunFlags struct {
+	common
+	from      string
+	limit     int
+	record    []string
+	since     string
+	format    string
+	redactPII bool
+}
+
+func (a *app) dryRunCmd() *cobra.Command {
+	var f dryRunFlags
+	cmd := &cobra.Command{
+		Use:   "dry-run PIPELINE",
+		Short: "Preview what a pipeline would write, without writing anything",
+		Long:  dryRunLong,
+		Example: `  engine dry-run cases_to_oscar --specs specs/cambodia --limit 5
+  engine dry-run cases_to_oscar --specs specs/cambodia --from cases.json --format diff
+  engine dry-run cases_to_oscar --specs specs/cambodia --record 3f2a91c0-… --format json --redact-pii`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch f.format {
+			case "table", "json", "diff":
+			default:
+				return usageError("--format must be table, json or diff, not %q", f.format)
+			}
+			d, err := a.open(cmd.Context(), &f.common, true)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			p, ok := d.plan.Pipelines[args[0]]
+			if !ok {
+				return usageError("no pipeline %q in %s (have: %s)", args[0], d.plan.Name, strings.Join(d.plan.Order, ", "))
+			}
+			opts := engine.SyncOptions{Limit: f.limit, Keys: f.record, Since: f.since, Trigger: "dry-run"}
+			if f.from != "" {
+				recs, err := readRecords(f.from, cmd.InOrStdin())
+				if err != nil {
+					return &exitError{code: 2, err: err}
+				}
+				if f.limit > 0 && len(recs) > f.limit {
+					recs = recs[:f.limit]
+				}
+				opts.Records = recs
+			}
+			var mu sync.Mutex
+			var decisions []engine.Decision
+			opts.DryRun = func(dec engine.Decision) {
+				mu.Lock()
+				decisions = append(decisions, dec)
+				mu.Unlock()
+			}
+			res, err := d.runner.Sync(cmd.Context(), p.Name, opts)
+			sort.SliceStable(decisions, func(i, j int) bool { return decisions[i].RecordKey < decisions[j].RecordKey })
+			var buf strings.Builder
+			pr := &previewer{w: &buf, redactPII: f.redactPII}
+			switch f.format {
+			case "json":
+				pr.json(p.Name, decisions, res)
+			case "diff":
+				pr.diff(decisions)
+				pr.summary(p.Name, decisions, res)
+			default:
+				pr.table(p.Name, decisions)
+				pr.summary(p.Name, decisions, res)
+			}
+			// Secrets are masked on the way out, whatever path they took.
+			io.WriteString(a.stdout, d.red.String(buf.String()))
+			if err != nil {
+				return &exitError{code: 1, err: fmt.Errorf("%s: %s", p.Name, d.red.String(err.Error()))}
+			}
+			return nil
+		},
+	}
+	f.common.register(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&f.from, "from", "", "read source records from a JSON file (array, {\"data\": [...]}, or one object per line); - for stdin")
+	fl.IntVar(&f.limit, "limit", 0, "preview at most this many source records")
+	fl.StringArrayVar(&f.record, "record", nil, "preview only this source record, re-fetched by key (repeatable)")
+	fl.StringVar(&f.since, "since", "", "read the source from this cursor instead of the stored one")
+	fl.StringVar(&f.format, "format", "table", "output: table, json or diff")
+	fl.BoolVar(&f.redactPII, "redact-pii", false, "mask personal fields in the output")
+	return cmd
+}
+
+// readRecords accepts a JSON array, an object with a data array, or JSON
+// lines.
+func readRecords(path string, stdin io.Reader) ([]any, error) {
+	var r io.Reader = stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("read records: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(bufio.NewReader(r))
+	if err != nil {
+		return nil, fmt.Errorf("read records: %w", err)
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err == nil {
+		switch x := v.(type) {
+		case []any:
+			return x, nil
+		case map[string]any:
+			if arr, ok := x["data"].([]any); ok {
+				return arr, nil
+			}
+			return []any{x}, nil
+		}
+	}
+	var out []any
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	for n := 1; dec.More(); n++ {
+		var rec any
+		if err := dec.Decode(&rec); err != nil {
+			return nil, fmt.Errorf("%s: record %d is not JSON", path, n)
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+// previewer renders decisions. Table output fits 100 columns.
+type previewer struct {
+	w         io.Writer
+	redactPII bool
+}
+
+const width = 100
+
+var piiField = regexp.MustCompile(`(?i)(name|given|family|first|last|middle|nick|birth|dob|phone|mobile|tel|address|addr|email|national_id|id_no|individual_no|notes|reason|comment|caseworker|case_worker)`)
+
+// mask hides personal values when --redact-pii is on. Keys, ids and codes
+// stay readable so a ticket still says which record went wrong.
+func (p *previewer) mask(field string, v any) any {
+	if !p.redactPII || !piiField.MatchString(field) {
+		return v
+	}
+	switch x := v.(type) {
+	case string:
+		if x == "" {
+			return x
+		}
+		return "•••"
+	case nil, bool:
+		return v
+	case map[string]any, []any:
+		return "•••"
+	}
+	return "•••"
+}
+
+func verb(a engine.Action) string {
+	switch a {
+	case engine.ActionCreated:
+		return "CREATE"
+	case engine.ActionUpdated:
+		return "UPDATE"
+	case engine.ActionUnchanged:
+		return "UNCHANGED"
+	case engine.ActionSkipped:
+		return "SKIP"
+	case engine.ActionFailed:
+		return "FAIL"
+	}
+	return strings.ToUpper(string(a))
+}
+
+func (p *previewer) table(pipeline string, ds []engine.Decision) {
+	fmt.Fprintf(p.w, "%s — dry-run: nothing is written, the cursor does not move\n", pipeline)
+	fmt.Fprintln(p.w, strings.Repeat("─", width))
+	for _, d := range ds {
+		head := fmt.Sprintf("%-10s %s", verb(d.Action), d.RecordKey)
+		if r := reasonText(d); r != "" {
+			head += "  " + r
+		}
+		fmt.Fprintln(p.w, clip(head, width))
+		if d.Request != nil {
+			fmt.Fprintln(p.w, clip("  "+requestLine(d.Request), width))
+			before := flatten("", d.Before, nil)
+			for _, kv := range flattenSorted(d.Request.Body) {
+				val := p.render(kv.k, kv.v)
+				if old, ok := before[trimBodyPrefix(kv.k)]; ok && d.Action == engine.ActionUpdated {
+					if old == kv.v {
+						continue
+					}
+					val = p.render(kv.k, old) + " → " + val
+				}
+				fmt.Fprintln(p.w, clip(fmt.Sprintf("    %-34s %s", kv.k, val), width))
+			}
+		}
+	}
+	if len(ds) == 0 {
+		fmt.Fprintln(p.w, "(no records)")
+	}
+	fmt.Fprintln(p.w, strings.Repeat("─", width))
+}
+
+func reasonText(d engine.Decision) string {
+	switch {
+	case d.MissLookup != "":
+		return fmt.Sprintf("%s: key %q", d.Reason, d.MissKey)
+	case d.Action == engine.ActionFailed && d.Error != "":
+		return d.Reason + ": " + d.Error
+	}
+	return d.Reason
+}
+
+func requestLine(c *engine.CallPreview) string {
+	s := c.Method + " " + c.Path
+	if len(c.Query) > 0 {
+		keys := make([]string, 0, len(c.Query))
+		for k := range c.Query {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = k + "=" + c.Query[k]
+		}
+		s += "?" + strings.Join(parts, "&")
+	}
+	return s
+}
+
+func (p *previewer) render(field string, v any) string {
+	b, _ := json.Marshal(p.mask(field, v))
+	return string(b)
+}
+
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+type kv struct {
+	k string
+	v any
+}
+
+// flatten turns nested JSON into dotted paths (arrays as [i]).
+func flatten(prefix string, v any, out map[string]any) map[string]any {
+	if out == nil {
+		out = map[string]any{}
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		for k, vv := range x {
+			key := k
+			if prefix != "" {
+				key = prefix + "." + k
+			}
+			flatten(key, vv, out)
+		}
+		if len(x) == 0 && prefix != "" {
+			out[prefix] = x
+		}
+	case []any:
+		for i, vv := range x {
+			flatten(fmt.Sprintf("%s[%d]", prefix, i), vv, out)
+		}
+		if len(x) == 0 && prefix != "" {
+			out[prefix] = x
+		}
+	default:
+		if prefix != "" {
+			out[prefix] = v
+		}
+	}
+	return out
+}
+
+func flattenSorted(v any) []kv {
+	m := flatten("", v, nil)
+	out := make([]kv, 0, len(m))
+	for k, vv := range m {
+		out = append(out, kv{k, vv})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].k < out[j].k })
+	return out
+}
+
+// trimBodyPrefix maps a body path to the target record's path: bodies wrap
+// the payload ({data: …}, {organization: …}) while the target record does
+// not.
+func trimBodyPrefix(k string) string {
+	if i := strings.IndexByte(k, '.'); i > 0 {
+		return k[i+1:]
+	}
+	return k
+}
+
+func (p *previewer) diff(ds []engine.Decision) {
+	for _, d := range ds {
+		fmt.Fprintf(p.w, "=== %s %s %s\n", verb(d.Action), d.RecordKey, reasonText(d))
+		if d.Request == nil {
+			continue
+		}
+		fmt.Fprintf(p.w, "%s\n", requestLine(d.Request))
+		before := flatten("", d.Before, nil)
+		after := flatten("", d.Payload, nil)
+		keys := map[string]bool{}
+		for k := range after {
+			keys[k] = true
+		}
+		if d.Action == engine.ActionUpdated {
+			for k := range before {
+				if _, ok := after[k]; ok {
+					keys[k] = true
+				}
+			}
+		}
+		sorted := make([]string, 0, len(keys))
+		for k := range keys {
+			sorted = append(sorted, k)
+		}
+		sort.Strings(sorted)
+		for _, k := range sorted {
+			old, hadOld := before[k]
+			nv, hasNew := after[k]
+			switch {
+			case hadOld && hasNew && jsonEq(old, nv):
+				continue
+			case hadOld && d.Action == engine.ActionUpdated:
+				fmt.Fprintf(p.w, "- %s: %s\n", k, p.render(k, old))
+				fmt.Fprintf(p.w, "+ %s: %s\n", k, p.render(k, nv))
+			default:
+				fmt.Fprintf(p.w, "+ %s: %s\n", k, p.render(k, nv))
+			}
+		}
+	}
+}
+
+func jsonEq(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
+
+type summary struct {
+	Pipeline string                    `json:"pipeline"`
+	Records  int                       `json:"records"`
+	Actions  map[string]int            `json:"actions"`
+	Skipped  map[string]int            `json:"skipped_by_reason"`
+	Failed   map[string]int            `json:"failed_by_reason"`
+	Misses   map[string]map[string]int `json:"lookup_misses"`
+}
+
+func buildSummary(pipeline string, ds []engine.Decision, res *engine.RunResult) summary {
+	s := summary{Pipeline: pipeline, Actions: map[string]int{}, Skipped: map[string]int{}, Failed: map[string]int{}, Misses: map[string]map[string]int{}}
+	if res != nil {
+		s.Records = res.Counts.Read
+	}
+	for _, d := range ds {
+		s.Actions[strings.ToLower(verb(d.Action))]++
+		switch d.Action {
+		case engine.ActionSkipped:
+			s.Skipped[d.Reason]++
+		case engine.ActionFailed:
+			s.Failed[d.Reason]++
+		}
+		if d.MissLookup != "" {
+			if s.Misses[d.MissLookup] == nil {
+				s.Misses[d.MissLookup] = map[string]int{}
+			}
+			s.Misses[d.MissLookup][d.MissKey]++
+		}
+	}
+	return s
+}
+
+func (p *previewer) summary(pipeline string, ds []engine.Decision, res *engine.RunResult) {
+	s := buildSummary(pipeline, ds, res)
+	parts := []string{}
+	for _, a := range []string{"create", "update", "unchanged", "skip", "fail"} {
+		if n := s.Actions[a]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", a, n))
+		}
+	}
+	fmt.Fprintf(p.w, "summary: %d source record(s) → %d decision(s): %s\n", s.Records, len(ds), strings.Join(parts, ", "))
+	for _, group := range []struct {
+		title string
+		m     map[string]int
+	}{{"skipped", s.Skipped}, {"failed", s.Failed}} {
+		if len(group.m) == 0 {
+			continue
+		}
+		fmt.Fprintf(p.w, "  %s by reason:", group.title)
+		for _, r := range engine.SortedReasons(group.m) {
+			fmt.Fprintf(p.w, " %s %d;", r, group.m[r])
+		}
+		fmt.Fprintln(p.w)
+	}
+	if len(s.Misses) > 0 {
+		names := make([]string, 0, len(s.Misses))
+		for n := range s.Misses {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			fmt.Fprintf(p.w, "  lookup %s missed:", n)
+			for _, k := range engine.SortedReasons(s.Misses[n]) {
+				fmt.Fprintf(p.w, " %q×%d", k, s.Misses[n][k])
+			}
+			fmt.Fprintln(p.w)
+		}
+	}
+}
+
+func (p *previewer) json(pipeline string, ds []engine.Decision, res *engine.RunResult) {
+	type jd struct {
+		Record   string              `json:"record"`
+		Action   string              `json:"action"`
+		Reason   string              `json:"reason,omitempty"`
+		Error    string              `json:"error,omitempty"`
+		TargetID string              `json:"target_id,omitempty"`
+		Request  *engine.CallPreview `json:"request,omitempty"`
+		Changes  map[string][2]any   `json:"changes,omitempty"`
+	}
+	out := struct {
+		Decisions []jd    `json:"decisions"`
+		Summary   summary `json:"summary"`
+	}{Decisions: []jd{}, Summary: buildSummary(pipeline, ds, res)}
+	for _, d := range ds {
+		j := jd{Record: d.RecordKey, Action: strings.ToLower(verb(d.Action)), Reason: d.Reason, Error: d.Error, TargetID: d.TargetID}
+		if d.Request != nil {
+			req := *d.Request
+			req.Body = p.maskTree("", req.Body)
+			j.Request = &req
+		}
+		if d.Action == engine.ActionUpdated && d.Before != nil {
+			before := flatten("", d.Before, nil)
+			for k, nv := range flatten("", d.Payload, nil) {
+				if old, ok := before[k]; ok && !jsonEq(old, nv) {
+					if j.Changes == nil {
+						j.Changes = map[string][2]any{}
+					}
+					j.Changes[k] = [2]any{p.mask(k, old), p.mask(k, nv)}
+				}
+			}
+		}
+		out.Decisions = append(out.Decisions, j)
+	}
+	b, _ := json.MarshalIndent(out, "", "  ")
+	p.w.Write(append(b, '\n'))
+}
+
+func (p *previewer) maskTree(field string, v any) any {
+	if !p.redactPII {
+		return v
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, vv := range x {
+			out[k] = p.maskTree(k, vv)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, vv := range x {
+			out[i] = p.maskTree(field, vv)
+		}
+		return out
+	}
+	return p.mask(field, v)
+}

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"casesync/connectors/rest"
+	"casesync/engine"
+	"casesync/engine/spec"
+	"casesync/internal/redact"
+	"casesync/internal/state"
+)
+
+// common are the flags every command that runs a deployment shares.
+type common struct {
+	specs       string
+	statePath   string
+	secretsFile string
+	baseURLs    []string
+	logLevel    string
+}
+
+func (c *common) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&c.specs, "specs", "", "deployment folder (default $CASESYNC_SPECS, else the current folder)")
+	f.StringVar(&c.statePath, "state", "", "state file (default $CASESYNC_STATE, else casesync.db in the deployment folder)")
+	f.StringVar(&c.secretsFile, "secrets-file", "", "file of NAME=VALUE lines; the environment is used when a name is absent")
+	f.StringArrayVar(&c.baseURLs, "base-url", nil, "override a connector's base URL: NAME=URL (repeatable)")
+	f.StringVar(&c.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+}
+
+func (a *app) specsDir(c *common) string {
+	if c.specs != "" {
+		return c.specs
+	}
+	if v := a.getenv("CASESYNC_SPECS"); v != "" {
+		return v
+	}
+	return "."
+}
+
+func (a *app) statePathFor(c *common, plan *engine.Plan) string {
+	if c.statePath != "" {
+		return c.statePath
+	}
+	if v := a.getenv("CASESYNC_STATE"); v != "" {
+		return v
+	}
+	return filepath.Join(plan.Dir, "casesync.db")
+}
+
+// loadPlan loads the deployment; spec problems exit 1 with every problem.
+func (a *app) loadPlan(c *common) (*engine.Plan, error) {
+	dir := a.specsDir(c)
+	plan, err := spec.Load(dir, spec.Options{})
+	if err != nil {
+		var ps spec.Problems
+		if errors.As(err, &ps) {
+			for _, p := range ps {
+				fmt.Fprintln(a.stderr, p.String())
+			}
+			return nil, &exitError{code: 1, err: fmt.Errorf("%d problem(s) in %s; fix them (engine check %s)", len(ps), dir, dir)}
+		}
+		return nil, &exitError{code: 2, err: err}
+	}
+	urls := map[string]string{}
+	for _, kv := range c.baseURLs {
+		name, u, ok := strings.Cut(kv, "=")
+		if !ok || name == "" || u == "" {
+			return nil, usageError("--base-url wants NAME=URL, not %q", kv)
+		}
+		if _, known := plan.Connectors[name]; !known {
+			return nil, usageError("--base-url: no connector %q in %s", name, plan.Name)
+		}
+		urls[name] = u
+	}
+	return plan.WithBaseURLs(urls), nil
+}
+
+// secrets reads a secrets file (NAME=VALUE lines, # comments) in front of
+// the environment. Values never leave this type except to a connector.
+type secrets struct {
+	file   map[string]string
+	getenv func(string) string
+}
+
+func (s *secrets) Secret(name string) (string, bool) {
+	if v, ok := s.file[name]; ok {
+		return v, true
+	}
+	if s.getenv != nil {
+		if v := s.getenv(name); v != "" {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// Values lists every resolved secret value, for redaction.
+func (s *secrets) Values(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if v, ok := s.Secret(n); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (a *app) loadSecrets(c *common) (*secrets, error) {
+	s := &secrets{file: map[string]string{}, getenv: a.getenv}
+	if c.secretsFile == "" {
+		return s, nil
+	}
+	f, err := os.Open(c.secretsFile)
+	if err != nil {
+		return nil, &exitError{code: 2, err: fmt.Errorf("read secrets file: %w", err)}
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	line := 0
+	for sc.Scan() {
+		line++
+		t := strings.TrimSpace(sc.Text())
+		if t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(t, "=")
+		if !ok {
+			// Never echo the line: it may hold a value.
+			return nil, &exitError{code: 2, err: fmt.Errorf("%s:%d: want NAME=VALUE", c.secretsFile, line)}
+		}
+		s.file[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	return s, sc.Err()
+}
+
+// checkSecrets fails before any request when a declared secret is unset.
+func checkSecrets(plan *engine.Plan, s engine.Secrets) error {
+	var missing []string
+	for _, n := range plan.Secrets {
+		if _, ok := s.Secret(n); !ok {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		return &exitError{code: 2, err: fmt.Errorf("secret(s) not set: %s (set them in the environment or a --secrets-file)", strings.Join(missing, ", "))}
+	}
+	return nil
+}
+
+func (a *app) logger(c *common, red *redact.Redactor) *slog.Logger {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil {
+		lvl = slog.LevelWarn
+	}
+	h := slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: lvl})
+	return slog.New(redact.Handler(h, red))
+}
+
+// deployment is a loaded plan with its state, connectors and runner.
+type deployment struct {
+	plan   *engine.Plan
+	store  *state.Store
+	pool   *rest.Pool
+	runner *engine.Runner
+	log    *slog.Logger
+	red    *redact.Redactor
+}
+
+func (d *deployment) Close() {
+	if d.pool != nil {
+		d.pool.Close()
+	}
+	if d.store != nil {
+		d.store.Close()
+	}
+}
+
+type poolCallers struct{ p *rest.Pool }
+
+func (pc poolCallers) Get(name string) (engine.Caller, error) {
+	c := pc.p.Get(name)
+	if c == nil {
+		return nil, fmt.Errorf("no connector %q", name)
+	}
+	return c, nil
+}
+
+// open loads everything a run needs. readOnly opens the state without
+// creating it (dry-run reads cursors and hashes but writes nothing).
+func (a *app) open(ctx context.Context, c *common, readOnly bool) (*deployment, error) {
+	plan, err := a.loadPlan(c)
+	if err != nil {
+		return nil, err
+	}
+	sec, err := a.loadSecrets(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSecrets(plan, sec); err != nil {
+		return nil, err
+	}
+	red := redact.New(sec.Values(plan.Secrets)...)
+	log := a.logger(c, red)
+	d := &deployment{plan: plan, log: log, red: red}
+	path := a.statePathFor(c, plan)
+	if readOnly {
+		d.store, err = openStateForDryRun(path)
+	} else {
+		d.store, err = state.Open(path)
+	}
+	if err != nil {
+		return nil, &exitError{code: 2, err: fmt.Errorf("open state %s: %w", path, err)}
+	}
+	d.pool, err = rest.NewPool(plan, sec, rest.Options{Logger: log})
+	if err != nil {
+		d.Close()
+		return nil, &exitError{code: 2, err: err}
+	}
+	d.runner = engine.NewRunner(plan, poolCallers{d.pool}, d.store, engine.SystemClock{}, log)
+	return d, nil
+}

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"casesync/engine"
+	"casesync/internal/state"
+)
+
+const syncLong = `Sync runs one pipeline once, now: the "Run" button. It first retries queued
+failures that are due, then reads the source from the pipeline's cursor page
+by page, and for every record runs the filters, enrich steps, mapping,
+lookups, upsert and after-steps. Each page's outcomes commit to the state
+file together; the cursor moves with the last page. A record that fails is
+recorded with its reason and queued for retry; the others carry on.
+
+Pipelines chained after this one (trigger.after) run when it succeeds,
+unless --no-chain is given.
+
+On a terminal a live line shows records, rate and, when the source
+announces a total, an ETA; otherwise progress is logged per page.`
+
+type syncFlags struct {
+	common
+	limit   int
+	noChain bool
+	trigger string
+}
+
+func (a *app) syncCmd() *cobra.Command {
+	var f syncFlags
+	cmd := &cobra.Command{
+		Use:   "sync PIPELINE",
+		Short: "Run one pipeline once now (and the pipelines chained after it)",
+		Long:  syncLong,
+		Example: `  PRIMERO_USER=… PRIMERO_PASSWORD=… OSCAR_EMAIL=… OSCAR_PASSWORD=… \
+    engine sync cases_to_oscar --specs specs/cambodia
+  engine sync cases_to_oscar --specs specs/cambodia --secrets-file /etc/casesync/kh.env --no-chain`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d, err := a.open(cmd.Context(), &f.common, false)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			return a.syncChain(cmd.Context(), d, args[0], engine.SyncOptions{Limit: f.limit, Trigger: orDefault(f.trigger, "manual")}, !f.noChain)
+		},
+	}
+	f.common.register(cmd)
+	cmd.Flags().IntVar(&f.limit, "limit", 0, "stop after this many source records (the cursor does not move)")
+	cmd.Flags().BoolVar(&f.noChain, "no-chain", false, "do not run the pipelines chained after this one")
+	cmd.Flags().StringVar(&f.trigger, "trigger", "", "trigger recorded on the run (default manual)")
+	return cmd
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// syncChain runs pipeline, then every pipeline whose trigger.after names
+// it, in order, when it succeeded.
+func (a *app) syncChain(ctx context.Context, d *deployment, pipeline string, opts engine.SyncOptions, chain bool) error {
+	if _, ok := d.plan.Pipelines[pipeline]; !ok {
+		return usageError("no pipeline %q in %s (have: %s)", pipeline, d.plan.Name, strings.Join(d.plan.Order, ", "))
+	}
+	queue := []string{pipeline}
+	done := map[string]bool{}
+	var failed bool
+	for len(queue) > 0 {
+		name := queue[0]
+		queue = queue[1:]
+		if done[name] {
+			continue
+		}
+		done[name] = true
+		pr := newProgress(a.stderr)
+		d.runner.Progress = pr.update
+		res, err := d.runner.Sync(ctx, name, opts)
+		pr.finish()
+		if res != nil {
+			printResult(a.stdout, res)
+		}
+		if err != nil {
+			fmt.Fprintf(a.stderr, "engine: %s: %v\n", name, d.red.String(err.Error()))
+			failed = true
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		if !chain {
+			continue
+		}
+		for _, next := range d.plan.Order {
+			for _, after := range d.plan.Pipelines[next].Spec.Trigger.After {
+				if after == name {
+					queue = append(queue, next)
+				}
+			}
+		}
+		opts.Trigger = "after:" + name
+	}
+	if failed {
+		return &exitError{code: 1}
+	}
+	return nil
+}
+
+func printResult(w io.Writer, res *engine.RunResult) {
+	c := res.Counts
+	fmt.Fprintf(w, "%s: read %d, created %d, updated %d, unchanged %d, skipped %d, failed %d (%s)\n",
+		res.Pipeline, c.Read, c.Created, c.Updated, c.Unchanged, c.Skipped, c.Failed, res.Duration.Round(time.Millisecond))
+	for _, r := range engine.SortedReasons(res.Reasons) {
+		fmt.Fprintf(w, "  %-32s %d\n", r, res.Reasons[r])
+	}
+	for name, n := range res.Misses {
+		fmt.Fprintf(w, "  lookup %s missed %d time(s)\n", name, n)
+	}
+}
+
+// progress draws a live line on a terminal and plain lines elsewhere.
+type progress struct {
+	w     io.Writer
+	tty   bool
+	last  time.Time
+	drawn bool
+}
+
+func newProgress(w io.Writer) *progress {
+	p := &progress{w: w}
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			p.tty = true
+		}
+	}
+	return p
+}
+
+func (p *progress) update(e engine.ProgressEvent) {
+	now := time.Now()
+	if !p.tty {
+		// One log line per page at most every 5 s keeps CI logs short.
+		if now.Sub(p.last) < 5*time.Second {
+			return
+		}
+		p.last = now
+		fmt.Fprintf(p.w, "%s: page %d, %d records read (%s)\n", e.Pipeline, e.Page, e.Counts.Read, e.Elapsed.Round(time.Second))
+		return
+	}
+	if now.Sub(p.last) < 100*time.Millisecond {
+		return
+	}
+	p.last = now
+	rate := 0.0
+	if s := e.Elapsed.Seconds(); s > 0 {
+		rate = float64(e.Counts.Read) / s
+	}
+	line := fmt.Sprintf("%s: %d read, %d written, %d failed, %.0f/s", e.Pipeline, e.Counts.Read, e.Counts.Created+e.Counts.Updated, e.Counts.Failed, rate)
+	if e.Total > 0 && rate > 0 && e.Counts.Read < e.Total {
+		eta := time.Duration(float64(e.Total-e.Counts.Read)/rate) * time.Second
+		line += fmt.Sprintf(", %d/%d, ETA %s", e.Counts.Read, e.Total, eta.Round(time.Second))
+	}
+	fmt.Fprintf(p.w, "\r\033[K%s", line)
+	p.drawn = true
+}
+
+func (p *progress) finish() {
+	if p.tty && p.drawn {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}
+
+// openStateForDryRun opens an existing state file read-only, or an empty
+// throwaway one: a dry-run must never create or change the real file.
+func openStateForDryRun(path string) (*state.Store, error) {
+	if _, err := os.Stat(path); err == nil {
+		return state.OpenReadOnly(path)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "casesync-dryrun-")
+	if err != nil {
+		return nil, err
+	}
+	return state.Open(filepath.Join(dir, "empty.db"))
+}

@@ -1,0 +1,113 @@
+// Package sandbox starts the three faithful fakes (Primero, OSCaR, PING) on
+// loopback ports, with the credentials the shipped specs expect, for the
+// demo, the bench and end-to-end tests. It knows the fakes, not the engine.
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"casesync/internal/fakes/faults"
+	"casesync/internal/fakes/oscar"
+	"casesync/internal/fakes/ping"
+	"casesync/internal/fakes/primero"
+)
+
+// Options size the seeded data and set fault switches.
+type Options struct {
+	Cases         int
+	Clients       int
+	Interventions int
+	Decisions     int
+	Seed          uint64
+	CasesFrom     []map[string]any
+	Faults        faults.Config
+	// OSCaRAutoAccept has OSCaR accept every referral at once, as an NGO
+	// user would, so the id sync-back flow has something to do.
+	OSCaRAutoAccept bool
+	// PingStatusDelay moves async ingestions on after this long.
+	PingStatusDelay time.Duration
+}
+
+// Sandbox is a running set of fakes. Close stops them.
+type Sandbox struct {
+	Primero *primero.Server
+	Oscar   *oscar.Server
+	Ping    *ping.Server
+	// URLs maps connector names used by the shipped specs to base URLs.
+	URLs    map[string]string
+	secrets map[string]string
+	servers []*http.Server
+	once    sync.Once
+}
+
+// Start seeds and starts the fakes on 127.0.0.1 ports chosen by the OS.
+func Start(opts Options) (*Sandbox, error) {
+	s := &Sandbox{URLs: map[string]string{}}
+	s.Primero = primero.New(primero.Options{Cases: opts.Cases, Seed: opts.Seed, CasesFrom: opts.CasesFrom, Faults: opts.Faults})
+	s.Oscar = oscar.New(oscar.Options{Clients: opts.Clients, Seed: opts.Seed, AutoAccept: opts.OSCaRAutoAccept, Faults: opts.Faults})
+	s.Ping = ping.New(ping.Options{Interventions: opts.Interventions, Decisions: opts.Decisions, Seed: opts.Seed, StatusDelay: opts.PingStatusDelay, Faults: opts.Faults})
+	for _, h := range []struct {
+		names []string
+		h     http.Handler
+	}{{[]string{"primero"}, s.Primero}, {[]string{"oscar"}, s.Oscar}, {[]string{"ping", "progres"}, s.Ping}} {
+		u, err := s.serve(h.h)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		for _, n := range h.names {
+			s.URLs[n] = u
+		}
+	}
+	s.secrets = map[string]string{
+		"PRIMERO_USER":          "openfn_cp_user",
+		"PRIMERO_PASSWORD":      "primero-pass",
+		"OSCAR_EMAIL":           oscar.DefaultEmail,
+		"OSCAR_PASSWORD":        oscar.DefaultPassword,
+		"PING_CLIENT_ID":        ping.DefaultClientID,
+		"PING_USERNAME":         ping.DefaultUsername,
+		"PING_PASSWORD":         ping.DefaultPassword,
+		"PING_SUBSCRIPTION_KEY": ping.DefaultSubscriptionKey,
+		"INBOX_SECRET":          "demo-inbox-secret",
+	}
+	return s, nil
+}
+
+func (s *Sandbox) serve(h http.Handler) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	s.servers = append(s.servers, srv)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			_ = err // the listener is ours; a failure shows as refused requests
+		}
+	}()
+	return "http://" + ln.Addr().String(), nil
+}
+
+// Secret answers the credentials the fakes accept, under the names the
+// shipped specs declare.
+func (s *Sandbox) Secret(name string) (string, bool) {
+	v, ok := s.secrets[name]
+	return v, ok
+}
+
+// Close stops every fake. It is safe to call twice.
+func (s *Sandbox) Close() {
+	s.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		for _, srv := range s.servers {
+			_ = srv.Shutdown(ctx)
+		}
+	})
+}
