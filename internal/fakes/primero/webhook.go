@@ -158,6 +158,10 @@ func (s *Server) post(d outboundDelivery) {
 	s.mu.Unlock()
 }
 
+// WaitDeliveries blocks until every webhook delivery queued so far has been
+// attempted and logged. Tests call it instead of sleeping.
+func (s *Server) WaitDeliveries() { s.wg.Wait() }
+
 // Deliveries returns the webhook delivery log, oldest first.
 func (s *Server) Deliveries() []Delivery {
 	s.mu.RLock()
