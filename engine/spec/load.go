@@ -40,6 +40,9 @@ func Load(dir string, opts Options) (*engine.Plan, error) {
 	}
 	plan := l.load()
 	if len(l.problems) > 0 {
+		for i := range l.problems {
+			l.problems[i].Msg = l.scrub(l.problems[i].Msg)
+		}
 		return nil, mergeShared(l.problems.Sort())
 	}
 	return plan, nil
@@ -151,6 +154,45 @@ func (l *loader) rel(file string) string {
 		return r
 	}
 	return file
+}
+
+// scrub rewrites absolute paths under the deployment or its CUE module
+// (load errors quote them) relative to the working directory, so no
+// message shows a temp or home directory.
+func (l *loader) scrub(msg string) string {
+	roots := []string{l.dir}
+	for d := l.dir; ; {
+		if st, err := os.Stat(filepath.Join(d, "cue.mod")); err == nil && st.IsDir() {
+			roots = append(roots, d)
+			break
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			break
+		}
+		d = parent
+	}
+	for _, root := range roots {
+		for from := 0; ; {
+			i := strings.Index(msg[from:], root)
+			if i < 0 {
+				break
+			}
+			i += from
+			end := i + len(root)
+			if end < len(msg) && msg[end] != filepath.Separator && !strings.ContainsRune(" :\"'\n", rune(msg[end])) {
+				from = end
+				continue
+			}
+			for end < len(msg) && !strings.ContainsRune(" :\"'\n", rune(msg[end])) {
+				end++
+			}
+			r := l.rel(msg[i:end])
+			msg = msg[:i] + r + msg[end:]
+			from = i + len(r)
+		}
+	}
+	return msg
 }
 
 func (l *loader) add(pos token.Pos, path, code, format string, args ...any) {
@@ -463,6 +505,18 @@ func (l *loader) cueErrorList(errs []cueerrors.Error, force string) {
 		if code == "" {
 			code = classify(format, msg, path)
 		}
+		if force == "syntax" && strings.Contains(format, "build constraints exclude all CUE files") {
+			// Each file is named on a line of its own with the reason,
+			// e.g. "a.cue: no package name".
+			found := false
+			for _, m := range excludedFile.FindAllStringSubmatch(e.Error(), -1) {
+				found = true
+				l.problems = append(l.problems, Problem{File: l.rel(m[1]), Line: 1, Col: 1, Code: "syntax", Msg: m[2], Hint: Codes["syntax"]})
+			}
+			if found {
+				continue
+			}
+		}
 		if force == "syntax" && strings.Contains(format, "reference %q not found") {
 			code = "undefined-reference"
 		}
@@ -559,6 +613,8 @@ func classify(format, msg, path string) string {
 
 // durationPattern is the tail of #Duration's regexp as CUE quotes it.
 const durationPattern = `(ns|us|ms|s|m|h))+$`
+
+var excludedFile = regexp.MustCompile(`(?m)^\s*(\S+\.cue): (.+)$`)
 
 var missingPackage = regexp.MustCompile(`cannot find package "[^"]*"`)
 
