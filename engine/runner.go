@@ -135,10 +135,10 @@ type Decision struct {
 
 // CallPreview is a request as it would go on the wire, minus auth.
 type CallPreview struct {
-	Method string
-	Path   string
-	Query  map[string]string
-	Body   any
+	Method string            `json:"method"`
+	Path   string            `json:"path"`
+	Query  map[string]string `json:"query,omitempty"`
+	Body   any               `json:"body,omitempty"`
 }
 
 func preview(c *Call) *CallPreview {
