@@ -319,7 +319,11 @@ func loadCatalog() *catalog {
 		f.fieldByName = map[string]*fieldDef{}
 		for _, fd := range f.Fields {
 			f.fieldByName[fd.Name] = fd
-			c.known[fd.Name] = true
+			if !f.IsNested {
+				// Only top-level names: a subform's field names are not
+				// keys of the case.
+				c.known[fd.Name] = true
+			}
 			if attachmentTypes[fd.Type] {
 				c.attachmentFields = append(c.attachmentFields, fd.Name)
 			}
