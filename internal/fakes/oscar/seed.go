@@ -13,7 +13,7 @@ import (
 
 var (
 	latinSyl = []string{"so", "pha", "ri", "na", "ka", "vy", "dy", "mo", "ra", "ly", "chan", "vi", "tha", "kea", "pi",
-		"se", "nor", "bo", "mey", "da", "rin", "tey", "lo", "ne", "sa", "vu", "he", "ko", "mi", "ta"}
+		"se", "nor", "bo", "mey", "dau", "rin", "tey", "lo", "ne", "sa", "vu", "he", "ko", "mi", "ta"}
 	khmerSyl = []string{"សុ", "ភា", "រី", "ណា", "កា", "វី", "ឌី", "មុ", "រ៉ា", "លី", "ធា", "ពិ", "សេ", "បូ", "ម៉ី", "ដា"}
 	programs = []string{"Safe Home", "Family Circle", "Step Up", "Learning Together", "Bright Path", "Care Bridge"}
 	others   = []string{"lgbt", "unknown", "prefer_not_to_say", "other"}

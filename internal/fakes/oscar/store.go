@@ -19,6 +19,7 @@ type tenant struct {
 	addressCode string // organization_address_code, from the NGO's settings
 
 	clients   []*client // by id
+	byGID     map[string]*client
 	referrals []*referral
 	nextCID   int
 	nextRID   int
@@ -143,6 +144,10 @@ func (t *tenant) addClient(c *client) {
 	c.id = t.nextCID
 	c.tenant = t
 	t.clients = append(t.clients, c)
+	if t.byGID == nil {
+		t.byGID = map[string]*client{}
+	}
+	t.byGID[c.globalID] = c
 }
 
 func (t *tenant) addReferral(r *referral) {
@@ -155,14 +160,7 @@ func (t *tenant) addReferral(r *referral) {
 	}
 }
 
-func (t *tenant) clientByGID(gid string) *client {
-	for _, c := range t.clients {
-		if c.globalID == gid {
-			return c
-		}
-	}
-	return nil
-}
+func (t *tenant) clientByGID(gid string) *client { return t.byGID[gid] }
 
 // referralByExternalID is Referral.find_by(external_id: x): the lowest id
 // wins, and a nil x matches a NULL column, exactly as the SQL does.
