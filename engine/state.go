@@ -34,7 +34,26 @@ type Outcome struct {
 	CursorValue string
 	// Link, when set, is written in the same transaction as the outcome.
 	Link *Link
-	At   time.Time
+	// SourceKey is the source record this outcome came from (the record
+	// key without a fan-out suffix). With SourceVersion set, the state
+	// remembers that version of the record as handled (see
+	// SourceVersions); a failed outcome with SourceKey set forgets it, so
+	// the record is processed again however it is re-read.
+	SourceKey     string
+	SourceVersion string
+	At            time.Time
+}
+
+// SourceVersions is an optional State method: a State that remembers the
+// version of each source record it has fully handled lets the runner skip a
+// record re-read in the cursor's overlap window whose version is unchanged,
+// before any enrich request or write. Without it the payload hash alone
+// keeps the target quiet. internal/state implements it.
+type SourceVersions interface {
+	// SourceVersion returns the version last recorded for a source record
+	// of a pipeline; ok is false when none is (never handled, or failed
+	// since).
+	SourceVersion(ctx context.Context, pipeline, recordKey string) (version string, ok bool, err error)
 }
 
 // Link is one row of the cross-system identity ledger.

@@ -20,7 +20,8 @@ const (
 
 // CommitPage applies a page in one transaction, in this order per outcome:
 // insert the outcome row; for created, updated and unchanged, upsert the
-// record's last write; write its link, if any; clear the key's retry entry
+// record's last write; remember or forget its source version; write its
+// link, if any; clear the key's retry entry
 // (created, updated, unchanged, skipped) or enqueue it (failed). Then the
 // cursor advances when c.Cursor is set. Any error, a cancelled ctx included,
 // rolls the whole page back, so the page is simply read again.
@@ -130,6 +131,9 @@ func (p *pageTx) apply(o *engine.Outcome) error {
 			return fmt.Errorf("record last write: %w", err)
 		}
 	}
+	if err := p.sourceVersion(o, at); err != nil {
+		return fmt.Errorf("source version: %w", err)
+	}
 	if o.Link != nil {
 		if err := p.writeLink(o); err != nil {
 			return fmt.Errorf("write link: %w", err)
@@ -152,8 +156,16 @@ func (p *pageTx) apply(o *engine.Outcome) error {
 }
 
 // upsertRecord keeps the last successful write. An unchanged outcome that
-// omits the hash or target id keeps the stored one.
+// omits the hash or target id keeps the stored one; one that omits both
+// (a source record skipped as already handled) only touches an existing
+// row, since a fanned-out record has rows under its item keys, not its own.
 func (p *pageTx) upsertRecord(o *engine.Outcome, at string) error {
+	if o.Action == engine.ActionUnchanged && o.PayloadHash == "" && o.TargetID == "" {
+		_, err := p.exec(`
+			UPDATE records SET action = 'unchanged', updated_at = ?
+			WHERE pipeline = ? AND record_key = ?`, at, p.c.Pipeline, o.RecordKey)
+		return err
+	}
 	_, err := p.exec(`
 		INSERT INTO records (pipeline, record_key, payload_hash, target_id, action, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?)

@@ -146,6 +146,8 @@ func TestStore_SchemaHoldsNoContentColumns(t *testing.T) {
 		"records":     {"pipeline", "record_key", "payload_hash", "target_id", "action", "updated_at"},
 		"retry_queue": {"pipeline", "record_key", "attempts", "next_at", "last_error", "reason", "class", "cursor_value", "parked", "updated_at"},
 		"runs":        {"id", "pipeline", "spec_hash", "trigger", "started", "finished", "status", "counts", "error"},
+		// version is a hash of the source's updated-at and the spec hash.
+		"source_versions": {"pipeline", "record_key", "version", "updated_at"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("columns (-want +got):\n%s", diff)
