@@ -72,6 +72,29 @@ func TestServer_SignIn(t *testing.T) {
 	}
 }
 
+func TestServer_SignInCustomUser(t *testing.T) {
+	_, c := start(t, oscar.Options{Email: "ops@example.org", Password: "s3cret"})
+	tests := []struct {
+		name  string
+		creds map[string]string
+		want  int
+	}{
+		{"configured user", map[string]string{"email": "ops@example.org", "password": "s3cret"}, 200},
+		{"default user is gone", map[string]string{"email": oscar.DefaultEmail, "password": oscar.DefaultPassword}, 401},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := c.do("POST", pathSignIn, tc.creds)
+			if r.code != tc.want {
+				t.Fatalf("status %d, want %d", r.code, tc.want)
+			}
+			if tc.want == 200 && r.hdr.Get("uid") != "ops@example.org" {
+				t.Errorf("uid %q", r.hdr.Get("uid"))
+			}
+		})
+	}
+}
+
 func TestServer_SignInBody(t *testing.T) {
 	_, c := start(t, oscar.Options{})
 	r := c.signIn()

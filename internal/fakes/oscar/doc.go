@@ -57,9 +57,21 @@
 //
 // # Where the fake is a guess
 //
-// The fake has no gazetteer, so any digit code of up to 8 digits is a
-// valid address. Referrals added by an upsert with a known global_id are
-// linked to the client. Accept links every pending referral of the same
-// external_id and marks it Accepted. The organization list and the
-// duplicate check are simple versions. Each is marked where it is coded.
+// Read from the code or assumed, not observed: the fake has no gazetteer,
+// so any digit code of up to 8 digits is a valid address; referrals added
+// by an upsert with a known global_id are linked to the client; Accept
+// links every pending referral of the same external_id and marks it
+// Accepted; SetReferralStatus and update_links move the client's
+// updated_at (the latter only when the ids change); a body that is not
+// JSON gets Rails' 400; check_duplication matches exact names and
+// answers a 500 page without parameters; the organization list is a
+// plain array. Each is marked where it is coded.
+//
+// # Faults
+//
+// Options.Faults and Faults() drive the shared switchboard (latency, 500,
+// 429 with Retry-After, dropped connections); its injected 500 is turned
+// into the HTML page a Rails or proxy 500 carries. CutNextBodies cuts an
+// answer mid-body after the write, and ExpireTokens kills every header
+// set at once.
 package oscar

@@ -113,8 +113,23 @@ func TestServer_SeedMix(t *testing.T) {
 	}
 	pending := 0
 	for _, r := range s.Referrals() {
-		if r["accepted"] == false {
+		if r["ngo_name"] != "MoSVY" || r["id"].(int) < 1001 {
+			t.Errorf("referral %v: want ngo_name MoSVY and an integer id from 1001", r)
+		}
+		switch {
+		case r["referred_to"] == "MoSVY External System": // an NGO referred the client out
+			if r["referred_from"] != r["tenant"] || r["accepted"] != true || r["external_id"] != nil {
+				t.Errorf("referral to MoSVY %v", r)
+			}
+		case r["accepted"] == false:
 			pending++
+			if r["saved"] != false || r["referred_from"] != "MoSVY" || r["external_id"] == nil {
+				t.Errorf("pending referral %v", r)
+			}
+		default: // a Primero referral the NGO accepted
+			if r["saved"] != true || r["referred_to"] != r["tenant"] || r["external_id"] == nil {
+				t.Errorf("accepted Primero referral %v", r)
+			}
 		}
 	}
 	if pending != 40 {

@@ -185,7 +185,7 @@ func (s *Server) takeCut() bool {
 	return false
 }
 
-type route struct {
+type routeKey struct {
 	method, path string
 }
 
@@ -197,24 +197,24 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	}
 	path := strings.TrimSuffix(strings.TrimSuffix(r.URL.Path, ".json"), "/")
 	var h func(http.ResponseWriter, *http.Request)
-	switch (route{r.Method, path}) {
-	case route{"POST", "/api/v1/admin_auth/sign_in"}:
+	switch (routeKey{r.Method, path}) {
+	case routeKey{"POST", "/api/v1/admin_auth/sign_in"}:
 		h = s.signIn
-	case route{"DELETE", "/api/v1/admin_auth/sign_out"}:
+	case routeKey{"DELETE", "/api/v1/admin_auth/sign_out"}:
 		h = s.signOut
-	case route{"GET", "/api/v1/admin_auth/validate_token"}:
+	case routeKey{"GET", "/api/v1/admin_auth/validate_token"}:
 		h = s.validateToken
-	case route{"GET", "/api/v1/organizations/clients"}:
+	case routeKey{"GET", "/api/v1/organizations/clients"}:
 		h = s.authed(s.getClients)
-	case route{"POST", "/api/v1/organizations/clients/upsert"}:
+	case routeKey{"POST", "/api/v1/organizations/clients/upsert"}:
 		h = s.authed(s.upsert)
-	case route{"PUT", "/api/v1/organizations/clients/update_links"}:
+	case routeKey{"PUT", "/api/v1/organizations/clients/update_links"}:
 		h = s.authed(s.updateLinks)
-	case route{"PUT", "/api/v1/organizations/referrals/update_statuses"}:
+	case routeKey{"PUT", "/api/v1/organizations/referrals/update_statuses"}:
 		h = s.optionalAuth(s.updateStatuses)
-	case route{"GET", "/api/v1/organizations/clients/check_duplication"}:
+	case routeKey{"GET", "/api/v1/organizations/clients/check_duplication"}:
 		h = s.optionalAuth(s.checkDuplication)
-	case route{"GET", "/api/v1/organizations"}, route{"GET", "/api/v1/organizations/listing"}:
+	case routeKey{"GET", "/api/v1/organizations"}, routeKey{"GET", "/api/v1/organizations/listing"}:
 		h = s.organizations
 	default:
 		writeHTML(w, http.StatusNotFound, page404)

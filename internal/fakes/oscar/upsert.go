@@ -109,12 +109,15 @@ var crash = result{code: http.StatusInternalServerError, page: true}
 func (s *Server) upsert(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(r.Body)
 	dec.UseNumber()
-	var body map[string]any
-	if err := dec.Decode(&body); err != nil {
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
 		// ActionDispatch::ParamsParser::ParseError.
 		writeHTML(w, http.StatusBadRequest, page400)
 		return
 	}
+	// Rails files a JSON array under params[:_json], so it reads as a body
+	// without organization.
+	body, _ := doc.(map[string]any)
 	raw := body["organization"]
 	if !present(raw) {
 		s.reply(w, http.StatusUnprocessableEntity, map[string]any{"message": msgRecordError})

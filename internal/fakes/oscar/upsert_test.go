@@ -52,6 +52,7 @@ func TestServer_Upsert_Preconditions(t *testing.T) {
 		{"organization_name blank", map[string]any{"organization": map[string]any{"organization_name": " "}}, 422, recordError},
 		{"organization not a hash", map[string]any{"organization": "cif"}, 500, ""},
 		{"unknown tenant", map[string]any{"organization": newReferral(extA, "nosuch", "Kinship care")}, 500, ""},
+		{"a JSON array", `[{"organization":{"organization_name":"cif"}}]`, 422, recordError},
 		{"not JSON", "organization=cif", 400, ""},
 	}
 	for _, tc := range tests {
@@ -504,5 +505,25 @@ func TestServer_Upsert_AutoAccept(t *testing.T) {
 	r := c.upsert(newReferral(extA, "cif", "Trauma counselling"))
 	if r.code != 422 || r.obj(t)["message"] != "Record was found." {
 		t.Errorf("second upsert without global_id: %d %s, want Record was found.", r.code, r.body)
+	}
+}
+
+// Re-sending an accepted referral with its global_id (branch 2) adds the
+// same referral again: the duplicate the engine must never cause.
+func TestServer_Upsert_ResentAcceptedReferralDuplicates(t *testing.T) {
+	s, c := startAuthed(t, oscar.Options{})
+	c.upsert(newReferral(extA, "cif", "Kinship care"))
+	gid, err := s.Accept(extA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	org := newReferral(extA, "cif", "Kinship care")
+	org["global_id"] = gid
+	body(t, c.upsert(org), 200, `{"external_id":"`+extA+`","message":"Record saved."}`)
+	if n := len(referralsOf(s, extA)); n != 2 {
+		t.Errorf("%d referrals, want 2", n)
+	}
+	if d := s.Counters().Duplicates.Load(); d != 1 {
+		t.Errorf("duplicates %d, want 1", d)
 	}
 }

@@ -2,6 +2,7 @@ package oscar_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -178,9 +179,10 @@ func TestServer_Organizations(t *testing.T) {
 		}
 		var names []string
 		for _, o := range list {
-			names = append(names, o["short_name"].(string))
+			names = append(names, fmt.Sprintf("%v integrated=%v", o["short_name"], o["integrated"]))
 		}
-		if diff := cmp.Diff([]string{"cif", "fco", "mtp", "demo"}, names); diff != "" {
+		wantNames := []string{"cif integrated=true", "fco integrated=true", "mtp integrated=true", "demo integrated=false"}
+		if diff := cmp.Diff(wantNames, names); diff != "" {
 			t.Errorf("%s short names (-want +got):\n%s", p, diff)
 		}
 	}
