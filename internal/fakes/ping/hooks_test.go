@@ -2,7 +2,11 @@ package ping_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"runtime"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -107,4 +111,78 @@ func TestServer_RequestLog(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("request log (-want +got):\n%s", diff)
 	}
+}
+
+func TestServer_InjectedIDsAndClock(t *testing.T) {
+	var mu sync.Mutex
+	n := 0
+	newID := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		return fmt.Sprintf("00000000-0000-4000-8000-%012d", n)
+	}
+	clock := newClock()
+	srv, c := start(t, ping.Options{NewID: newID, Now: clock.Now})
+	tx := c.sendAsync("case-1", referralFields("case-1", "3f2a91c0-0000-4000-8000-000000000001"))
+	if !strings.HasPrefix(tx, "00000000-0000-4000-8000-") {
+		t.Errorf("SPHTransactionId %q did not come from Options.NewID", tx)
+	}
+	id := srv.AddIntervention(ping.NewIntervention{})
+	row := rows(t, c.retrieve(ping.SHPInterventionDetail, "{record_ids}", id))[0]
+	if got := row["progres_interventionstartdate"]; got != "2026-06-01T00:00:00" {
+		t.Errorf("start date %v, want the injected clock's day", got)
+	}
+}
+
+func TestServer_ConcurrentUse(t *testing.T) {
+	// Run under -race: clients acknowledge, page, send async referrals and
+	// poll while a test hook steps the queue.
+	srv, c := start(t, ping.Options{Interventions: 40, Decisions: 10, PageSize: 7})
+	var ids []string
+	for _, r := range srv.Pending() {
+		ids = append(ids, r["progres_lpinterventionid"].(string))
+	}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			c := &client{tb: goroutineTB{t}, base: c.base, key: c.key, token: c.token}
+			for i := w; i < len(ids); i += 4 {
+				c.ingest(ping.SHPTransferStatus, ackItem(ids[i], "125080002"))
+				c.retrieveAll(ping.SHPDecisions)
+				tx := c.sendAsync(fmt.Sprintf("case-%d", i), referralFields(fmt.Sprintf("case-%d", i), fmt.Sprintf("3f2a91c0-0000-4000-8000-%012d", i)))
+				c.checkStatus(tx)
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 50 {
+			srv.Advance()
+			srv.Transactions()
+		}
+	})
+	wg.Wait()
+	srv.Advance()
+	srv.Advance()
+	if n := len(srv.Pending()); n != 0 {
+		t.Errorf("%d still pending", n)
+	}
+	if n := len(srv.Ingested(ping.SHPCreateReferral)); n != 40 {
+		t.Errorf("%d referrals created, want 40", n)
+	}
+}
+
+// goroutineTB lets the client helpers run off the test goroutine, where
+// FailNow must not be called: a fatal error is reported and ends only that
+// goroutine.
+type goroutineTB struct{ testing.TB }
+
+func (g goroutineTB) Fatal(args ...any) {
+	g.Error(args...)
+	runtime.Goexit()
+}
+
+func (g goroutineTB) Fatalf(format string, args ...any) {
+	g.Errorf(format, args...)
+	runtime.Goexit()
 }

@@ -187,7 +187,8 @@ type Options struct {
 	// default time.Now. Seeded dates never depend on it.
 	Now func() time.Time
 	// NewID returns a fresh lower-case GUID for transactions, tokens and
-	// created records; default a stream derived from Seed.
+	// created records; default a stream derived from Seed. It is called
+	// from concurrent requests, so it must be safe for concurrent use.
 	NewID func() string
 }
 
