@@ -63,7 +63,7 @@ func jqOptions(reg *Registry) []gojq.CompilerOption {
 				return fmt.Errorf("age: $at is not an RFC 3339 time")
 			}
 			years := now.Year() - dob.Year()
-			if now.YearDay() < dob.YearDay() {
+			if now.Month() < dob.Month() || now.Month() == dob.Month() && now.Day() < dob.Day() {
 				years--
 			}
 			if years < 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/itchyny/gojq"
@@ -64,6 +65,34 @@ const prelude = `def lookup($n): __lookup($n; false; $__rt); def rlookup($n): __
 type JQ struct {
 	src  string
 	code *gojq.Code
+	// path is set for plain field paths such as ".a.b": they are the
+	// bulk of every mapping and are evaluated without starting gojq, with
+	// the same results (null through null, an error on a non-object).
+	path []string
+}
+
+var simplePath = regexp.MustCompile(`^\s*(\.[A-Za-z_][A-Za-z0-9_]*)+\s*$`)
+
+func pathOf(src string) []string {
+	if !simplePath.MatchString(src) {
+		return nil
+	}
+	return strings.Split(strings.TrimSpace(src), ".")[1:]
+}
+
+func (j *JQ) walk(input any) (any, error) {
+	v := input
+	for _, k := range j.path {
+		switch x := v.(type) {
+		case nil:
+			return nil, nil
+		case map[string]any:
+			v = x[k]
+		default:
+			return nil, fmt.Errorf("jq: expected an object but got: %s", typeName(v))
+		}
+	}
+	return v, nil
 }
 
 // SyntaxError is a jq or expr compile problem with its place inside the
@@ -110,7 +139,7 @@ func CompileJQ(src string, reg *Registry) (*JQ, error) {
 			}
 		}
 	}
-	return &JQ{src: src, code: code}, nil
+	return &JQ{src: src, code: code, path: pathOf(src)}, nil
 }
 
 // MustJQ compiles src or panics; for init-time programs only.
@@ -137,6 +166,13 @@ func (j *JQ) String() string {
 
 // All runs the program and returns every value it yields.
 func (j *JQ) All(ctx context.Context, input any, v *Vars) ([]any, error) {
+	if j.path != nil {
+		x, err := j.walk(input)
+		if err != nil {
+			return nil, err
+		}
+		return []any{x}, nil
+	}
 	iter := j.code.RunWithContext(ctx, input, v.values()...)
 	var out []any
 	for {
@@ -158,6 +194,9 @@ func (j *JQ) All(ctx context.Context, input any, v *Vars) ([]any, error) {
 // One runs the program and requires exactly one value: none or several is
 // an error, never "take the first".
 func (j *JQ) One(ctx context.Context, input any, v *Vars) (any, error) {
+	if j.path != nil {
+		return j.walk(input)
+	}
 	iter := j.code.RunWithContext(ctx, input, v.values()...)
 	var out any
 	n := 0
