@@ -87,6 +87,23 @@ type Pipeline struct {
 	After       []After
 	MaxAttempts int
 	Concurrency int
+	// Inbox is the compiled trigger.inbox; nil when the pipeline has none.
+	Inbox *Inbox
+}
+
+// Inbox is a compiled webhook inbox: deliveries POSTed to Path feed the
+// pipeline one record at a time.
+type Inbox struct {
+	Path   string
+	Secret Text   // shared secret, sent in Header or as the basic-auth password
+	Header string // header carrying the secret
+	// Key runs on a delivery's body: it yields the record key to re-fetch
+	// with Fetch, or (without Fetch) the record itself.
+	Key *mapping.JQ
+	// Fetch re-reads the record by $key; nil processes the delivered body.
+	Fetch    *Request
+	MaxBytes int64
+	Pos      string
 }
 
 // Source is the compiled source of a pipeline.

@@ -446,10 +446,13 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 		}
 	}
 	if in := ps.Trigger.Inbox; in != nil {
-		b.text(append(at, "trigger", "inbox", "secret"), in.Secret)
-		b.jq(append(at, "trigger", "inbox", "key"), in.Key)
+		iat := append(at, "trigger", "inbox")
+		b.text(append(iat, "secret"), in.Secret)
+		p.Inbox = &engine.Inbox{Path: in.Path, Secret: in.Secret, Header: in.Header, MaxBytes: int64(in.MaxBytes),
+			Key: b.jq(append(iat, "key"), in.Key), Pos: posString(b.l, b.l.posOf(iat...))}
 		if in.Fetch != nil {
-			b.request(append(at, "trigger", "inbox", "fetch"), *in.Fetch)
+			r := b.request(append(iat, "fetch"), *in.Fetch)
+			p.Inbox.Fetch = &r
 		}
 	}
 
