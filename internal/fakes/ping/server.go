@@ -39,7 +39,7 @@ type Server struct {
 	referrals     []*referral
 	byReferralID  map[string]*referral
 	txs           map[string]*transaction
-	txOrder       []*transaction // creation order, so finishing is deterministic
+	txOrder       []*transaction // unfinished ones in creation order, so records are created in send order
 	ingested      map[string][]map[string]any
 	log           []LoggedRequest
 	nextSeq       int
@@ -251,7 +251,8 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, a answer) {
 	}
 	s.mu.Lock()
 	if len(s.log) >= maxLog {
-		s.log = s.log[len(s.log)-maxLog/2:]
+		// Copy, so the dropped half's backing array can be freed.
+		s.log = append([]LoggedRequest(nil), s.log[len(s.log)-maxLog/2:]...)
 	}
 	s.log = append(s.log, LoggedRequest{r.Method, r.URL.Path, a.shp, a.page, a.status})
 	truncate := false
