@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -39,6 +40,10 @@ func Load(dir string, opts Options) (*engine.Plan, error) {
 		return nil, err
 	}
 	plan := l.load()
+	if plan == nil && len(l.problems) == 0 {
+		// Never a nil plan without a reason.
+		l.add(token.NoPos, "", "load", "the spec could not be loaded")
+	}
 	if len(l.problems) > 0 {
 		for i := range l.problems {
 			l.problems[i].Msg = l.scrub(l.problems[i].Msg)
@@ -303,10 +308,9 @@ func schemaErrors(def, v, u cue.Value) []cueerrors.Error {
 		if depth > 32 {
 			return
 		}
-		if it, err := x.Fields(); err == nil {
-			for it.Next() {
-				walk(it.Value(), depth+1)
-			}
+		fs, _ := regularFields(x)
+		for _, f := range fs {
+			walk(f.v, depth+1)
 		}
 		if it, err := x.List(); err == nil {
 			for it.Next() {
@@ -318,6 +322,29 @@ func schemaErrors(def, v, u cue.Value) []cueerrors.Error {
 	return out
 }
 
+type field struct {
+	name string
+	v    cue.Value
+}
+
+// regularFields lists v's regular fields even when one of them has an
+// error: Fields with default options refuses a struct whose child failed,
+// but not when definitions are asked for too (they are skipped here).
+func regularFields(v cue.Value) ([]field, bool) {
+	it, err := v.Fields(cue.Definitions(true))
+	if err != nil {
+		return nil, false
+	}
+	var out []field
+	for it.Next() {
+		if it.Selector().LabelType() != cue.StringLabel {
+			continue
+		}
+		out = append(out, field{it.Selector().Unquoted(), it.Value()})
+	}
+	return out, true
+}
+
 // skeleton rebuilds v's regular fields and list elements with every leaf
 // replaced by _ (top).
 func skeleton(v cue.Value, path []string, drop map[string]bool) ast.Expr {
@@ -326,18 +353,17 @@ func skeleton(v cue.Value, path []string, drop map[string]bool) ast.Expr {
 	}
 	switch v.IncompleteKind() {
 	case cue.StructKind:
-		it, err := v.Fields()
-		if err != nil {
+		fs, ok := regularFields(v)
+		if !ok {
 			return ast.NewIdent("_")
 		}
 		st := &ast.StructLit{}
-		for it.Next() {
-			name := it.Selector().Unquoted()
-			p := append(path[:len(path):len(path)], name)
+		for _, f := range fs {
+			p := append(path[:len(path):len(path)], f.name)
 			if drop[strings.Join(p, "\x00")] {
 				continue
 			}
-			st.Elts = append(st.Elts, &ast.Field{Label: ast.NewString(name), Value: skeleton(it.Value(), p, drop)})
+			st.Elts = append(st.Elts, &ast.Field{Label: ast.NewString(f.name), Value: skeleton(f.v, p, drop)})
 		}
 		return st
 	case cue.ListKind:
@@ -355,8 +381,10 @@ func skeleton(v cue.Value, path []string, drop map[string]bool) ast.Expr {
 }
 
 // buildPartial still builds what CUE accepted after a schema error, so one
-// pass reports a typo in one pipeline and a bad jq program in another. The
-// parts with errors are left out and marked broken.
+// pass reports a typo in one pipeline and a bad jq program in another, or
+// in the same pipeline. Each part with errors is marked broken and pruned
+// of the values that fail; builder problems about a pruned value or one of
+// its parents are then dropped, since they would only echo the schema's.
 func (l *loader) buildPartial(u cue.Value) {
 	for _, p := range l.errPaths {
 		switch {
@@ -372,43 +400,32 @@ func (l *loader) buildPartial(u cue.Value) {
 			l.broken[p[0]] = true
 		}
 	}
-	opts := []cue.Option{cue.Concrete(true), cue.Final()}
+	var dropped []string
 	raw := map[string]any{}
 	for _, top := range []string{"name", "secrets", "vars"} {
 		v := u.LookupPath(cue.ParsePath(top))
-		if !v.Exists() || l.broken[top] {
+		if !v.Exists() {
 			continue
 		}
-		b, err := v.MarshalJSON()
-		if v.Validate(opts...) != nil || err != nil {
-			l.broken[top] = true
-			continue
+		if x, ok := prune(v, []string{top}, &dropped); ok {
+			raw[top] = x
 		}
-		raw[top] = json.RawMessage(b)
 	}
 	for _, sec := range []string{"connectors", "lookups", "pipelines"} {
 		v := u.LookupPath(cue.ParsePath(sec))
 		if !v.Exists() || l.broken[sec] {
 			continue
 		}
-		iter, err := v.Fields()
-		if err != nil {
+		fs, ok := regularFields(v)
+		if !ok {
 			l.broken[sec] = true
 			continue
 		}
-		m := map[string]json.RawMessage{}
-		for iter.Next() {
-			name := iter.Selector().Unquoted()
-			if l.broken[sec+"."+name] {
-				continue
+		m := map[string]any{}
+		for _, f := range fs {
+			if x, ok := prune(f.v, []string{sec, f.name}, &dropped); ok {
+				m[f.name] = x
 			}
-			fv := iter.Value()
-			b, err := fv.MarshalJSON()
-			if fv.Validate(opts...) != nil || err != nil {
-				l.broken[sec+"."+name] = true
-				continue
-			}
-			m[name] = b
 		}
 		raw[sec] = m
 	}
@@ -420,7 +437,56 @@ func (l *loader) buildPartial(u cue.Value) {
 	if err := decodeJSON(b, &spec); err != nil {
 		return // the full decode reports drift once the schema errors are fixed
 	}
+	first := len(l.problems)
 	(&builder{l: l, spec: &spec}).build()
+	out := l.problems[:first]
+	for _, p := range l.problems[first:] {
+		if !related(p.Path, dropped) {
+			out = append(out, p)
+		}
+	}
+	l.problems = out
+}
+
+var validOpts = []cue.Option{cue.Concrete(true), cue.Final()}
+
+// prune returns v as JSON, leaving out every value that fails the schema
+// (recording its path in dropped); false when nothing of v is usable.
+// A list with a bad element is dropped whole: keeping the rest would
+// shift the indexes problems are reported under.
+func prune(v cue.Value, path []string, dropped *[]string) (any, bool) {
+	if v.Validate(validOpts...) == nil {
+		if b, err := v.MarshalJSON(); err == nil {
+			return json.RawMessage(b), true
+		}
+	}
+	// A struct whose child failed has an error for a kind; its fields
+	// tell it from a scalar.
+	if len(path) < 64 {
+		if fs, ok := regularFields(v); ok && len(fs) > 0 {
+			m := map[string]any{}
+			for _, f := range fs {
+				if x, ok := prune(f.v, append(path[:len(path):len(path)], f.name), dropped); ok {
+					m[f.name] = x
+				}
+			}
+			if len(m) > 0 {
+				return m, true
+			}
+		}
+	}
+	*dropped = append(*dropped, joinPath(path))
+	return nil, false
+}
+
+// related reports whether path is one of paths, inside one, or a parent of one.
+func related(path string, paths []string) bool {
+	for _, d := range paths {
+		if path == d || strings.HasPrefix(path, d+".") || strings.HasPrefix(d, path+".") {
+			return true
+		}
+	}
+	return false
 }
 
 // isBroken reports whether sec.name (or all of sec) had schema errors.
@@ -517,6 +583,25 @@ func (l *loader) cueErrorList(errs []cueerrors.Error, force string) {
 				continue
 			}
 		}
+		if force == "syntax" && strings.Contains(format, "found packages") {
+			// Two package names in one folder: point at each package clause.
+			found := false
+			for _, m := range packageFile.FindAllStringSubmatch(msg, -1) {
+				file := filepath.Join(l.dir, m[2])
+				line := 1
+				if b, err := os.ReadFile(file); err == nil {
+					if i := packageClause.FindIndex(b); i != nil {
+						line = 1 + bytes.Count(b[:i[0]], []byte("\n"))
+					}
+				}
+				found = true
+				l.problems = append(l.problems, Problem{File: l.rel(file), Line: line, Col: 1, Code: "syntax",
+					Msg: fmt.Sprintf("package %s: every file of a deployment has the same package name", m[1]), Hint: Codes["syntax"]})
+			}
+			if found {
+				continue
+			}
+		}
 		if force == "syntax" && strings.Contains(format, "reference %q not found") {
 			code = "undefined-reference"
 		}
@@ -565,12 +650,25 @@ func (l *loader) cueErrorList(errs []cueerrors.Error, force string) {
 			}
 		}
 	}
-	out := l.problems[:first]
+	var kept Problems
+	var covers []string
 	for _, p := range l.problems[first:] {
 		if p.Code == "bad-value" && specific[p.Path] {
 			continue
 		}
 		if (p.Code == "bad-value" || p.Code == "wrong-type") && typoIn[p.Path] {
+			continue
+		}
+		kept = append(kept, p)
+		if p.Code == "wrong-type" || p.Code == "inline-secret" || p.Code == "unknown-field" {
+			covers = append(covers, p.Path)
+		}
+	}
+	// Beneath an unknown field, or a value of the wrong kind ("plaintext"
+	// where {secret: NAME} goes), the rest is no news.
+	out := l.problems[:first]
+	for _, p := range kept {
+		if slices.ContainsFunc(covers, func(c string) bool { return strings.HasPrefix(p.Path, c+".") }) {
 			continue
 		}
 		out = append(out, p)
@@ -613,6 +711,11 @@ func classify(format, msg, path string) string {
 
 // durationPattern is the tail of #Duration's regexp as CUE quotes it.
 const durationPattern = `(ns|us|ms|s|m|h))+$`
+
+var (
+	packageFile   = regexp.MustCompile(`"([^"]+)" \(([^)]+\.cue)\)`)
+	packageClause = regexp.MustCompile(`(?m)^package\s`)
+)
 
 var excludedFile = regexp.MustCompile(`(?m)^\s*(\S+\.cue): (.+)$`)
 
