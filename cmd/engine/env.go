@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -82,7 +83,14 @@ func (a *app) loadPlan(c *common) (*engine.Plan, error) {
 		}
 		urls[name] = u
 	}
-	return plan.WithBaseURLs(urls), nil
+	plan = plan.WithBaseURLs(urls)
+	if v := a.getenv("CASESYNC_CONCURRENCY"); v != "" {
+		// Set by engine bench --concurrency for its child process.
+		if n, err := strconv.Atoi(v); err == nil {
+			plan = plan.WithConcurrency(n)
+		}
+	}
+	return plan, nil
 }
 
 // secrets reads a secrets file (NAME=VALUE lines, # comments) in front of

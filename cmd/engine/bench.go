@@ -1,0 +1,444 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"casesync/connectors/rest"
+	"casesync/engine"
+	"casesync/engine/spec"
+	"casesync/internal/fakes/faults"
+	"casesync/internal/sandbox"
+	"casesync/internal/state"
+)
+
+const benchLong = `Bench measures casesync against the in-process fakes and prints a table plus
+one summary line per scenario, with the machine and the exact command. Every
+request and write count comes from the fakes' own counters (ground truth),
+never from the engine.
+
+Scenarios:
+  mapping      filter + fan-out + mapping of the pipeline on N synthetic cases,
+               no HTTP in the timed part: records/s on one core, allocations
+               per record (records are enriched over HTTP first, untimed)
+  e2e          N cases through fake source → engine (a child process running
+               engine sync) → fake target with a fixed per-request latency on
+               every fake: wall time, records/s, and the ratio to the lower
+               bound (requests on the busiest connector × latency ÷ that
+               connector's concurrency)
+  memory       peak RSS and peak Go heap of the engine process at each N
+               (latency 0)
+  incremental  a rerun with nothing changed: listing requests and writes
+               counted at the fakes, and its wall time
+  inbox        durable webhook acceptance (see BenchmarkInbox in internal/daemon)
+
+The engine runs as a child process (this same binary) so its memory is not
+mixed with the fakes'.`
+
+type benchFlags struct {
+	scenario    string
+	cases       string
+	latency     time.Duration
+	concurrency int
+	specs       string
+	pipeline    string
+	casesFrom   string
+}
+
+func (a *app) benchCmd() *cobra.Command {
+	var f benchFlags
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure mapping speed, end-to-end time, memory and incremental runs against the fakes",
+		Long:  benchLong,
+		Example: `  engine bench --scenario mapping --cases 20000
+  engine bench --scenario e2e --cases 1000,10000 --latency 20ms
+  engine bench --scenario memory --cases 1000,100000
+  engine bench --cases-from my_cases.json --scenario e2e`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.bench(cmd.Context(), f, cmd)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.scenario, "scenario", "all", "mapping, e2e, memory, incremental or all")
+	fl.StringVar(&f.cases, "cases", "1000,10000", "comma-separated case counts")
+	fl.DurationVar(&f.latency, "latency", 20*time.Millisecond, "per-request latency of every fake in e2e")
+	fl.IntVar(&f.concurrency, "concurrency", 0, "override the connectors' declared concurrency (0 = as declared)")
+	fl.StringVar(&f.specs, "specs", "", "deployment folder (default specs/cambodia, else specs/example)")
+	fl.StringVar(&f.pipeline, "pipeline", "", "pipeline to measure (default: the first whose source is primero)")
+	fl.StringVar(&f.casesFrom, "cases-from", "", "seed fake Primero from a JSON array of Primero case records (each may carry referrals)")
+	return cmd
+}
+
+type benchEnv struct {
+	a        *app
+	f        benchFlags
+	dir      string
+	pipeline string
+	ns       []int
+	seed     []map[string]any
+	exe      string
+	w        io.Writer
+	lines    []string
+}
+
+func (a *app) bench(ctx context.Context, f benchFlags, cmd *cobra.Command) error {
+	e := &benchEnv{a: a, f: f, w: a.stdout}
+	for _, s := range strings.Split(f.cases, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			return usageError("--cases wants positive numbers separated by commas, not %q", f.cases)
+		}
+		e.ns = append(e.ns, n)
+	}
+	e.dir = f.specs
+	if e.dir == "" {
+		e.dir = "specs/cambodia"
+		if _, err := os.Stat(e.dir); err != nil {
+			e.dir = "specs/example"
+		}
+	}
+	plan, err := spec.Load(e.dir, spec.Options{})
+	if err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("load %s: %w", e.dir, err)}
+	}
+	e.pipeline = f.pipeline
+	if e.pipeline == "" {
+		for _, name := range plan.Order {
+			if plan.Pipelines[name].Source.Connector == "primero" {
+				e.pipeline = name
+				break
+			}
+		}
+	}
+	if _, ok := plan.Pipelines[e.pipeline]; !ok {
+		return usageError("no pipeline %q in %s (have: %s)", e.pipeline, e.dir, strings.Join(plan.Order, ", "))
+	}
+	if f.casesFrom != "" {
+		b, err := os.ReadFile(f.casesFrom)
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		if err := json.Unmarshal(b, &e.seed); err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("%s: want a JSON array of case records: %w", f.casesFrom, err)}
+		}
+	}
+	if e.exe, err = os.Executable(); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	fmt.Fprintf(e.w, "casesync bench — %s, %d cores, %s/%s; deployment %s, pipeline %s\n", runtime.Version(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, e.dir, e.pipeline)
+	fmt.Fprintf(e.w, "command: engine %s\n\n", strings.Join(os.Args[1:], " "))
+	run := func(name string, fn func(context.Context, *engine.Plan) error) error {
+		if f.scenario != "all" && f.scenario != name {
+			return nil
+		}
+		if err := fn(ctx, plan); err != nil {
+			return &exitError{code: 1, err: fmt.Errorf("%s: %w", name, err)}
+		}
+		return nil
+	}
+	switch f.scenario {
+	case "all", "mapping", "e2e", "memory", "incremental":
+	case "inbox":
+		fmt.Fprintln(e.w, "inbox: run  go test -run '^$' -bench Inbox ./internal/daemon  (durable acceptance is measured there)")
+		return nil
+	default:
+		return usageError("unknown --scenario %q", f.scenario)
+	}
+	for _, s := range []struct {
+		name string
+		fn   func(context.Context, *engine.Plan) error
+	}{{"mapping", e.mapping}, {"e2e", e.e2e}, {"memory", e.memory}, {"incremental", e.incremental}} {
+		if err := run(s.name, s.fn); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(e.w, "\nsummary:")
+	for _, l := range e.lines {
+		fmt.Fprintln(e.w, "  "+l)
+	}
+	return nil
+}
+
+func (e *benchEnv) start(n int, latency time.Duration) (*sandbox.Sandbox, error) {
+	opts := sandbox.Options{Cases: n, Clients: 10, Seed: 11, OSCaRAutoAccept: true, Faults: faults.Config{Latency: latency}}
+	if e.seed != nil {
+		opts.CasesFrom = e.seed
+		opts.Cases = 0
+	}
+	return sandbox.Start(opts)
+}
+
+// mapping times filter + fan-out + mapping on one goroutine.
+func (e *benchEnv) mapping(ctx context.Context, plan *engine.Plan) error {
+	n := e.ns[len(e.ns)-1]
+	sb, err := e.start(n, 0)
+	if err != nil {
+		return err
+	}
+	defer sb.Close()
+	p := plan.WithBaseURLs(sb.URLs)
+	pool, err := rest.NewPool(p, sb, rest.Options{})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	st, err := state.Open(filepath.Join(os.TempDir(), fmt.Sprintf("casesync-bench-%d.db", os.Getpid())))
+	if err != nil {
+		return err
+	}
+	defer func() { st.Close(); os.Remove(st.Path()) }()
+	r := engine.NewRunner(p, poolCallers{pool}, st, engine.SystemClock{}, slog.New(slog.DiscardHandler))
+	var recs []any
+	for _, c := range sb.Primero.Cases() {
+		recs = append(recs, any(c))
+	}
+	recs, err = r.Enrich(ctx, e.pipeline, recs)
+	if err != nil {
+		return err
+	}
+	m, err := r.NewMapper(e.pipeline)
+	if err != nil {
+		return err
+	}
+	// Warm up, then time several passes on one goroutine.
+	for _, rec := range recs[:min(len(recs), 100)] {
+		m.Map(ctx, rec)
+	}
+	var ms0, ms1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	start := time.Now()
+	done, payloads, failed := 0, 0, 0
+	for time.Since(start) < 3*time.Second || done < len(recs) {
+		for _, rec := range recs {
+			k, err := m.Map(ctx, rec)
+			if err != nil {
+				failed++
+			}
+			payloads += k
+			done++
+		}
+	}
+	el := time.Since(start)
+	runtime.ReadMemStats(&ms1)
+	rate := float64(done) / el.Seconds()
+	allocs := float64(ms1.Mallocs-ms0.Mallocs) / float64(done)
+	bytes := float64(ms1.TotalAlloc-ms0.TotalAlloc) / float64(done)
+	fmt.Fprintf(e.w, "mapping (%d synthetic cases, %d mapped passes, one goroutine)\n", len(recs), done/len(recs))
+	fmt.Fprintf(e.w, "  %-12s %-14s %-16s %-14s %s\n", "records", "records/s/core", "allocs/record", "bytes/record", "payloads (failed)")
+	fmt.Fprintf(e.w, "  %-12d %-14.0f %-16.1f %-14.0f %d (%d)\n\n", done, rate, allocs, bytes, payloads, failed)
+	e.lines = append(e.lines, fmt.Sprintf("mapping: %.0f records/s per core, %.1f allocs/record (target ≥ 30000 records/s)", rate, allocs))
+	return nil
+}
+
+type childResult struct {
+	wall      time.Duration
+	mem       memReport
+	requests  map[string]int64 // "primero GET /api/v2/cases" → n
+	writes    map[string]int64 // fake → writes
+	stdout    string
+	statePath string
+}
+
+// child runs `engine sync` in a child process against sb.
+func (e *benchEnv) child(ctx context.Context, sb *sandbox.Sandbox, plan *engine.Plan, statePath string) (*childResult, error) {
+	memPath := statePath + ".mem.json"
+	args := []string{"sync", e.pipeline, "--specs", e.dir, "--state", statePath, "--no-chain", "--log-level", "error"}
+	for name := range plan.Connectors {
+		if u, ok := sb.URLs[name]; ok {
+			args = append(args, "--base-url", name+"="+u)
+		}
+	}
+	cmd := exec.CommandContext(ctx, e.exe, args...)
+	env := append(os.Environ(), "CASESYNC_MEMSTATS="+memPath)
+	if e.f.concurrency > 0 {
+		env = append(env, "CASESYNC_CONCURRENCY="+strconv.Itoa(e.f.concurrency))
+	}
+	for _, n := range plan.Secrets {
+		if v, ok := sb.Secret(n); ok {
+			env = append(env, n+"="+v)
+		}
+	}
+	cmd.Env = env
+	before := fakeRequests(sb)
+	wb := fakeWrites(sb)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	res := &childResult{wall: time.Since(start), stdout: string(out), statePath: statePath}
+	if err != nil {
+		return res, fmt.Errorf("engine sync: %v\n%s", err, out)
+	}
+	after := fakeRequests(sb)
+	res.requests = map[string]int64{}
+	for k, v := range after {
+		if d := v - before[k]; d > 0 {
+			res.requests[k] = d
+		}
+	}
+	wa := fakeWrites(sb)
+	res.writes = map[string]int64{}
+	for k := range wa {
+		res.writes[k] = int64(wa[k] - wb[k])
+	}
+	if b, err := os.ReadFile(memPath); err == nil {
+		_ = json.Unmarshal(b, &res.mem)
+	}
+	return res, nil
+}
+
+func fakeRequests(sb *sandbox.Sandbox) map[string]int64 {
+	out := map[string]int64{}
+	for name, c := range map[string]*faults.Counters{"primero": sb.Primero.Counters(), "oscar": sb.Oscar.Counters(), "ping": sb.Ping.Counters()} {
+		for k, v := range c.Requests() {
+			out[name+" "+k] = v
+		}
+	}
+	return out
+}
+
+func perSystem(reqs map[string]int64) map[string]int64 {
+	out := map[string]int64{}
+	for k, v := range reqs {
+		sys, _, _ := strings.Cut(k, " ")
+		out[sys] += v
+	}
+	return out
+}
+
+func (e *benchEnv) concurrencyOf(plan *engine.Plan, system string) int {
+	if e.f.concurrency > 0 {
+		return e.f.concurrency
+	}
+	if c, ok := plan.Connectors[system]; ok && c.Spec.Concurrency > 0 {
+		return c.Spec.Concurrency
+	}
+	return 1
+}
+
+func (e *benchEnv) e2e(ctx context.Context, plan *engine.Plan) error {
+	fmt.Fprintf(e.w, "e2e (latency %s on every request of every fake; engine in a child process)\n", e.f.latency)
+	fmt.Fprintf(e.w, "  %-8s %-9s %-8s %-10s %-10s %-12s %-12s %s\n", "cases", "requests", "writes", "wall", "records/s", "lower bound", "ratio", "busiest")
+	for _, n := range e.ns {
+		sb, err := e.start(n, e.f.latency)
+		if err != nil {
+			return err
+		}
+		tmp, _ := os.MkdirTemp("", "casesync-bench-")
+		res, err := e.child(ctx, sb, plan, filepath.Join(tmp, "state.db"))
+		sb.Close()
+		os.RemoveAll(tmp)
+		if err != nil {
+			return err
+		}
+		per := perSystem(res.requests)
+		var total, writes int64
+		busiest, bound := "", time.Duration(0)
+		for sys, k := range per {
+			total += k
+			lb := time.Duration(k) * e.f.latency / time.Duration(e.concurrencyOf(plan, sys))
+			if c, ok := plan.Connectors[sys]; ok && c.Spec.RateLimit != nil && c.Spec.RateLimit.PerSecond > 0 {
+				// A declared rate limit is part of the bound too.
+				if rl := time.Duration(float64(k) / c.Spec.RateLimit.PerSecond * float64(time.Second)); rl > lb {
+					lb = rl
+				}
+			}
+			if lb > bound {
+				busiest, bound = sys, lb
+			}
+		}
+		for _, w := range res.writes {
+			writes += w
+		}
+		ratio := res.wall.Seconds() / bound.Seconds()
+		fmt.Fprintf(e.w, "  %-8d %-9d %-8d %-10s %-10.0f %-12s %-12.2f %s ×%d\n", n, total, writes, res.wall.Round(time.Millisecond),
+			float64(n)/res.wall.Seconds(), bound.Round(time.Millisecond), ratio, busiest, e.concurrencyOf(plan, busiest))
+		e.lines = append(e.lines, fmt.Sprintf("e2e %d cases: %s wall, %.0f records/s, ratio %.2f to the lower bound (target ≤ 1.15)", n, res.wall.Round(time.Millisecond), float64(n)/res.wall.Seconds(), ratio))
+	}
+	fmt.Fprintln(e.w)
+	return nil
+}
+
+func (e *benchEnv) memory(ctx context.Context, plan *engine.Plan) error {
+	fmt.Fprintln(e.w, "memory (latency 0; engine process only)")
+	fmt.Fprintf(e.w, "  %-8s %-14s %-14s %s\n", "cases", "peak RSS", "peak heap", "wall")
+	var first float64
+	for i, n := range e.ns {
+		sb, err := e.start(n, 0)
+		if err != nil {
+			return err
+		}
+		tmp, _ := os.MkdirTemp("", "casesync-bench-")
+		res, err := e.child(ctx, sb, plan, filepath.Join(tmp, "state.db"))
+		sb.Close()
+		os.RemoveAll(tmp)
+		if err != nil {
+			return err
+		}
+		rss := float64(res.mem.PeakRSSBytes) / (1 << 20)
+		heap := float64(res.mem.PeakHeapBytes) / (1 << 20)
+		if i == 0 {
+			first = rss
+		}
+		fmt.Fprintf(e.w, "  %-8d %-14s %-14s %s\n", n, fmt.Sprintf("%.1f MB", rss), fmt.Sprintf("%.1f MB", heap), res.wall.Round(time.Millisecond))
+		e.lines = append(e.lines, fmt.Sprintf("memory %d cases: peak RSS %.1f MB (%.2f× the first), peak heap %.1f MB (target < 60 MB, ≤ 1.25×)", n, rss, rss/first, heap))
+	}
+	fmt.Fprintln(e.w)
+	return nil
+}
+
+func (e *benchEnv) incremental(ctx context.Context, plan *engine.Plan) error {
+	n := e.ns[0]
+	sb, err := e.start(n, 0)
+	if err != nil {
+		return err
+	}
+	defer sb.Close()
+	tmp, _ := os.MkdirTemp("", "casesync-bench-")
+	defer os.RemoveAll(tmp)
+	path := filepath.Join(tmp, "state.db")
+	if _, err := e.child(ctx, sb, plan, path); err != nil {
+		return err
+	}
+	res, err := e.child(ctx, sb, plan, path)
+	if err != nil {
+		return err
+	}
+	var writes int64
+	for _, w := range res.writes {
+		writes += w
+	}
+	keys := make([]string, 0, len(res.requests))
+	for k := range res.requests {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	fmt.Fprintf(e.w, "incremental (%d cases; second run with nothing changed)\n", n)
+	for _, k := range keys {
+		fmt.Fprintf(e.w, "  %-60s %d\n", k, res.requests[k])
+	}
+	fmt.Fprintf(e.w, "  writes at the fakes: %d; wall %s\n\n", writes, res.wall.Round(time.Millisecond))
+	var reqs int64
+	for _, v := range res.requests {
+		reqs += v
+	}
+	e.lines = append(e.lines, fmt.Sprintf("incremental: %d requests, %d writes, %s (target: one listing per source, zero writes)", reqs, writes, res.wall.Round(time.Millisecond)))
+	return nil
+}
+
+var _ = errors.New
