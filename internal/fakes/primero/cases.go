@@ -83,10 +83,16 @@ func (s *Server) handleListCases(w http.ResponseWriter, r *http.Request, u *user
 	defer s.mu.RUnlock()
 	cands := s.records
 	if len(idents) > 0 {
-		// An identifier filter narrows the scan to its index entry.
-		cands = append([]*record(nil), s.ident[idents[0].field][idents[0].value]...)
+		// An identifier filter narrows the scan to its index entry; the
+		// filter itself still runs on every candidate.
+		cands = s.lookup(idents[0].field, idents[0].value)
 		sort.Slice(cands, func(i, j int) bool { return recordLess(cands[i], cands[j]) })
 	}
+	// With the default order the page can be cut while scanning: only the
+	// total needs every match, not a slice of them.
+	sorted := orderBy != "created_at"
+	off := (page - 1) * per
+	total := 0
 	var matches []*record
 	v := &view{s: s}
 	for i := range cands {
@@ -108,19 +114,25 @@ func (s *Server) handleListCases(w http.ResponseWriter, r *http.Request, u *user
 		if ok && search != "" && !searchMatch(v.document(), search, phonetic) {
 			ok = false
 		}
-		if ok {
+		if !ok {
+			continue
+		}
+		if sorted || total >= off && total < off+per {
 			matches = append(matches, rec)
 		}
+		total++
 	}
-	if orderBy != "created_at" {
+	if sorted {
 		s.sortBy(matches, orderBy, desc)
-	}
-	total := len(matches)
-	var items []json.RawMessage
-	if off := (page - 1) * per; off < total && per > 0 {
-		for _, rec := range matches[off:min(off+per, total)] {
-			items = append(items, s.renderCase(rec, s.docOf(rec), u, sel))
+		if off < len(matches) {
+			matches = matches[off:min(off+per, len(matches))]
+		} else {
+			matches = nil
 		}
+	}
+	items := make([]json.RawMessage, 0, len(matches))
+	for _, rec := range matches {
+		items = append(items, s.renderCase(rec, s.docOf(rec), u, sel))
 	}
 	writeRaw(w, http.StatusOK, listBody(items, total, per, page))
 }

@@ -140,6 +140,10 @@ type identFilter struct{ field, value string }
 type rangeFilter struct {
 	field string
 	rng   rangeVal
+
+	column       *int // columnUpdated or columnCreated when the fast path applies
+	loSec, hiSec int64
+	bounded      bool
 }
 
 type notFilter struct{ inner filter }
@@ -229,6 +233,17 @@ func storedTime(v any) (time.Time, bool) {
 }
 
 func (f rangeFilter) match(v *view) bool {
+	// The cursor filter of every sync: compare whole seconds of the column
+	// without building a time per record. created_at is a column only for
+	// an untouched seeded case; a stored document may say otherwise.
+	if f.column == columnUpdated || f.column == columnCreated && v.r.doc == nil {
+		ms := v.r.updated
+		if f.column == columnCreated {
+			ms = v.r.created
+		}
+		sec := floorDiv(ms, 1000)
+		return sec >= f.loSec && (!f.bounded || sec <= f.hiSec)
+	}
 	switch from := f.rng.from.(type) {
 	case int64:
 		got, _ := v.field(f.field)
@@ -249,27 +264,57 @@ func (f rangeFilter) match(v *view) bool {
 				return false
 			}
 		}
-		var t time.Time
-		switch {
-		case f.field == "last_updated_at":
-			t = time.UnixMilli(v.r.updated).UTC()
-		case f.field == "created_at" && v.r.doc == nil:
-			// An untouched seeded case: its created_at is the column, and
-			// reading the column spares generating the document.
-			t = time.UnixMilli(v.r.created).UTC()
-		default:
-			got, present := v.field(f.field)
-			if !present {
-				return false
-			}
-			return anyElem(got, func(e any) bool {
-				t, ok := storedTime(e)
-				return ok && inSeconds(t, lo, hi, bounded)
-			})
+		got, present := v.field(f.field)
+		if !present {
+			return false
 		}
-		return inSeconds(t, lo, hi, bounded)
+		return anyElem(got, func(e any) bool {
+			t, ok := storedTime(e)
+			return ok && inSeconds(t, lo, hi, bounded)
+		})
 	}
 	return false
+}
+
+// Column markers for rangeFilter.column.
+var (
+	columnUpdated = new(int)
+	columnCreated = new(int)
+)
+
+// withColumn prepares the fast path of a date range on last_updated_at or
+// on created_at (the column of an untouched seeded case).
+func (f rangeFilter) withColumn() rangeFilter {
+	lo, ok := boundTimeOK(f.rng.from)
+	if !ok {
+		return f
+	}
+	switch f.field {
+	case "last_updated_at":
+		f.column = columnUpdated
+	case "created_at":
+		f.column = columnCreated
+	default:
+		return f
+	}
+	f.loSec = lo.Unix()
+	if f.rng.to != nil {
+		hi, ok := boundTimeOK(f.rng.to)
+		if !ok {
+			f.column = nil
+			return f
+		}
+		f.hiSec, f.bounded = hi.Unix(), true
+	}
+	return f
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
 }
 
 // inSeconds compares at whole seconds in UTC, so that 10:00:00.400Z..
@@ -435,7 +480,7 @@ func parseFilters(q url.Values, rl *role) (fs []filter, idents []identFilter, br
 				broken = true
 				return breakFilter{}, true
 			}
-			return rangeFilter{field: field, rng: x}, true
+			return rangeFilter{field: field, rng: x}.withColumn(), true
 		case []any:
 			return valueFilter{field: field, want: x}, true
 		}

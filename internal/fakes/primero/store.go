@@ -145,10 +145,36 @@ func parseMS(v any, def int64) int64 {
 	return t.UnixMilli()
 }
 
+// indexAlias halves the index of 100,000 seeded cases: unique_identifier
+// is nearly always case_id and case_id_display short_id, so such a value is
+// indexed under the alias only, and a lookup consults both.
+var indexAlias = map[string]string{"unique_identifier": "case_id", "case_id_display": "short_id"}
+
+// indexed reports the value of f that the index holds for d, if any.
+func indexed(d map[string]any, f string) (string, bool) {
+	v, ok := d[f].(string)
+	if !ok || v == "" {
+		return "", false
+	}
+	if a, ok := indexAlias[f]; ok && d[a] == v {
+		return "", false
+	}
+	return v, true
+}
+
+// lookup returns the candidates for an identifier filter, in no order.
+func (s *Server) lookup(field, value string) []*record {
+	out := append([]*record(nil), s.ident[field][value]...)
+	if a, ok := indexAlias[field]; ok {
+		out = append(out, s.ident[a][value]...)
+	}
+	return out
+}
+
 func (s *Server) index(r *record, d map[string]any) {
 	for _, f := range identifierFields {
-		v, ok := d[f].(string)
-		if !ok || v == "" {
+		v, ok := indexed(d, f)
+		if !ok {
 			continue
 		}
 		m := s.ident[f]
@@ -162,8 +188,8 @@ func (s *Server) index(r *record, d map[string]any) {
 
 func (s *Server) unindex(r *record, d map[string]any) {
 	for _, f := range identifierFields {
-		v, ok := d[f].(string)
-		if !ok || v == "" {
+		v, ok := indexed(d, f)
+		if !ok {
 			continue
 		}
 		list := s.ident[f][v]
