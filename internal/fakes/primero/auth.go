@@ -266,6 +266,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if s.opts.AuthMode == AuthBasicOnly {
+		s.mu.Lock()
+		sid, csrf := s.newID(), s.newID()
+		s.mu.Unlock()
 		s.authMu.Lock()
 		// From v2.11 a new login signs the user out everywhere else.
 		for id, ss := range s.sessions {
@@ -273,9 +276,6 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 				delete(s.sessions, id)
 			}
 		}
-		s.mu.Lock()
-		sid, csrf := s.newID(), s.newID()
-		s.mu.Unlock()
 		s.sessions[sid] = &session{user: u.UserName, csrf: csrf, created: now, lastSeen: now}
 		s.authMu.Unlock()
 		http.SetCookie(w, &http.Cookie{Name: "_app_session", Value: sid, Path: "/", HttpOnly: true})

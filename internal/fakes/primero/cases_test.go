@@ -4,7 +4,9 @@ import (
 	"net/http"
 	"regexp"
 	"sort"
+	"sync"
 	"testing"
+	"time"
 
 	"casesync/internal/fakes/primero"
 
@@ -569,5 +571,46 @@ func TestServer_DeleteDisables(t *testing.T) {
 	}
 	if len(s.Cases()) != 4 {
 		t.Errorf("the API never deletes a case")
+	}
+}
+
+func TestServer_ConcurrentClients(t *testing.T) {
+	s, srv := start(t, primero.Options{Cases: 50, Seed: 13, Now: time.Now})
+	const workers, each = 4, 10
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				r := call(t, srv, "POST", "/api/v2/cases", "openfn_cp_user", newCase(nil))
+				if r.status != http.StatusOK {
+					t.Errorf("create: %d", r.status)
+					return
+				}
+				id := r.data(t)["id"].(string)
+				if r := call(t, srv, "PATCH", "/api/v2/cases/"+id, "openfn_cp_user", map[string]any{"data": map[string]any{"name_other": "w"}}); r.status != http.StatusOK {
+					t.Errorf("patch: %d", r.status)
+				}
+				if r := call(t, srv, "GET", "/api/v2/cases?per=100&last_updated_at=2025-01-01T00:00:00Z..", "openfn_cp_user", nil); r.status != http.StatusOK {
+					t.Errorf("list: %d", r.status)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if got := s.Counters().Writes(); got["create"] != workers*each || got["update"] != workers*each {
+		t.Errorf("writes = %v", got)
+	}
+	stamps := map[string]bool{}
+	for _, c := range s.Cases() {
+		if _, seeded := c["name_other"]; !seeded {
+			continue
+		}
+		st := c["last_updated_at"].(string)
+		if stamps[st] {
+			t.Errorf("two saves share last_updated_at %s", st)
+		}
+		stamps[st] = true
 	}
 }

@@ -19,6 +19,15 @@
 // not know: anything under casesync/engine or casesync/connectors. A fake
 // that shared the engine's code would share its bugs.
 //
+// Use it as any handler:
+//
+//	s := primero.New(primero.Options{Cases: 500, Seed: 1})
+//	srv := httptest.NewServer(s)
+//	t.Cleanup(func() { srv.Close(); s.Close() })
+//
+// and assert on s.Cases(), s.Referrals(id), s.Counters(), s.Requests() and
+// s.Deliveries(): the fake's own record, not what a client believes.
+//
 // # Configuration
 //
 // The forms and lookups are the default Primero configuration, embedded
@@ -51,9 +60,10 @@
 // The index modulo 20 picks the kind:
 //
 //	0-4   Cambodia, consent given, 1-2 services "referral_to_oscar" to
-//	      agency-<org> with a service_subtype from the value maps, each with
-//	      an in_progress referral to agency-<org>-user (service_record_id =
-//	      the service unique_id); workflow referral_to_oscar          25%
+//	      agency-<org> (org from Options.Orgs, default cif, fco and mtp,
+//	      the OSCaR fake's tenants) with a service_subtype from the value
+//	      maps, each with an in_progress referral to agency-<org>-user
+//	      (service_record_id = the service unique_id)                 25%
 //	5     the same, but the referral was accepted: referral_status_edf41f2
 //	      accepted_340953 and oscar_number/oscar_short_id set          5%
 //	6     Cambodia referral_to_oscar service without consent, no

@@ -54,14 +54,18 @@ type Options struct {
 
 // User is a Primero user account.
 type User struct {
-	UserName   string
-	Password   string // default Options.Password
-	FullName   string
-	Email      string
-	Phone      string
-	Position   string
-	Agency     string   // agency unique_id, e.g. "agency-cif"
-	Role       string   // role unique_id, e.g. "role-integration"; default "role-cp-caseworker"
+	UserName string
+	Password string // default Options.Password
+	FullName string
+	Email    string
+	Phone    string
+	Position string
+	Agency   string // agency unique_id, e.g. "agency-cif"
+	// Role is a seeded role's unique_id: role-integration, role-cp-admin,
+	// role-cp-manager, role-cp-caseworker (the default),
+	// role-agency-recipient, role-agency-reader, role-restricted-reader,
+	// role-no-case-access or role-gbv-caseworker. New panics on another.
+	Role       string
 	Location   string   // location code
 	UserGroups []string // user group unique_ids
 	Disabled   bool
@@ -111,7 +115,7 @@ type Server struct {
 	locked   atomic.Bool
 	sqlError atomic.Bool
 
-	authMu   sync.Mutex
+	authMu   sync.Mutex        // never held together with mu
 	tokens   map[string]string // jti -> "" (live) or the 401 text it now gets
 	sessions map[string]*session
 	throttle map[string]int // lower-cased user name + minute -> login POSTs
@@ -165,6 +169,13 @@ func New(opts Options) *Server {
 
 // reset (re)builds every piece of mutable state from the options.
 func (s *Server) reset() {
+	// authMu and mu are never held together.
+	s.authMu.Lock()
+	s.tokens = map[string]string{}
+	s.sessions = map[string]*session{}
+	s.throttle = map[string]int{}
+	s.authMu.Unlock()
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.idRNG = rand.New(rand.NewPCG(s.opts.Seed, 0x1d5))
@@ -217,12 +228,6 @@ func (s *Server) reset() {
 	for _, w := range s.opts.Webhooks {
 		s.webhooks = append(s.webhooks, &webhookDef{Webhook: w, id: len(s.webhooks) + 1})
 	}
-
-	s.authMu.Lock()
-	s.tokens = map[string]string{}
-	s.sessions = map[string]*session{}
-	s.throttle = map[string]int{}
-	s.authMu.Unlock()
 
 	gm := map[string]*user{}
 	for _, u := range s.users {
