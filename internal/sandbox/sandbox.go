@@ -32,6 +32,12 @@ type Options struct {
 	OSCaRAutoAccept bool
 	// PingStatusDelay moves async ingestions on after this long.
 	PingStatusDelay time.Duration
+	// Secrets replace credentials by the shipped specs' secret names:
+	// PRIMERO_USER, PRIMERO_PASSWORD, OSCAR_EMAIL, OSCAR_PASSWORD,
+	// PING_CLIENT_ID, PING_USERNAME, PING_PASSWORD and
+	// PING_SUBSCRIPTION_KEY are what the fakes then accept, and Secret
+	// answers every entry, so a test can plant a canary secret.
+	Secrets map[string]string
 }
 
 // Sandbox is a running set of fakes. Close stops them.
@@ -49,9 +55,27 @@ type Sandbox struct {
 // Start seeds and starts the fakes on 127.0.0.1 ports chosen by the OS.
 func Start(opts Options) (*Sandbox, error) {
 	s := &Sandbox{URLs: map[string]string{}}
-	s.Primero = primero.New(primero.Options{Cases: opts.Cases, Seed: opts.Seed, CasesFrom: opts.CasesFrom, Faults: opts.Faults})
-	s.Oscar = oscar.New(oscar.Options{Clients: opts.Clients, Seed: opts.Seed, AutoAccept: opts.OSCaRAutoAccept, Faults: opts.Faults})
-	s.Ping = ping.New(ping.Options{Interventions: opts.Interventions, Decisions: opts.Decisions, Seed: opts.Seed, StatusDelay: opts.PingStatusDelay, Faults: opts.Faults})
+	s.secrets = map[string]string{
+		"PRIMERO_USER":          "openfn_cp_user",
+		"PRIMERO_PASSWORD":      "primero-pass",
+		"OSCAR_EMAIL":           oscar.DefaultEmail,
+		"OSCAR_PASSWORD":        oscar.DefaultPassword,
+		"PING_CLIENT_ID":        ping.DefaultClientID,
+		"PING_USERNAME":         ping.DefaultUsername,
+		"PING_PASSWORD":         ping.DefaultPassword,
+		"PING_SUBSCRIPTION_KEY": ping.DefaultSubscriptionKey,
+		"INBOX_SECRET":          "demo-inbox-secret",
+	}
+	for k, v := range opts.Secrets {
+		s.secrets[k] = v
+	}
+	sec := s.secrets
+	s.Primero = primero.New(primero.Options{Cases: opts.Cases, Seed: opts.Seed, CasesFrom: opts.CasesFrom, Faults: opts.Faults,
+		Login: sec["PRIMERO_USER"], Password: sec["PRIMERO_PASSWORD"]})
+	s.Oscar = oscar.New(oscar.Options{Clients: opts.Clients, Seed: opts.Seed, AutoAccept: opts.OSCaRAutoAccept, Faults: opts.Faults,
+		Email: sec["OSCAR_EMAIL"], Password: sec["OSCAR_PASSWORD"]})
+	s.Ping = ping.New(ping.Options{Interventions: opts.Interventions, Decisions: opts.Decisions, Seed: opts.Seed, StatusDelay: opts.PingStatusDelay, Faults: opts.Faults,
+		ClientID: sec["PING_CLIENT_ID"], Username: sec["PING_USERNAME"], Password: sec["PING_PASSWORD"], SubscriptionKey: sec["PING_SUBSCRIPTION_KEY"]})
 	for _, h := range []struct {
 		names []string
 		h     http.Handler
@@ -64,17 +88,6 @@ func Start(opts Options) (*Sandbox, error) {
 		for _, n := range h.names {
 			s.URLs[n] = u
 		}
-	}
-	s.secrets = map[string]string{
-		"PRIMERO_USER":          "openfn_cp_user",
-		"PRIMERO_PASSWORD":      "primero-pass",
-		"OSCAR_EMAIL":           oscar.DefaultEmail,
-		"OSCAR_PASSWORD":        oscar.DefaultPassword,
-		"PING_CLIENT_ID":        ping.DefaultClientID,
-		"PING_USERNAME":         ping.DefaultUsername,
-		"PING_PASSWORD":         ping.DefaultPassword,
-		"PING_SUBSCRIPTION_KEY": ping.DefaultSubscriptionKey,
-		"INBOX_SECRET":          "demo-inbox-secret",
 	}
 	return s, nil
 }
