@@ -568,7 +568,8 @@ func (s *Server) Referrals(caseRecordID string) []map[string]any {
 
 // Touch updates a case as a user would in the Primero UI: fields are
 // merged (subforms by unique_id), derived fields recomputed, and
-// last_updated_at bumped. No permission or schema check applies.
+// last_updated_at bumped. No permission or schema check applies. It panics
+// on an unknown id, which is a mistake in the test.
 func (s *Server) Touch(id string, fields map[string]any) {
 	s.mu.Lock()
 	rec := s.byID[id]

@@ -29,7 +29,7 @@ const (
 type Options struct {
 	Cases     int              // number of seeded synthetic cases (deterministic from Seed)
 	Seed      uint64           // drives the synthetic cases, ids and token keys
-	CasesFrom []map[string]any // seed from these Primero case records instead; each may carry "referrals": [...]
+	CasesFrom []map[string]any // seed from these Primero case records instead of Cases; each may carry "referrals": [...]
 	// Users are extra users, added after the defaults (integration user,
 	// province managers mgr*, agency users agency-<org>-user, UNHCR and test
 	// users); a user with a default's name replaces it.
