@@ -23,6 +23,10 @@ type Config struct {
 	RetryAfter int           // seconds sent in Retry-After with a 429 (default 1)
 	RateDrop   float64       // share of connections closed without an answer
 	SlowBody   time.Duration // pause between the headers and the body
+	// RetryAfterHeader, when set, is sent verbatim as Retry-After instead
+	// of RetryAfter's whole seconds. The header has no sub-second form, so
+	// "0" is how a test has a client honour it without waiting a second.
+	RetryAfterHeader string
 	// Seed makes the random choices repeatable; 0 means a fixed default.
 	Seed uint64
 }
@@ -108,7 +112,11 @@ func (in *Injector) Wrap(h http.Handler) http.Handler {
 			if ra <= 0 {
 				ra = 1
 			}
-			w.Header().Set("Retry-After", strconv.Itoa(ra))
+			hdr := strconv.Itoa(ra)
+			if cfg.RetryAfterHeader != "" {
+				hdr = cfg.RetryAfterHeader
+			}
+			w.Header().Set("Retry-After", hdr)
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusTooManyRequests)
 			w.Write([]byte(`{"statusCode":429,"message":"Rate limit is exceeded."}`))
