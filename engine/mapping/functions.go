@@ -2,7 +2,10 @@ package mapping
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -75,7 +78,50 @@ func jqOptions(reg *Registry) []gojq.CompilerOption {
 		gojq.WithFunction("blank", 0, 0, func(in any, _ []any) any {
 			return isBlank(in)
 		}),
+		// skip($reason): skip the record (or fanned-out item) being mapped,
+		// reported with the reason code $reason, as a filter would. It is
+		// for decisions that need enriched data, which filters run before.
+		gojq.WithFunction("skip", 1, 1, func(_ any, args []any) any {
+			reason, _ := args[0].(string)
+			if !reasonCode.MatchString(reason) {
+				return fmt.Errorf("skip: reason must be a code like no_consent")
+			}
+			return &SkipError{Reason: reason}
+		}),
+		// uuid5($namespace): the RFC 4122 version-5 (SHA-1) UUID of the
+		// input string in the namespace UUID $namespace, lower-case: a
+		// stable id built from other ids, e.g. for subform rows.
+		gojq.WithFunction("uuid5", 1, 1, func(in any, args []any) any {
+			name, ok := in.(string)
+			if !ok {
+				return fmt.Errorf("uuid5: input must be a string")
+			}
+			ns, _ := args[0].(string)
+			id, err := uuid5(ns, name)
+			if err != nil {
+				return err
+			}
+			return id
+		}),
 	}
+}
+
+var reasonCode = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// uuid5 is RFC 4122 §4.3 with SHA-1: the namespace's 16 bytes, then the
+// name, hashed; version 5 and the RFC variant set.
+func uuid5(namespace, name string) (string, error) {
+	ns, err := hex.DecodeString(strings.ReplaceAll(namespace, "-", ""))
+	if len(namespace) != 36 || err != nil || len(ns) != 16 {
+		return "", fmt.Errorf("uuid5: namespace must be a UUID")
+	}
+	h := sha1.New()
+	h.Write(ns)
+	h.Write([]byte(name))
+	sum := h.Sum(nil)
+	sum[6] = sum[6]&0x0f | 0x50
+	sum[8] = sum[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", sum[0:4], sum[4:6], sum[6:8], sum[8:10], sum[10:16]), nil
 }
 
 func isBlank(v any) bool {
