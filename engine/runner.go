@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -34,19 +36,29 @@ type Runner struct {
 	state   State
 	clock   Clock
 	log     *slog.Logger
-	// Progress, when set, is called after every page.
+	// Progress, when set, is called after every page of the source
+	// listing has been processed and committed, from the goroutine that
+	// called Sync.
 	Progress func(ProgressEvent)
 	// Sleep waits for d or until ctx ends; tests replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
+
+	// crash is the CASESYNC_CRASH_AT fault-injection hook (crash.go); nil
+	// unless the variable is set.
+	crash    *crashHook
+	crashErr error
 }
 
 // ProgressEvent reports a running sync after each page.
 type ProgressEvent struct {
 	Pipeline string
-	Page     int
-	Counts   Counts
-	Total    int // server's announced total, -1 when unknown
-	Elapsed  time.Duration
+	// Page is the 1-based number of the page just committed.
+	Page int
+	// Counts are the run's totals so far, this page included.
+	Counts Counts
+	// Total is the server's announced total of records, -1 when unknown.
+	Total   int
+	Elapsed time.Duration
 }
 
 // NewRunner returns a runner for plan.
@@ -57,7 +69,9 @@ func NewRunner(plan *Plan, callers Callers, state State, clock Clock, log *slog.
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{plan: plan, callers: callers, state: state, clock: clock, log: log, Sleep: sleepCtx}
+	r := &Runner{plan: plan, callers: callers, state: state, clock: clock, log: log, Sleep: sleepCtx}
+	r.crash, r.crashErr = parseCrash(os.Getenv(CrashEnv))
+	return r
 }
 
 // Plan returns the plan the runner runs.
@@ -171,6 +185,16 @@ type run struct {
 	cache    sync.Map // enrich cache: rendered request → body
 	srcName  string
 	linkName string
+	// versions is the state's optional SourceVersions; with skipSame, a
+	// record whose version was handled already is skipped before enrich.
+	versions SourceVersions
+	skipSame bool
+	// fatal is the first failure that is the run's rather than a record's
+	// (credentials refused, configuration broken); fatalKeys are the
+	// records that failed with such a failure, whose outcomes are dropped
+	// so the failure costs them no retry attempt.
+	fatal     error
+	fatalKeys map[string]bool
 }
 
 // Sync runs one pipeline once: retries that are due, then the source
@@ -181,11 +205,15 @@ func (r *Runner) Sync(ctx context.Context, pipeline string, opts SyncOptions) (*
 	if !ok {
 		return nil, fmt.Errorf("%w %q (have: %s)", ErrUnknownPipeline, pipeline, strings.Join(r.plan.Order, ", "))
 	}
+	if r.crashErr != nil {
+		return nil, r.crashErr
+	}
 	if opts.Trigger == "" {
 		opts.Trigger = "manual"
 	}
 	ru := &run{r: r, p: p, opts: opts, started: r.clock.Now().UTC(), reasons: map[string]int{}, seen: map[string]bool{},
-		srcName: p.Source.Connector, linkName: p.Upsert.LinkSystem}
+		srcName: p.Source.Connector, linkName: p.Upsert.LinkSystem, fatalKeys: map[string]bool{}}
+	ru.versions, _ = r.state.(SourceVersions)
 	if ru.linkName == "" {
 		ru.linkName = p.Upsert.Connector
 	}
@@ -207,13 +235,22 @@ func (r *Runner) Sync(ctx context.Context, pipeline string, opts SyncOptions) (*
 		ru.vars = &mapping.Vars{Vars: r.plan.Vars, Cursor: cursor, Now: ru.started.Format(time.RFC3339), Runtime: ru.rt}
 		switch {
 		case opts.Records != nil:
-			outs := ru.page(ctx, opts.Records)
+			outs, fatal := ru.keep(ru.page(ctx, opts.Records))
 			if !dry {
 				err = ru.commit(ctx, outs, nil)
 			}
+			if err == nil {
+				err = fatal
+			}
 		case len(opts.Keys) > 0:
+			// Keys are asked for by name (engine retry, an inbox): process
+			// them even when their version was handled already.
 			err = ru.byKeys(ctx, opts.Keys)
 		default:
+			// Records re-read in the cursor's overlap, or re-listed for a
+			// retry, are skipped when their version was handled; a failed
+			// record's version is forgotten, so a retry always runs it.
+			ru.skipSame = !dry
 			if !dry && !opts.SkipRetries {
 				err = ru.retries(ctx)
 			}
@@ -347,22 +384,25 @@ func (ru *run) listing(ctx context.Context, res *RunResult) error {
 	call.Label = ru.p.Name + "/source"
 	call.Idempotent = true
 	read := 0
-	pages := 0
 	var pending *Page
 	flush := func(pg *Page, final bool) error {
-		outs := ru.page(ctx, pg.Records)
+		outs, fatal := ru.keep(ru.page(ctx, pg.Records))
 		if ru.opts.DryRun != nil {
-			return nil
+			ru.progress(pg.Number, pg.Total)
+			return fatal
 		}
 		var cur *string
-		if final {
+		if final && fatal == nil {
 			cur = ru.nextCursor()
 			res.Cursor = deref(cur)
 		}
-		return ru.commit(ctx, outs, cur)
+		if err := ru.commit(ctx, outs, cur); err != nil {
+			return err
+		}
+		ru.progress(pg.Number, pg.Total)
+		return fatal
 	}
 	err = caller.List(ctx, call, func(pg *Page) error {
-		pages++
 		if ru.opts.Limit > 0 && read+len(pg.Records) > ru.opts.Limit {
 			pg.Records = pg.Records[:ru.opts.Limit-read]
 		}
@@ -375,7 +415,6 @@ func (ru *run) listing(ctx context.Context, res *RunResult) error {
 			}
 		}
 		pending = pg
-		ru.progress(pg.Number, pg.Total)
 		if ru.opts.Limit > 0 && read >= ru.opts.Limit {
 			return errStopListing
 		}
@@ -384,17 +423,19 @@ func (ru *run) listing(ctx context.Context, res *RunResult) error {
 	if errors.Is(err, errStopListing) {
 		err = nil
 	}
+	if fatal := ru.stopped(); fatal != nil {
+		return fatal
+	}
 	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
 		return fmt.Errorf("%s: read source: %w", ru.p.Name, err)
 	}
 	if pending == nil {
 		pending = &Page{Number: 1, Total: 0}
 	}
-	if err := flush(pending, ru.opts.Limit == 0); err != nil {
-		return err
-	}
-	ru.progress(pages, -1)
-	return nil
+	return flush(pending, ru.opts.Limit == 0)
 }
 
 var errStopListing = errors.New("stop listing")
@@ -423,10 +464,57 @@ func (ru *run) commit(ctx context.Context, outs []Outcome, cur *string) error {
 	// being written: the writes happened, so their outcomes must be kept.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	ru.r.crash.hit(CrashBeforeCommit)
 	if err := ru.r.state.CommitPage(cctx, pc); err != nil {
 		return fmt.Errorf("%s: commit page: %w", ru.p.Name, err)
 	}
+	ru.r.crash.hit(CrashAfterCommit)
 	return ctx.Err()
+}
+
+// runFatal reports whether a failure is the run's rather than the record's:
+// credentials refused after the connector's one re-login, or configuration
+// no record can fix (a missing secret, a connector that is not there). Such
+// a failure stops the run instead of costing every record a retry attempt.
+// A 403 stays the record's: servers answer it for one record outside the
+// account's scope.
+func runFatal(class Class, err error) bool {
+	switch class {
+	case ClassConfig:
+		return true
+	case ClassAuth:
+		var re *RemoteError
+		return !errors.As(err, &re) || re.Status != http.StatusForbidden
+	}
+	return false
+}
+
+// stopped returns the run's fatal failure, if one happened.
+func (ru *run) stopped() error {
+	ru.mu.Lock()
+	defer ru.mu.Unlock()
+	return ru.fatal
+}
+
+// keep drops the outcomes of records that failed with the run's fatal
+// failure, so they are neither counted as an attempt nor parked; they are
+// read again by the next run, since the cursor does not move. A failure
+// that carries a link is kept: its write happened, and the ledger must
+// learn the target's id. keep returns the fatal failure, if any.
+func (ru *run) keep(outs []Outcome) ([]Outcome, error) {
+	ru.mu.Lock()
+	defer ru.mu.Unlock()
+	if ru.fatal == nil {
+		return outs, nil
+	}
+	kept := outs[:0]
+	for _, o := range outs {
+		if o.Action == ActionFailed && ru.fatalKeys[o.RecordKey] && o.Link == nil {
+			continue
+		}
+		kept = append(kept, o)
+	}
+	return kept, ru.fatal
 }
 
 // page processes a page's records with bounded concurrency and returns
@@ -440,7 +528,7 @@ func (ru *run) page(ctx context.Context, records []any) []Outcome {
 	sem := make(chan struct{}, n)
 	var wg sync.WaitGroup
 	for i, rec := range records {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || ru.stopped() != nil {
 			break
 		}
 		sem <- struct{}{}
@@ -464,14 +552,39 @@ func (ru *run) byKeys(ctx context.Context, keys []string) error {
 	if ru.p.Source.Get == nil {
 		return fmt.Errorf("%s: source has no get request, so single records cannot be re-fetched; run a full sync instead", ru.p.Name)
 	}
+	return ru.refetchAll(ctx, keys)
+}
+
+// refetchChunk bounds how many re-fetched records share one commit.
+const refetchChunk = 100
+
+// refetchAll re-fetches keys one by one and commits every refetchChunk of
+// them, so a long retry keeps what it did if it is interrupted.
+func (ru *run) refetchAll(ctx context.Context, keys []string) error {
 	var outs []Outcome
-	for _, k := range keys {
+	flush := func() error {
+		kept, fatal := ru.keep(outs)
+		outs = nil
+		if ru.opts.DryRun != nil {
+			return fatal
+		}
+		if err := ru.commit(ctx, kept, nil); err != nil {
+			return err
+		}
+		return fatal
+	}
+	for i, k := range keys {
+		if ctx.Err() != nil || ru.stopped() != nil {
+			break
+		}
 		outs = append(outs, ru.refetch(ctx, k)...)
+		if (i+1)%refetchChunk == 0 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
 	}
-	if ru.opts.DryRun != nil {
-		return nil
-	}
-	return ru.commit(ctx, outs, nil)
+	return flush()
 }
 
 func (ru *run) refetch(ctx context.Context, key string) []Outcome {
@@ -530,14 +643,7 @@ func (ru *run) retries(ctx context.Context) error {
 		}
 	}
 	if ru.p.Source.Get != nil {
-		var outs []Outcome
-		for _, k := range order {
-			if ctx.Err() != nil {
-				break
-			}
-			outs = append(outs, ru.refetch(ctx, k)...)
-		}
-		return ru.commit(ctx, outs, nil)
+		return ru.refetchAll(ctx, order)
 	}
 	// Without get, the main listing re-reads queued records only when they
 	// fall inside it; the cursor is wound back to the oldest due record.
@@ -559,16 +665,53 @@ func (ru *run) retries(ctx context.Context) error {
 }
 
 // record runs one source record through every stage and returns one
-// outcome per item written (one, or one per fanned-out item).
+// outcome per item written (one, or one per fanned-out item), each marked
+// with its source record and, when every item was handled, the record's
+// version.
 func (ru *run) record(ctx context.Context, rec any) []Outcome {
+	ru.r.crash.hit(CrashMidPage)
+	outs, key, version := ru.process(ctx, rec)
+	if key == "" {
+		return outs
+	}
+	for _, o := range outs {
+		switch o.Action {
+		case ActionCreated, ActionUpdated, ActionUnchanged:
+		default:
+			version = ""
+		}
+	}
+	for i := range outs {
+		outs[i].SourceKey, outs[i].SourceVersion = key, version
+	}
+	return outs
+}
+
+// sourceVersion identifies one version of a source record as this spec
+// handles it: the source's updated value and the spec hash, hashed, so the
+// state holds no time from a case and a spec change makes every record new.
+func (ru *run) sourceVersion(ctx context.Context, m map[string]any) string {
+	u := ru.p.Source.Updated
+	if u == nil || ru.versions == nil {
+		return ""
+	}
+	v, err := u.One(ctx, m, ru.vars)
+	if err != nil || scalarString(v) == "" {
+		return ""
+	}
+	return shortHash([]string{scalarString(v), ru.r.plan.Hash})
+}
+
+// process is record's body: it returns the outcomes, the record's key ("" for
+// a record without one) and its version ("" when unknown).
+func (ru *run) process(ctx context.Context, rec any) (outs []Outcome, key, version string) {
 	p := ru.p
 	keyV, err := p.Source.Key.One(ctx, rec, ru.vars)
-	key := ""
 	if err == nil {
 		key = scalarString(keyV)
 	}
 	if key == "" {
-		return []Outcome{ru.fail(fmt.Sprintf("unkeyed-%s", shortHash(rec)), "", "no_key", ClassData, fmt.Errorf("source.key yields no value"))}
+		return []Outcome{ru.fail(fmt.Sprintf("unkeyed-%s", shortHash(rec)), "", "no_key", ClassData, fmt.Errorf("source.key yields no value"))}, "", ""
 	}
 	cursorVal := ""
 	if p.Source.Cursor != nil && p.Source.Cursor.Field != nil {
@@ -593,21 +736,33 @@ func (ru *run) record(ctx context.Context, rec any) []Outcome {
 	if dup {
 		// The same record twice in one listing (an insert shifted the
 		// pages): it was handled once already.
-		return nil
+		return nil, "", ""
 	}
 	m, _ := rec.(map[string]any)
 	if m == nil {
-		return []Outcome{ru.fail(key, cursorVal, "not_an_object", ClassData, fmt.Errorf("source record is not an object"))}
+		return []Outcome{ru.fail(key, cursorVal, "not_an_object", ClassData, fmt.Errorf("source record is not an object"))}, key, version
 	}
 	// Filters.
 	env := mapping.ExprEnvFor(m, ru.vars)
 	for _, f := range p.Filters {
 		ok, err := f.Expr.Bool(env)
 		if err != nil {
-			return []Outcome{ru.fail(key, cursorVal, "filter_error", ClassData, fmt.Errorf("filter %s (%s): %w", f.Reason, f.Pos, err))}
+			return []Outcome{ru.fail(key, cursorVal, "filter_error", ClassData, fmt.Errorf("filter %s (%s): %w", f.Reason, f.Pos, err))}, key, version
 		}
 		if !ok {
-			return []Outcome{ru.outcome(Decision{RecordKey: key, Action: ActionSkipped, Reason: f.Reason}, cursorVal, nil)}
+			return []Outcome{ru.outcome(Decision{RecordKey: key, Action: ActionSkipped, Reason: f.Reason}, cursorVal, nil)}, key, version
+		}
+	}
+	// A record re-read in the overlap window (or a re-listing) whose
+	// version was handled already: skip it before any request.
+	version = ru.sourceVersion(ctx, m)
+	if version != "" && ru.skipSame {
+		old, ok, err := ru.versions.SourceVersion(ctx, p.Name, key)
+		if err != nil {
+			return []Outcome{ru.fail(key, cursorVal, "state", ClassRetryable, err)}, key, version
+		}
+		if ok && old == version {
+			return []Outcome{ru.outcome(Decision{RecordKey: key, Action: ActionUnchanged, Reason: "same_source_version"}, cursorVal, nil)}, key, version
 		}
 	}
 	// Enrich.
@@ -615,7 +770,7 @@ func (ru *run) record(ctx context.Context, rec any) []Outcome {
 		if e.When != nil {
 			ok, err := e.When.Bool(mapping.ExprEnvFor(m, ru.vars))
 			if err != nil {
-				return []Outcome{ru.fail(key, cursorVal, "enrich_"+e.Name, ClassData, fmt.Errorf("enrich %s when: %w", e.Name, err))}
+				return []Outcome{ru.fail(key, cursorVal, "enrich_"+e.Name, ClassData, fmt.Errorf("enrich %s when: %w", e.Name, err))}, key, version
 			}
 			if !ok {
 				continue
@@ -625,11 +780,11 @@ func (ru *run) record(ctx context.Context, rec any) []Outcome {
 		if err != nil {
 			switch e.OnError {
 			case "skip":
-				return []Outcome{ru.outcome(Decision{RecordKey: key, Action: ActionSkipped, Reason: "enrich_" + e.Name}, cursorVal, nil)}
+				return []Outcome{ru.outcome(Decision{RecordKey: key, Action: ActionSkipped, Reason: "enrich_" + e.Name}, cursorVal, nil)}, key, version
 			case "null":
 				val = nil
 			default:
-				return []Outcome{ru.fail(key, cursorVal, "enrich_"+e.Name, ClassOf(err), fmt.Errorf("enrich %s: %w", e.Name, err))}
+				return []Outcome{ru.fail(key, cursorVal, "enrich_"+e.Name, ClassOf(err), fmt.Errorf("enrich %s: %w", e.Name, err))}, key, version
 			}
 		}
 		m[e.As] = val
@@ -643,7 +798,7 @@ func (ru *run) record(ctx context.Context, rec any) []Outcome {
 	if p.Each != nil {
 		vals, err := p.Each.JQ.All(ctx, m, ru.vars)
 		if err != nil {
-			return []Outcome{ru.fail(key, cursorVal, "each", ClassData, fmt.Errorf("each: %w", err))}
+			return []Outcome{ru.fail(key, cursorVal, "each", ClassData, fmt.Errorf("each: %w", err))}, key, version
 		}
 		if len(vals) == 1 {
 			if arr, ok := vals[0].([]any); ok {
@@ -654,19 +809,19 @@ func (ru *run) record(ctx context.Context, rec any) []Outcome {
 		for _, v := range vals {
 			kv, err := p.Each.Key.One(ctx, v, ru.vars)
 			if err != nil || scalarString(kv) == "" {
-				return []Outcome{ru.fail(key, cursorVal, "each_key", ClassData, fmt.Errorf("each.key yields no value"))}
+				return []Outcome{ru.fail(key, cursorVal, "each_key", ClassData, fmt.Errorf("each.key yields no value"))}, key, version
 			}
 			items = append(items, item{key: key + "#" + scalarString(kv), v: v})
 		}
 		if len(items) == 0 {
-			return []Outcome{ru.outcome(Decision{RecordKey: key, Action: ActionSkipped, Reason: "nothing_to_write"}, cursorVal, nil)}
+			return []Outcome{ru.outcome(Decision{RecordKey: key, Action: ActionSkipped, Reason: "nothing_to_write"}, cursorVal, nil)}, key, version
 		}
 	}
-	outs := make([]Outcome, 0, len(items))
+	outs = make([]Outcome, 0, len(items))
 	for _, it := range items {
 		outs = append(outs, ru.item(ctx, it.key, cursorVal, m, it.v))
 	}
-	return outs
+	return outs, key, version
 }
 
 // item maps, upserts and runs after-steps for one item.
@@ -837,13 +992,18 @@ func (ru *run) upsert(ctx context.Context, key string, payload map[string]any, v
 	if err != nil {
 		return ru.failDecision(key, reasonFor(err), ClassOf(err), err), nil, nil
 	}
+	ru.r.crash.hit(CrashAfterWrite)
 	d.Reason = ""
 	if d.Action == ActionCreated && u.CreateID != nil {
 		if idV, err := u.CreateID.One(ctx, resp.Body, v); err == nil && scalarString(idV) != "" {
 			d.TargetID = scalarString(idV)
 		}
 	}
-	if d.TargetID == "" {
+	if d.TargetID == "" && u.Find == nil {
+		// An upsert endpoint keyed on the business key: the key is the
+		// only id there is. With a find, an id the create did not return
+		// stays unknown, and the next write finds it rather than sending
+		// the key where the target expects its own id.
 		d.TargetID = bkey
 	}
 	var txnV any
@@ -948,6 +1108,25 @@ func (ru *run) afterStep(ctx context.Context, a *After, v *mapping.Vars) error {
 	return nil
 }
 
+// RunStoppedError is a run stopped by a failure that is not one record's:
+// credentials refused or configuration broken. The records it hit are not
+// charged a retry attempt; they are read again once it is fixed.
+type RunStoppedError struct {
+	Pipeline string
+	Class    Class
+	Err      error
+}
+
+func (e *RunStoppedError) Error() string {
+	what := "configuration problem"
+	if e.Class == ClassAuth {
+		what = "credentials refused"
+	}
+	return fmt.Sprintf("%s: run stopped, %s (no record was charged a retry attempt): %s", e.Pipeline, what, safeError(e.Err))
+}
+
+func (e *RunStoppedError) Unwrap() error { return e.Err }
+
 // PollFailedError is an asynchronous job the remote side reports failed.
 type PollFailedError struct{ State string }
 
@@ -1051,6 +1230,14 @@ func (ru *run) fail(key, cursorVal, reason string, class Class, err error) Outco
 }
 
 func (ru *run) failDecision(key, reason string, class Class, err error) Decision {
+	if runFatal(class, err) {
+		ru.mu.Lock()
+		ru.fatalKeys[key] = true
+		if ru.fatal == nil {
+			ru.fatal = &RunStoppedError{Pipeline: ru.p.Name, Class: class, Err: err}
+		}
+		ru.mu.Unlock()
+	}
 	return Decision{Pipeline: ru.p.Name, RecordKey: key, Action: ActionFailed, Reason: reason, Class: class, Error: safeError(err)}
 }
 
