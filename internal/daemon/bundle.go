@@ -1,0 +1,269 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"casesync/connectors/rest"
+	"casesync/engine"
+)
+
+// bundle is everything one plan runs with. A run holds a reference for its
+// whole length, so a reload never changes the plan, runner or connectors
+// under it; the pool closes when the last run of a replaced bundle ends.
+type bundle struct {
+	plan   *engine.Plan
+	pool   *rest.Pool
+	runner *engine.Runner
+	// inboxRunners re-fetch inbox keys with trigger.inbox.fetch in place
+	// of source.get, one per pipeline that declares fetch.
+	inboxRunners map[string]*engine.Runner
+	inboxes      map[string]*inbox // by path
+	schedules    map[string]cron.Schedule
+	loadedAt     time.Time
+
+	mu      sync.Mutex
+	refs    int
+	retired bool
+	closed  bool
+}
+
+// inbox is a pipeline's webhook inbox with its secret resolved.
+type inbox struct {
+	pipeline   *engine.Pipeline
+	secretHash [32]byte
+}
+
+// cronParser is the parser engine/spec validates trigger.cron with.
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// build makes a bundle for plan: connectors, runners, inbox secrets and
+// schedules. Anything missing fails the build, so a reload that cannot run
+// never replaces one that can.
+func (d *Daemon) build(plan *engine.Plan) (*bundle, error) {
+	var missing []string
+	for _, n := range plan.Secrets {
+		if d.cfg.Secrets == nil {
+			missing = append(missing, n)
+			continue
+		}
+		if _, ok := d.cfg.Secrets.Secret(n); !ok {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("secret(s) not set: %s", strings.Join(missing, ", "))
+	}
+	b := &bundle{plan: plan, inboxRunners: map[string]*engine.Runner{}, inboxes: map[string]*inbox{},
+		schedules: map[string]cron.Schedule{}, loadedAt: d.cfg.Clock.Now()}
+	for _, name := range plan.Order {
+		p := plan.Pipelines[name]
+		if c := p.Spec.Trigger.Cron; c != "" {
+			s, err := cronParser.Parse(c)
+			if err != nil {
+				return nil, fmt.Errorf("%s: trigger.cron %q: %w", name, c, err)
+			}
+			b.schedules[name] = s
+		}
+		if p.Inbox != nil {
+			secret, err := p.Inbox.Secret.Resolve(d.cfg.Secrets)
+			if err != nil {
+				return nil, fmt.Errorf("%s: trigger.inbox.secret: %w", name, err)
+			}
+			if secret == "" {
+				return nil, fmt.Errorf("%s: trigger.inbox.secret is empty", name)
+			}
+			if reservedPath(p.Inbox.Path) {
+				return nil, fmt.Errorf("%s: trigger.inbox.path %s is one of the daemon's own endpoints", name, p.Inbox.Path)
+			}
+			b.inboxes[p.Inbox.Path] = &inbox{pipeline: p, secretHash: sha256.Sum256([]byte(secret))}
+		}
+	}
+	pool, err := d.cfg.Connect(plan)
+	if err != nil {
+		return nil, err
+	}
+	b.pool = pool
+	callers := d.meteredCallers(pool, plan)
+	b.runner = engine.NewRunner(plan, callers, d.cfg.State, d.cfg.Clock, d.log)
+	b.runner.Progress = d.progress
+	for _, name := range plan.Order {
+		p := plan.Pipelines[name]
+		if p.Inbox == nil || p.Inbox.Fetch == nil {
+			continue
+		}
+		// A copy of the plan whose pipeline re-fetches with the inbox's
+		// request: the runner's Keys mode reads source.get. The original
+		// plan is not touched.
+		cp := *plan
+		cp.Pipelines = make(map[string]*engine.Pipeline, len(plan.Pipelines))
+		for n, q := range plan.Pipelines {
+			cp.Pipelines[n] = q
+		}
+		pc := *p
+		pc.Source.Get = p.Inbox.Fetch
+		cp.Pipelines[name] = &pc
+		r := engine.NewRunner(&cp, callers, d.cfg.State, d.cfg.Clock, d.log)
+		r.Progress = d.progress
+		b.inboxRunners[name] = r
+	}
+	d.mu.Lock()
+	d.live[b] = true
+	d.mu.Unlock()
+	return b, nil
+}
+
+// acquire returns the current bundle with a reference held; release it
+// when the run ends.
+func (d *Daemon) acquire() *bundle {
+	for {
+		b := d.cur.Load()
+		b.mu.Lock()
+		if !b.closed {
+			b.refs++
+			b.mu.Unlock()
+			return b
+		}
+		// Swapped and closed between Load and Lock: take the new one.
+		b.mu.Unlock()
+	}
+}
+
+func (d *Daemon) release(b *bundle) {
+	b.mu.Lock()
+	b.refs--
+	last := b.refs == 0 && b.retired
+	b.mu.Unlock()
+	if last {
+		d.closeBundle(b)
+	}
+}
+
+// retire marks a replaced bundle; its pool closes after its last run.
+func (d *Daemon) retire(b *bundle) {
+	b.mu.Lock()
+	b.retired = true
+	idle := b.refs == 0
+	b.mu.Unlock()
+	if idle {
+		d.closeBundle(b)
+	}
+}
+
+func (d *Daemon) closeBundle(b *bundle) {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	b.closed = true
+	b.mu.Unlock()
+	// Keep the pool's counters: metrics are totals since the daemon started.
+	stats := b.pool.Stats()
+	if err := b.pool.Close(); err != nil {
+		d.log.Warn("close connectors", "hash", b.plan.Hash, "error", err)
+	}
+	d.mu.Lock()
+	delete(d.live, b)
+	for _, s := range stats {
+		t := d.closedStats[s.Connector]
+		t.Connector = s.Connector
+		t.Requests += s.Requests
+		t.Retries += s.Retries
+		t.Throttled += s.Throttled
+		t.Logins += s.Logins
+		d.closedStats[s.Connector] = t
+	}
+	d.mu.Unlock()
+	d.event(Event{Kind: EventPoolClosed, Hash: b.plan.Hash})
+}
+
+// connectorStats sums every pool's counters, closed ones included.
+func (d *Daemon) connectorStats() map[string]rest.Stats {
+	d.mu.Lock()
+	out := make(map[string]rest.Stats, len(d.closedStats))
+	for k, v := range d.closedStats {
+		out[k] = v
+	}
+	live := make([]*bundle, 0, len(d.live))
+	for b := range d.live {
+		live = append(live, b)
+	}
+	d.mu.Unlock()
+	for _, b := range live {
+		for _, s := range b.pool.Stats() {
+			t := out[s.Connector]
+			t.Connector = s.Connector
+			t.Requests += s.Requests
+			t.Retries += s.Retries
+			t.Throttled += s.Throttled
+			t.Logins += s.Logins
+			out[s.Connector] = t
+		}
+	}
+	return out
+}
+
+// meteredCallers hands the runner each connector wrapped to time its calls
+// and to stop a source listing at a page boundary on shutdown.
+func (d *Daemon) meteredCallers(pool *rest.Pool, plan *engine.Plan) engine.Callers {
+	m := meteredCallers{}
+	for name := range plan.Connectors {
+		if c := pool.Get(name); c != nil {
+			m[name] = &meteredCaller{Caller: c, name: name, d: d}
+		}
+	}
+	return m
+}
+
+type meteredCallers map[string]*meteredCaller
+
+func (m meteredCallers) Get(name string) (engine.Caller, error) {
+	c, ok := m[name]
+	if !ok {
+		return nil, fmt.Errorf("no connector %q", name)
+	}
+	return c, nil
+}
+
+type meteredCaller struct {
+	engine.Caller
+	name string
+	d    *Daemon
+}
+
+func (c *meteredCaller) Do(ctx context.Context, call *engine.Call) (*engine.Response, error) {
+	t := time.Now()
+	resp, err := c.Caller.Do(ctx, call)
+	c.d.m.requestDur.Observe(time.Since(t).Seconds(), c.name, "do")
+	return resp, err
+}
+
+// List times each page's arrival (not the runner's work on it). For the
+// pipeline's source listing, the moment before a page is handed over is a
+// page boundary: every earlier page has been processed and committed.
+func (c *meteredCaller) List(ctx context.Context, call *engine.Call, fn func(*engine.Page) error) error {
+	source := strings.HasSuffix(call.Label, "/source")
+	t := time.Now()
+	err := c.Caller.List(ctx, call, func(pg *engine.Page) error {
+		c.d.m.requestDur.Observe(time.Since(t).Seconds(), c.name, "page")
+		if source {
+			if err := c.d.atPageBoundary(ctx); err != nil {
+				return err
+			}
+		}
+		err := fn(pg)
+		t = time.Now()
+		return err
+	})
+	return err
+}
+
+var errUnknown = errors.New("unknown pipeline")

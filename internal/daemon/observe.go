@@ -1,0 +1,91 @@
+package daemon
+
+import (
+	"context"
+	"sync/atomic"
+)
+
+// daemonMetrics are the daemon's own metric families.
+type daemonMetrics struct {
+	reg            *registry
+	records        *counterVec
+	runs           *counterVec
+	coalesced      *counterVec
+	reloads        *counterVec
+	reloadFailures *counterVec
+	inbox          *counterVec
+	inboxDone      *counterVec
+	requestDur     *histVec
+	acceptDur      *histVec
+	runDur         *histVec
+	inProgress     atomic.Int64
+}
+
+func newDaemonMetrics(d *Daemon) *daemonMetrics {
+	r := newRegistry()
+	m := &daemonMetrics{
+		reg:            r,
+		records:        r.counter("casesync_records_total", "Source records read and their outcomes (created, updated, unchanged, skipped, failed), by pipeline.", "pipeline", "outcome"),
+		runs:           r.counter("casesync_runs_total", "Finished runs by pipeline, trigger kind (cron, after, manual, inbox) and status.", "pipeline", "trigger", "status"),
+		coalesced:      r.counter("casesync_runs_coalesced_total", "Cron or chained triggers folded into a run already waiting, so runs never overlap.", "pipeline"),
+		reloads:        r.counter("casesync_reloads_total", "Spec reloads that replaced the running plan."),
+		reloadFailures: r.counter("casesync_reload_failures_total", "Spec reloads rejected; the previous plan kept running."),
+		inbox:          r.counter("casesync_inbox_deliveries_total", "Webhook deliveries by pipeline and result (accepted, duplicate, unauthorized, too_large, bad_request, unprocessable, error).", "pipeline", "result"),
+		inboxDone:      r.counter("casesync_inbox_processed_total", "Webhook deliveries processed through their pipeline.", "pipeline"),
+		requestDur:     r.histogram("casesync_request_duration_seconds", "Connector call latency, retries included: call=do for single requests, call=page for each listing page.", latencyBuckets, "connector", "call"),
+		acceptDur:      r.histogram("casesync_inbox_accept_seconds", "Time to accept a webhook delivery durably (authenticated, stored, answered).", latencyBuckets, "pipeline"),
+		runDur:         r.histogram("casesync_run_duration_seconds", "Run duration by pipeline.", runBuckets, "pipeline"),
+	}
+	r.gaugeFunc("casesync_runs_in_progress", "Runs in flight.", nil, func() []sample {
+		return []sample{{v: float64(m.inProgress.Load())}}
+	})
+	r.gaugeFunc("casesync_ready", "1 while a plan is loaded, the state is open and the daemon is not shutting down.", nil, func() []sample {
+		v := 0.0
+		if d.Ready() {
+			v = 1
+		}
+		return []sample{{v: v}}
+	})
+	r.gaugeFunc("casesync_spec_info", "The running spec: 1, labelled with the deployment and the spec hash.", []string{"deployment", "hash"}, func() []sample {
+		p := d.Plan()
+		return []sample{{[]string{p.Name, p.Hash}, 1}}
+	})
+	r.gaugeFunc("casesync_inbox_pending", "Webhook deliveries stored and not yet processed.", []string{"pipeline"}, func() []sample {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		var out []sample
+		for name, s := range d.slots {
+			if s.worker {
+				out = append(out, sample{[]string{name}, float64(s.pending.Load())})
+			}
+		}
+		return out
+	})
+	r.gaugeFunc("casesync_retry_queue", "Records in the retry queue by pipeline, parked ones included.", []string{"pipeline"}, func() []sample {
+		st, err := d.cfg.State.Stats(context.Background())
+		if err != nil {
+			return nil
+		}
+		var out []sample
+		for name, s := range st {
+			out = append(out, sample{[]string{name}, float64(s.Queued)})
+		}
+		return out
+	})
+	conn := func(pick func(requests, retries, throttled, logins int64) int64) func() []sample {
+		return func() []sample {
+			var out []sample
+			for name, s := range d.connectorStats() {
+				out = append(out, sample{[]string{name}, float64(pick(s.Requests, s.Retries, s.Throttled, s.Logins))})
+			}
+			return out
+		}
+	}
+	r.counterFunc("casesync_connector_requests_total", "HTTP requests sent by connector, logins and retries included.", []string{"connector"},
+		conn(func(n, _, _, _ int64) int64 { return n }))
+	r.counterFunc("casesync_connector_retries_total", "Requests repeated after a retryable failure, by connector.", []string{"connector"},
+		conn(func(_, n, _, _ int64) int64 { return n }))
+	r.counterFunc("casesync_connector_throttled_total", "429 answers by connector.", []string{"connector"},
+		conn(func(_, _, n, _ int64) int64 { return n }))
+	return m
+}

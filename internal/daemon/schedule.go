@@ -1,0 +1,349 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"casesync/engine"
+	"casesync/internal/state"
+)
+
+// slot serialises one pipeline's runs across reloads: whichever bundle a
+// run uses, two runs of one pipeline never overlap.
+type slot struct {
+	name string
+	sem  chan struct{} // held while a run is in flight
+	// queued is set while a cron or chained run waits for sem; further
+	// triggers meanwhile collapse into it.
+	queued  atomic.Bool
+	running atomic.Pointer[runInfo]
+	inbox   chan struct{} // cap 1: deliveries may be waiting
+	pending atomic.Int64  // inbox deliveries not yet processed
+
+	worker bool // an inbox worker runs (guarded by Daemon.mu)
+
+	mu   sync.Mutex
+	seen engine.Counts // counts already added to the metrics for the run in flight
+}
+
+type runInfo struct {
+	Trigger string
+	Started time.Time
+	Hash    string
+}
+
+func (d *Daemon) slot(name string) *slot {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := d.slots[name]
+	if s == nil {
+		s = &slot{name: name, sem: make(chan struct{}, 1), inbox: make(chan struct{}, 1)}
+		d.slots[name] = s
+	}
+	return s
+}
+
+func (s *slot) tryLock() bool {
+	select {
+	case s.sem <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *slot) lock(ctx context.Context) error {
+	select {
+	case s.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *slot) unlock() { <-s.sem }
+
+// Trigger starts a run of pipeline now. With wait false (a manual run) a
+// pipeline already running is ErrRunning; with wait true (cron, chains) the
+// run is queued behind it, and triggers arriving while one is queued
+// collapse into that one.
+func (d *Daemon) Trigger(pipeline, trigger string, wait bool) error {
+	p, ok := d.cur.Load().plan.Pipelines[pipeline]
+	if !ok {
+		return fmt.Errorf("%w %q", errUnknown, pipeline)
+	}
+	if trigger == "manual" && !p.Spec.Trigger.Manual {
+		return ErrManualOff
+	}
+	if d.draining.Load() {
+		return ErrStopping
+	}
+	s := d.slot(pipeline)
+	if s.tryLock() {
+		if err := d.spawn(func() { d.runHolding(s, trigger) }); err != nil {
+			s.unlock()
+			return err
+		}
+		return nil
+	}
+	if !wait {
+		return ErrRunning
+	}
+	if !s.queued.CompareAndSwap(false, true) {
+		d.m.coalesced.Inc(pipeline)
+		d.event(Event{Kind: EventRunCoalesced, Pipeline: pipeline, Trigger: trigger})
+		return nil
+	}
+	err := d.spawn(func() {
+		err := s.lock(d.lifetime())
+		s.queued.Store(false)
+		if err != nil {
+			return // shutting down
+		}
+		d.runHolding(s, trigger)
+	})
+	if err != nil {
+		s.queued.Store(false)
+	}
+	return err
+}
+
+// runHolding runs the pipeline with its slot held, releases the slot, and
+// then starts the pipelines chained after it when it succeeded.
+func (d *Daemon) runHolding(s *slot, trigger string) {
+	res, err := d.execute(s, engine.SyncOptions{Trigger: trigger}, false)
+	s.unlock()
+	if err != nil || res == nil {
+		return
+	}
+	d.chain(s.name)
+}
+
+// chain triggers every pipeline whose trigger.after names done.
+func (d *Daemon) chain(done string) {
+	plan := d.cur.Load().plan
+	for _, name := range plan.Order {
+		for _, after := range plan.Pipelines[name].Spec.Trigger.After {
+			if after != done {
+				continue
+			}
+			if err := d.Trigger(name, "after:"+done, true); err != nil && !errors.Is(err, ErrStopping) {
+				d.log.Warn("chained run not started", "pipeline", name, "after", done, "error", err)
+			}
+		}
+	}
+}
+
+// execute runs one Sync with the slot held by the caller, on the current
+// bundle, which it keeps until the run ends.
+func (d *Daemon) execute(s *slot, opts engine.SyncOptions, inboxFetch bool) (*engine.RunResult, error) {
+	b := d.acquire()
+	defer d.release(b)
+	runner := b.runner
+	if inboxFetch {
+		if r, ok := b.inboxRunners[s.name]; ok {
+			runner = r
+		}
+	}
+	if _, ok := b.plan.Pipelines[s.name]; !ok {
+		return nil, fmt.Errorf("%w %q in the current plan", errUnknown, s.name)
+	}
+	ctx, _, done := d.runContext()
+	defer done()
+	s.mu.Lock()
+	s.seen = engine.Counts{}
+	s.mu.Unlock()
+	s.running.Store(&runInfo{Trigger: opts.Trigger, Started: d.cfg.Clock.Now(), Hash: b.plan.Hash})
+	d.m.inProgress.Add(1)
+	d.event(Event{Kind: EventRunStarted, Pipeline: s.name, Trigger: opts.Trigger, Hash: b.plan.Hash})
+	d.log.Info("run started", "pipeline", s.name, "trigger", opts.Trigger, "hash", b.plan.Hash)
+
+	res, err := runner.Sync(ctx, s.name, opts)
+
+	s.running.Store(nil)
+	d.m.inProgress.Add(-1)
+	status := "succeeded"
+	if err != nil {
+		status = "failed"
+		if ctx.Err() != nil {
+			status = "interrupted"
+		}
+	}
+	if res != nil {
+		d.addCounts(s, res.Counts)
+		d.m.runDur.Observe(res.Duration.Seconds(), s.name)
+	}
+	d.m.runs.Inc(s.name, triggerKind(opts.Trigger), status)
+	if err != nil {
+		d.log.Error("run "+status, "pipeline", s.name, "trigger", opts.Trigger, "error", err)
+	} else {
+		c := res.Counts
+		d.log.Info("run succeeded", "pipeline", s.name, "trigger", opts.Trigger, "read", c.Read, "created", c.Created,
+			"updated", c.Updated, "unchanged", c.Unchanged, "skipped", c.Skipped, "failed", c.Failed, "duration", res.Duration.Round(time.Millisecond))
+	}
+	d.event(Event{Kind: EventRunFinished, Pipeline: s.name, Trigger: opts.Trigger, Hash: b.plan.Hash, Result: res, Err: err})
+	return res, err
+}
+
+func triggerKind(t string) string {
+	if k, _, ok := strings.Cut(t, ":"); ok {
+		return k
+	}
+	return t
+}
+
+// progress adds a page's counts to the metrics as the run goes.
+func (d *Daemon) progress(e engine.ProgressEvent) {
+	d.addCounts(d.slot(e.Pipeline), e.Counts)
+}
+
+// addCounts adds what c has beyond what the slot's run already reported.
+func (d *Daemon) addCounts(s *slot, c engine.Counts) {
+	s.mu.Lock()
+	prev := s.seen
+	s.seen = c
+	s.mu.Unlock()
+	for _, x := range []struct {
+		outcome   string
+		now, then int
+	}{
+		{"read", c.Read, prev.Read},
+		{string(engine.ActionCreated), c.Created, prev.Created},
+		{string(engine.ActionUpdated), c.Updated, prev.Updated},
+		{string(engine.ActionUnchanged), c.Unchanged, prev.Unchanged},
+		{string(engine.ActionSkipped), c.Skipped, prev.Skipped},
+		{string(engine.ActionFailed), c.Failed, prev.Failed},
+	} {
+		if n := x.now - x.then; n > 0 {
+			d.m.records.Add(float64(n), s.name, x.outcome)
+		}
+	}
+}
+
+// scheduler fires cron triggers. At start it runs, once, every pipeline
+// whose schedule came due while the daemon was down (or whose last run was
+// cut short), however many times it came due.
+func (d *Daemon) scheduler(ctx context.Context) {
+	d.catchUp(ctx)
+	type entry struct {
+		expr string
+		next time.Time
+	}
+	next := map[string]entry{}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		b := d.cur.Load()
+		now := d.cfg.Clock.Now()
+		var earliest time.Time
+		for name := range next {
+			if _, ok := b.schedules[name]; !ok {
+				delete(next, name)
+			}
+		}
+		for name, sched := range b.schedules {
+			expr := b.plan.Pipelines[name].Spec.Trigger.Cron
+			e, ok := next[name]
+			if !ok || e.expr != expr {
+				e = entry{expr: expr, next: sched.Next(now)}
+				next[name] = e
+			}
+			if earliest.IsZero() || e.next.Before(earliest) {
+				earliest = e.next
+			}
+		}
+		d.mu.Lock()
+		clear(d.nextCron)
+		for name, e := range next {
+			d.nextCron[name] = e.next
+		}
+		d.mu.Unlock()
+		wait := time.Hour
+		if !earliest.IsZero() {
+			wait = max(earliest.Sub(now), 0)
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.planKick:
+			timer.Stop()
+		case <-timer.C:
+			now = d.cfg.Clock.Now()
+			for name, e := range next {
+				if e.next.After(now) {
+					continue
+				}
+				if err := d.Trigger(name, "cron", true); err != nil && !errors.Is(err, ErrStopping) {
+					d.log.Warn("scheduled run not started", "pipeline", name, "error", err)
+				}
+				e.next = b.schedules[name].Next(now)
+				next[name] = e
+			}
+		}
+	}
+}
+
+// catchUp runs once each scheduled pipeline whose schedule came due since
+// its last full run started, or whose last full run never finished.
+func (d *Daemon) catchUp(ctx context.Context) {
+	b := d.cur.Load()
+	now := d.cfg.Clock.Now()
+	for _, name := range b.plan.Order {
+		sched, ok := b.schedules[name]
+		if !ok {
+			continue
+		}
+		last, ok, err := d.lastFullRun(ctx, name)
+		if err != nil {
+			d.log.Warn("read last run for the schedule", "pipeline", name, "error", err)
+			continue
+		}
+		if !ok {
+			continue // never ran: wait for the schedule (or a manual run)
+		}
+		reason := ""
+		switch {
+		case last.Status == state.StatusRunning || last.Status == state.StatusInterrupted:
+			reason = "the last run did not finish"
+		case !sched.Next(last.Started).After(now):
+			reason = "a scheduled run was missed while the daemon was down"
+		default:
+			continue
+		}
+		d.log.Info("catching up: running once now", "pipeline", name, "reason", reason, "last_started", last.Started)
+		if err := d.Trigger(name, "cron", true); err != nil && !errors.Is(err, ErrStopping) {
+			d.log.Warn("catch-up run not started", "pipeline", name, "error", err)
+		}
+	}
+}
+
+// lastFullRun is the latest run that read the source (not an inbox batch).
+func (d *Daemon) lastFullRun(ctx context.Context, pipeline string) (engine.RunInfo, bool, error) {
+	runs, err := d.cfg.State.Runs(ctx, pipeline, 5000)
+	if err != nil {
+		return engine.RunInfo{}, false, err
+	}
+	for _, r := range runs {
+		if r.Trigger != triggerInbox {
+			return r, true, nil
+		}
+	}
+	return engine.RunInfo{}, false, nil
+}
+
+// NextRuns returns each scheduled pipeline's next cron time.
+func (d *Daemon) NextRuns() map[string]time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make(map[string]time.Time, len(d.nextCron))
+	for k, v := range d.nextCron {
+		out[k] = v
+	}
+	return out
+}
