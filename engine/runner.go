@@ -145,6 +145,8 @@ type Decision struct {
 	// MissLookup and MissKey name a lookup miss; dry-run shows them, the
 	// state never stores the key.
 	MissLookup, MissKey string
+	// Unconfirmed: a failed create that may have reached the target.
+	Unconfirmed bool
 }
 
 // CallPreview is a request as it would go on the wire, minus auth.
@@ -848,9 +850,15 @@ func (ru *run) item(ctx context.Context, key, cursorVal string, rec map[string]a
 		v.Transaction = txnV
 		if err := ru.after(ctx, &d, &v); err != nil {
 			// The write happened: keep the link, drop the hash so a retry
-			// writes again and repeats the after-steps.
+			// writes again and repeats the after-steps. An asynchronous job
+			// the remote reports failed wrote nothing, so there is nothing
+			// to link: the retry writes again rather than find the failure.
 			fd := ru.failDecision(key, "after", ClassOf(err), err)
 			fd.TargetID = d.TargetID
+			var pf *PollFailedError
+			if errors.As(err, &pf) {
+				link = nil
+			}
 			return ru.outcome(fd, cursorVal, link)
 		}
 	}
@@ -924,7 +932,21 @@ func (ru *run) upsert(ctx context.Context, key string, payload map[string]any, v
 	} else if ok {
 		targetID = id
 	}
+	// A create recorded but never committed: a crash (or a timeout after
+	// sending) hid whether it reached the target.
+	intents, _ := ru.r.state.(WriteIntents)
+	intent := ""
+	if intents != nil && targetID == "" && !dry {
+		h, ok, err := intents.CreateIntent(ctx, p.Name, key)
+		if err != nil {
+			return ru.failDecision(key, "state", ClassRetryable, err), nil, nil
+		}
+		if ok {
+			intent = h
+		}
+	}
 	var target any
+	found := false
 	if u.Find != nil && (targetID == "" || dry) {
 		if bkey == "" {
 			// An empty key would match everything: never search with it.
@@ -938,8 +960,20 @@ func (ru *run) upsert(ctx context.Context, key string, payload map[string]any, v
 			return ru.failDecision(key, "ambiguous_match", ClassPermanent, fmt.Errorf("%d target records match the key; not choosing one", n)), nil, nil
 		}
 		if n == 1 {
-			targetID, target = id, rec
+			targetID, target, found = id, rec, true
 		}
+	}
+	switch {
+	case intent != "" && intent == hash && found:
+		// The create of this very payload reached the target before the
+		// crash: record it, do not send it again.
+		d.Action, d.TargetID, d.Reason = ActionCreated, targetID, "write_confirmed"
+		return withHash(d, hash, nil), nil, nil
+	case intent != "" && targetID == "" && u.Find == nil && !u.Idempotent:
+		fd := ru.failDecision(key, "write_unconfirmed", ClassPermanent, fmt.Errorf(
+			"a create of this record may have reached %s before the engine stopped; with no upsert.find to check and a create not declared idempotent, sending it again could duplicate it: check the target by hand", u.Connector))
+		fd.Unconfirmed = true
+		return fd, nil, nil
 	}
 	d.Before = target
 	v.TargetID, v.Target = nilIfEmpty(targetID), target
@@ -988,11 +1022,31 @@ func (ru *run) upsert(ctx context.Context, key string, payload map[string]any, v
 		}
 		return d, nil, nil
 	}
+	// Record the create before it leaves, so a crash before this page
+	// commits cannot hide it (an upsert endpoint with no find needs no
+	// record: sending it again is safe by declaration).
+	recorded := false
+	if intents != nil && targetID == "" && !(u.Idempotent && u.Find == nil) {
+		if err := intents.BeginCreate(ctx, p.Name, key, hash, ru.id, ru.r.clock.Now().UTC()); err != nil {
+			return ru.failDecision(key, "state", ClassRetryable, err), nil, nil
+		}
+		recorded = true
+	}
 	resp, err := caller.Do(ctx, call)
 	if err != nil {
-		return ru.failDecision(key, reasonFor(err), ClassOf(err), err), nil, nil
+		fd := ru.failDecision(key, reasonFor(err), ClassOf(err), err)
+		var re *RemoteError
+		fd.Unconfirmed = recorded && (errors.As(err, &re) && re.MaybeApplied || ctx.Err() != nil)
+		return fd, nil, nil
 	}
 	ru.r.crash.hit(CrashAfterWrite)
+	okJQ := u.CreateOK
+	if req == u.Update {
+		okJQ = u.UpdateOK
+	}
+	if err := checkOK(ctx, okJQ, call, resp, v); err != nil {
+		return ru.failDecision(key, "not_ok", ClassOf(err), err), nil, nil
+	}
 	d.Reason = ""
 	if d.Action == ActionCreated && u.CreateID != nil {
 		if idV, err := u.CreateID.One(ctx, resp.Body, v); err == nil && scalarString(idV) != "" {
@@ -1095,6 +1149,9 @@ func (ru *run) afterStep(ctx context.Context, a *After, v *mapping.Vars) error {
 	if err != nil {
 		return err
 	}
+	if err := checkOK(ctx, a.OK, call, resp, v); err != nil {
+		return err
+	}
 	if a.Transaction != nil {
 		tv, err := a.Transaction.One(ctx, resp.Body, v)
 		if err != nil || scalarString(tv) == "" {
@@ -1126,6 +1183,32 @@ func (e *RunStoppedError) Error() string {
 }
 
 func (e *RunStoppedError) Unwrap() error { return e.Err }
+
+// NotOKError is a successful (2xx) answer whose body reports a refusal:
+// the request's ok program did not yield true (e.g. a 200 whose per-item
+// Status is Failed).
+type NotOKError struct {
+	Method, Path string
+	Status       int
+}
+
+func (e *NotOKError) Error() string {
+	return fmt.Sprintf("%s %s: status %d, but the answer reports a failure (ok does not hold)", e.Method, e.Path, e.Status)
+}
+
+// FailureClass: the remote refused the request, as with a 4xx.
+func (e *NotOKError) FailureClass() Class { return ClassPermanent }
+
+// checkOK applies a request's ok program, when it has one, to its answer.
+func checkOK(ctx context.Context, ok *mapping.JQ, call *Call, resp *Response, v *mapping.Vars) error {
+	if ok == nil {
+		return nil
+	}
+	if got, err := ok.One(ctx, resp.Body, v); err == nil && got == true {
+		return nil
+	}
+	return &NotOKError{Method: call.Method, Path: call.Path, Status: resp.Status}
+}
 
 // PollFailedError is an asynchronous job the remote side reports failed.
 type PollFailedError struct{ State string }
@@ -1255,7 +1338,8 @@ func (ru *run) outcome(d Decision, cursorVal string, link *Link) Outcome {
 		ru.opts.DryRun(d)
 	}
 	o := Outcome{RecordKey: d.RecordKey, Action: d.Action, Reason: d.Reason, Error: d.Error, Class: d.Class,
-		TargetID: d.TargetID, Transaction: d.Transaction, PayloadHash: d.PayloadHash, CursorValue: cursorVal, Link: link, At: ru.r.clock.Now().UTC()}
+		TargetID: d.TargetID, Transaction: d.Transaction, PayloadHash: d.PayloadHash, CursorValue: cursorVal, Link: link,
+		Unconfirmed: d.Unconfirmed, At: ru.r.clock.Now().UTC()}
 	if d.Action == ActionUnchanged && o.PayloadHash == "" {
 		// Keep the record's hash current so the next run stays quiet.
 		if p, ok := d.Payload.(map[string]any); ok {

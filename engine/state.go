@@ -41,7 +41,27 @@ type Outcome struct {
 	// the record is processed again however it is re-read.
 	SourceKey     string
 	SourceVersion string
-	At            time.Time
+	// Unconfirmed marks a failed create that may have reached the target
+	// (a timeout or a reset after sending): the state keeps the create's
+	// intent (see WriteIntents), so the next attempt looks for the target
+	// before creating it again. Every other outcome clears the intent.
+	Unconfirmed bool
+	At          time.Time
+}
+
+// WriteIntents is an optional State method set: a State that records a
+// create before it is sent lets the runner tell, after a crash between a
+// write and its page's commit, that the same payload may already be at the
+// target, and find it there instead of creating it twice. internal/state
+// implements it.
+type WriteIntents interface {
+	// BeginCreate durably records that a create of the payload with this
+	// hash is about to be sent for a record; it must be committed before
+	// the request leaves.
+	BeginCreate(ctx context.Context, pipeline, recordKey, payloadHash string, runID int64, at time.Time) error
+	// CreateIntent returns the payload hash of a create recorded by
+	// BeginCreate whose outcome was never committed (or was Unconfirmed).
+	CreateIntent(ctx context.Context, pipeline, recordKey string) (payloadHash string, ok bool, err error)
 }
 
 // SourceVersions is an optional State method: a State that remembers the

@@ -20,8 +20,8 @@ const (
 
 // CommitPage applies a page in one transaction, in this order per outcome:
 // insert the outcome row; for created, updated and unchanged, upsert the
-// record's last write; remember or forget its source version; write its
-// link, if any; clear the key's retry entry
+// record's last write; remember or forget its source version; clear its
+// create intent (kept for an unconfirmed failure); write its link, if any; clear the key's retry entry
 // (created, updated, unchanged, skipped) or enqueue it (failed). Then the
 // cursor advances when c.Cursor is set. Any error, a cancelled ctx included,
 // rolls the whole page back, so the page is simply read again.
@@ -133,6 +133,9 @@ func (p *pageTx) apply(o *engine.Outcome) error {
 	}
 	if err := p.sourceVersion(o, at); err != nil {
 		return fmt.Errorf("source version: %w", err)
+	}
+	if err := p.clearIntent(o); err != nil {
+		return fmt.Errorf("clear create intent: %w", err)
 	}
 	if o.Link != nil {
 		if err := p.writeLink(o); err != nil {

@@ -148,6 +148,7 @@ func TestStore_SchemaHoldsNoContentColumns(t *testing.T) {
 		"runs":        {"id", "pipeline", "spec_hash", "trigger", "started", "finished", "status", "counts", "error"},
 		// version is a hash of the source's updated-at and the spec hash.
 		"source_versions": {"pipeline", "record_key", "version", "updated_at"},
+		"write_intents":   {"pipeline", "record_key", "payload_hash", "run_id", "at"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("columns (-want +got):\n%s", diff)

@@ -1,0 +1,57 @@
+package state
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"casesync/engine"
+)
+
+var _ engine.WriteIntents = (*Store)(nil)
+
+// BeginCreate records, in its own transaction, that a create of the payload
+// with this hash is about to be sent for a record. The commit of the
+// record's outcome deletes it (see CommitPage).
+func (s *Store) BeginCreate(ctx context.Context, pipeline, recordKey, payloadHash string, runID int64, at time.Time) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `
+			INSERT INTO write_intents (pipeline, record_key, payload_hash, run_id, at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (pipeline, record_key) DO UPDATE SET
+				payload_hash = excluded.payload_hash, run_id = excluded.run_id, at = excluded.at`,
+			pipeline, recordKey, payloadHash, runID, formatTime(at))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record create intent of %s in %s: %w", recordKey, pipeline, err)
+	}
+	return nil
+}
+
+// CreateIntent returns the payload hash of a create recorded by BeginCreate
+// and not cleared by an outcome since.
+func (s *Store) CreateIntent(ctx context.Context, pipeline, recordKey string) (string, bool, error) {
+	var h string
+	err := s.r.QueryRowContext(ctx, `
+		SELECT payload_hash FROM write_intents WHERE pipeline = ? AND record_key = ?`,
+		pipeline, recordKey).Scan(&h)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("read create intent of %s in %s: %w", recordKey, pipeline, err)
+	}
+	return h, true, nil
+}
+
+// clearIntent deletes a record's create intent, unless the outcome is a
+// failure whose write may have reached the target.
+func (p *pageTx) clearIntent(o *engine.Outcome) error {
+	if o.Action == engine.ActionFailed && o.Unconfirmed {
+		return nil
+	}
+	_, err := p.exec(`DELETE FROM write_intents WHERE pipeline = ? AND record_key = ?`, p.c.Pipeline, o.RecordKey)
+	return err
+}
