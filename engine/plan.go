@@ -169,6 +169,11 @@ type Upsert struct {
 	Unchanged   string
 	LinkSystem  string
 	Pos         string
+
+	// CreateOK and UpdateOK, when set, must yield true on the write's
+	// answer, or the write counts as refused.
+	CreateOK *mapping.JQ
+	UpdateOK *mapping.JQ
 }
 
 // After is a compiled after-step.
@@ -181,6 +186,8 @@ type After struct {
 	Poll        *Poll
 	OnError     string
 	Pos         string
+
+	OK *mapping.JQ // when set, must yield true on the request's answer
 }
 
 // Poll is a compiled status poll.

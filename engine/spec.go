@@ -237,6 +237,7 @@ type UpsertSpec struct {
 	Idempotent  bool       `json:"idempotent"`
 	Unchanged   string     `json:"unchanged"`
 	Link        *LinkSpec  `json:"link,omitempty"`
+	NoFind      string     `json:"no_find,omitempty"`
 }
 
 // FindSpec queries the target by key.
@@ -250,6 +251,7 @@ type WriteSpec struct {
 	RequestSpec
 	ID          string `json:"id,omitempty"`
 	Transaction string `json:"transaction,omitempty"`
+	OK          string `json:"ok,omitempty"`
 }
 
 // LinkSpec names the target system in the link ledger.
@@ -263,6 +265,7 @@ type AfterSpec struct {
 	Connector   string      `json:"connector"`
 	When        string      `json:"when,omitempty"`
 	Request     RequestSpec `json:"request"`
+	OK          string      `json:"ok,omitempty"`
 	Poll        *PollSpec   `json:"poll,omitempty"`
 	Transaction string      `json:"transaction,omitempty"`
 	OnError     string      `json:"on_error"`

@@ -528,12 +528,18 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 		if u.Create.Transaction != "" {
 			up.CreateTxn = b.jq(append(uat, "create", "transaction"), u.Create.Transaction)
 		}
+		if u.Create.OK != "" {
+			up.CreateOK = b.jq(append(uat, "create", "ok"), u.Create.OK)
+		}
 	}
 	if u.Update != nil {
 		r := b.request(append(uat, "update"), u.Update.RequestSpec)
 		up.Update = &r
 		if u.Update.Transaction != "" {
 			up.UpdateTxn = b.jq(append(uat, "update", "transaction"), u.Update.Transaction)
+		}
+		if u.Update.OK != "" {
+			up.UpdateOK = b.jq(append(uat, "update", "ok"), u.Update.OK)
 		}
 	}
 	if u.Link != nil {
@@ -547,10 +553,10 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 	case u.Mode == "update_only" && u.Update == nil:
 		b.problem(uat, "no-write", "mode update_only needs upsert.update")
 	}
-	if u.Create != nil && !u.Idempotent && u.Find == nil {
+	if u.Create != nil && !u.Idempotent && u.Find == nil && u.NoFind == "" {
 		b.problem(append(uat, "create"), "no-find", "create is not idempotent and no find is declared: a retry after a crash could duplicate")
 	}
-	if (u.Update != nil || u.Mode == "update_only") && u.Find == nil && !u.Idempotent {
+	if (u.Update != nil || u.Mode == "update_only") && u.Find == nil && !u.Idempotent && u.NoFind == "" {
 		b.problem(uat, "no-find", "update needs upsert.find to locate the target")
 	}
 	p.Upsert = up
@@ -564,6 +570,9 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 		}
 		if a.Transaction != "" {
 			af.Transaction = b.jq(append(aat, "transaction"), a.Transaction)
+		}
+		if a.OK != "" {
+			af.OK = b.jq(append(aat, "ok"), a.OK)
 		}
 		if pl := a.Poll; pl != nil {
 			pat := append(aat, "poll")
