@@ -68,6 +68,8 @@ const (
 	EventInboxAccepted   EventKind = "inbox_accepted"
 	EventInboxProcessed  EventKind = "inbox_processed"
 	EventPoolClosed      EventKind = "pool_closed"
+	EventScheduled       EventKind = "scheduled" // the scheduler (re)computed the next cron times
+	EventDraining        EventKind = "draining"  // shutdown began: runs stop at their next page boundary
 )
 
 // Errors for triggers.
@@ -194,6 +196,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.mu.Lock()
 	d.draining.Store(true)
 	d.mu.Unlock()
+	d.event(Event{Kind: EventDraining})
 	// Loops (the scheduler, reloads, inbox workers) and runs end together:
 	// an inbox worker may be inside a batch, which counts as a run.
 	done := make(chan struct{})

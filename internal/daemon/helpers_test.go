@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -28,6 +29,7 @@ type deployment struct {
 	cron        string
 	inbox       string // trigger.inbox block, as CUE
 	per         int    // page size
+	chained     bool   // add pipeline "again", run after cases_to_oscar
 }
 
 func (dp deployment) text() string {
@@ -49,6 +51,13 @@ func (dp deployment) text() string {
 		query: last_updated_at: "{$cursor}.."
 		cursor: {field: ".last_updated_at", initial: "2020-01-01T00:00:00Z"}
 		get: {path: "/api/v2/cases/{$key}", records: "[.data]"}}`
+	}
+	again := ""
+	if dp.chained {
+		// create_only: the link ledger says every record exists, so the
+		// chained copy writes nothing (a second upsert would be a second
+		// OSCaR referral).
+		again = `pipelines: again: _body & {trigger: after: ["cases_to_oscar"], upsert: mode: "create_only"}`
 	}
 	return `package daemontest
 
@@ -82,8 +91,11 @@ lookups: {
 	risk: {values: {high: "high", medium: "medium", low: "low", no_action: "no action"}, on_miss: "null"}
 }
 
-pipelines: cases_to_oscar: {
+pipelines: cases_to_oscar: _body & {
 	trigger: {` + strings.Join(trigger, "\n\t\t") + `}
+}
+` + again + `
+_body: {
 	source: ` + source + `
 	filter: [
 		{expr: "record.consent_for_services == true", reason: "no_consent"},
@@ -358,4 +370,34 @@ func (g *gate) wrap(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// externalIDs lists the OSCaR fake's referrals by external id, sorted.
+func externalIDs(e *env) []string {
+	var out []string
+	for _, r := range e.sb.Oscar.Referrals() {
+		if id, ok := r["external_id"].(string); ok && id != "" {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func slicesDiff(want, got []string) string {
+	if slices.Equal(want, got) {
+		return ""
+	}
+	return fmt.Sprintf("want %d ids, got %d (first want %v, first got %v)", len(want), len(got), head(want), head(got))
+}
+
+func head(s []string) []string { return s[:min(3, len(s))] }
+
+func containsLine(text, prefix string) bool {
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			return true
+		}
+	}
+	return false
 }

@@ -51,12 +51,11 @@ func newDaemonMetrics(d *Daemon) *daemonMetrics {
 		return []sample{{[]string{p.Name, p.Hash}, 1}}
 	})
 	r.gaugeFunc("casesync_inbox_pending", "Webhook deliveries stored and not yet processed.", []string{"pipeline"}, func() []sample {
-		d.mu.Lock()
-		defer d.mu.Unlock()
+		plan := d.Plan()
 		var out []sample
-		for name, s := range d.slots {
-			if s.worker {
-				out = append(out, sample{[]string{name}, float64(s.pending.Load())})
+		for _, name := range plan.Order {
+			if plan.Pipelines[name].Inbox != nil {
+				out = append(out, sample{[]string{name}, float64(d.slot(name).pending.Load())})
 			}
 		}
 		return out

@@ -263,6 +263,7 @@ func (d *Daemon) scheduler(ctx context.Context) {
 			d.nextCron[name] = e.next
 		}
 		d.mu.Unlock()
+		d.event(Event{Kind: EventScheduled, Hash: b.plan.Hash})
 		wait := time.Hour
 		if !earliest.IsZero() {
 			wait = max(earliest.Sub(now), 0)

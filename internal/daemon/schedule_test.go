@@ -1,0 +1,208 @@
+package daemon_test
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"casesync/engine"
+	"casesync/internal/daemon"
+	"casesync/internal/state"
+)
+
+// seedRun writes a finished run into a new state file.
+func seedRun(t *testing.T, path string, started time.Time, status string) {
+	t.Helper()
+	st, err := state.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	id, err := st.StartRun(ctx, pipeline, "before", "cron", started)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != state.StatusRunning {
+		if err := st.FinishRun(ctx, id, status, engine.Counts{}, "", started.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func (e *env) runs() []engine.RunInfo {
+	e.tb.Helper()
+	runs, err := e.store.Runs(context.Background(), pipeline, 0)
+	if err != nil {
+		e.tb.Fatal(err)
+	}
+	slices.Reverse(runs) // oldest first
+	return runs
+}
+
+func TestDaemon_MissedScheduleRunsOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	// Hourly, last run three hours ago: three slots missed while down.
+	seedRun(t, path, time.Now().UTC().Add(-3*time.Hour), "succeeded")
+	e := newEnv(t, envOptions{dep: deployment{cron: "0 * * * *"}, statePath: path})
+	var fin daemon.Event
+	scheduled := false
+	for fin.Kind == "" || !scheduled {
+		ev := e.waitFor("the catch-up run and the schedule", func(daemon.Event) bool { return true })
+		switch ev.Kind {
+		case daemon.EventRunFinished:
+			fin = ev
+		case daemon.EventScheduled:
+			scheduled = true
+		}
+	}
+	if fin.Trigger != "cron" || fin.Err != nil {
+		t.Fatalf("catch-up run: trigger %q err %v", fin.Trigger, fin.Err)
+	}
+	if runs := e.runs(); len(runs) != 2 {
+		t.Fatalf("%d runs after catching up, want the seeded one and exactly one more", len(runs))
+	}
+	next := e.d.NextRuns()[pipeline]
+	if !next.After(time.Now()) || next.Minute() != 0 {
+		t.Errorf("next scheduled run %v, want the next full hour", next)
+	}
+	select {
+	case ev := <-e.events:
+		if ev.Kind == daemon.EventRunStarted {
+			t.Errorf("a second catch-up run started: %+v", ev)
+		}
+	default:
+	}
+}
+
+func TestDaemon_NoCatchUpWhenNothingWasMissed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	seedRun(t, path, time.Now().UTC(), "succeeded")
+	e := newEnv(t, envOptions{dep: deployment{cron: "0 * * * *"}, statePath: path})
+	e.waitKind(daemon.EventScheduled) // catch-up decisions come before the first schedule
+	for {
+		select {
+		case ev := <-e.events:
+			if ev.Kind == daemon.EventRunStarted {
+				t.Fatalf("run started although no schedule was missed: %+v", ev)
+			}
+			continue
+		default:
+		}
+		break
+	}
+	if runs := e.runs(); len(runs) != 1 {
+		t.Errorf("%d runs, want only the seeded one", len(runs))
+	}
+}
+
+// A cron firing every second against a run held for several seconds: the
+// firings fold into one queued run, and runs never overlap.
+func TestDaemon_NoOverlappingRuns(t *testing.T) {
+	e := newEnv(t, envOptions{dep: deployment{cron: "@every 1s", per: 50}})
+	hit, _ := e.gate.hold(2)
+	<-hit
+	e.waitKind(daemon.EventRunCoalesced) // one firing queued, a later one folded into it
+	e.gate.openAll()
+	inflight, finished := 1, 0 // the held run has started
+	for finished < 3 {
+		ev := e.waitFor("runs", func(ev daemon.Event) bool {
+			return ev.Kind == daemon.EventRunStarted || ev.Kind == daemon.EventRunFinished
+		})
+		switch ev.Kind {
+		case daemon.EventRunStarted:
+			inflight++
+		case daemon.EventRunFinished:
+			inflight--
+			finished++
+		}
+		if inflight > 1 {
+			t.Fatal("two runs of one pipeline in flight")
+		}
+	}
+	e.stop()
+	runs := e.runs()
+	for i := 1; i < len(runs); i++ {
+		if runs[i].Started.Before(runs[i-1].Finished) {
+			t.Errorf("run %d started at %v before run %d finished at %v", runs[i].ID, runs[i].Started, runs[i-1].ID, runs[i-1].Finished)
+		}
+	}
+	if m := e.metrics(); !containsLine(m, `casesync_runs_coalesced_total{pipeline="cases_to_oscar"}`) {
+		t.Errorf("metrics lack the coalesced firings:\n%s", m)
+	}
+}
+
+func TestDaemon_ChainedRunAfterSuccess(t *testing.T) {
+	e := newEnv(t, envOptions{dep: deployment{chained: true}})
+	first := e.runNow()
+	if first.Err != nil || first.Pipeline != pipeline {
+		t.Fatalf("first run: %+v", first)
+	}
+	next := e.waitKind(daemon.EventRunFinished)
+	if next.Pipeline != "again" || next.Trigger != "after:"+pipeline || next.Err != nil {
+		t.Fatalf("chained run: pipeline %q trigger %q err %v", next.Pipeline, next.Trigger, next.Err)
+	}
+	if c := next.Result.Counts; c.Failed != 0 || c.Read == 0 || c.Created+c.Updated != 0 {
+		t.Errorf("chained run counts %+v", next.Result.Counts)
+	}
+	if n := e.sb.Oscar.Counters().Duplicates.Load(); n != 0 {
+		t.Errorf("%d duplicates at OSCaR", n)
+	}
+}
+
+// SIGTERM in the middle of a listing: the page in flight finishes and
+// commits, the run stops at the next page boundary, the cursor stays, and
+// the next start resumes and ends where a clean run ends.
+func TestDaemon_ShutdownDuringARunLosesNothing(t *testing.T) {
+	dep := deployment{cursor: true, per: 20, cron: "0 0 1 1 *"} // yearly: only the catch-up runs
+	ref := newEnv(t, envOptions{dep: dep})
+	if ev := ref.runNow(); ev.Err != nil {
+		t.Fatal(ev.Err)
+	}
+	want := externalIDs(ref)
+
+	path := filepath.Join(t.TempDir(), "state.db")
+	e := newEnv(t, envOptions{dep: dep, statePath: path})
+	hit, release := e.gate.hold(4)
+	if resp := e.post("/pipelines/"+pipeline+"/run", "", nil); resp.StatusCode != 202 {
+		t.Fatalf("POST run: %d", resp.StatusCode)
+	}
+	<-hit // pages 1 and 2 committed, page 3 waiting to be processed
+	stopped := make(chan struct{})
+	go func() { e.stop(); close(stopped) }()
+	e.waitKind(daemon.EventDraining)
+	if e.d.Ready() {
+		t.Error("/readyz still ready while draining")
+	}
+	release()
+	fin := e.waitKind(daemon.EventRunFinished)
+	<-stopped
+	if fin.Err == nil {
+		t.Fatal("the run finished although shutdown began before its last page")
+	}
+	last, _, _ := e.store.LastRun(context.Background(), pipeline)
+	if last.Status != "interrupted" {
+		t.Errorf("run status %q, want interrupted", last.Status)
+	}
+	if fin.Result.Counts.Read != 40 {
+		t.Errorf("interrupted run processed %d records, want the 40 of the two pages before the boundary", fin.Result.Counts.Read)
+	}
+	if _, ok, _ := e.store.Cursor(context.Background(), pipeline); ok {
+		t.Error("the cursor moved although the listing did not finish")
+	}
+	e.store.Close()
+
+	// Restart on the same state: the interrupted run is resumed at once.
+	again := newEnv(t, envOptions{dep: dep, statePath: path, sb: e.sb})
+	if ev := again.waitKind(daemon.EventRunFinished); ev.Err != nil || ev.Trigger != "cron" {
+		t.Fatalf("resumed run: trigger %q err %v", ev.Trigger, ev.Err)
+	}
+	if diff := slicesDiff(want, externalIDs(again)); diff != "" {
+		t.Errorf("OSCaR after interrupt and resume differs from a clean run: %s", diff)
+	}
+	if n := again.sb.Oscar.Counters().Duplicates.Load(); n != 0 {
+		t.Errorf("%d duplicates at OSCaR", n)
+	}
+}
