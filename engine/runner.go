@@ -368,7 +368,7 @@ func (ru *run) nextCursor() *string {
 			t = ru.started
 		}
 	}
-	s := t.UTC().Format(time.RFC3339Nano)
+	s := FormatCursor(t)
 	return &s
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -14,10 +15,13 @@ import (
 type app struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// now is the clock for what the CLI itself stamps (audit rows, "2m
+	// ago"); tests set a fixed one.
+	now func() time.Time
 }
 
 func newApp(stdout, stderr io.Writer, getenv func(string) string) *app {
-	return &app{stdout: stdout, stderr: stderr, getenv: getenv}
+	return &app{stdout: stdout, stderr: stderr, getenv: getenv, now: func() time.Time { return time.Now().UTC() }}
 }
 
 // exitError carries an exit code up to Main.

@@ -210,6 +210,11 @@ func (a *app) open(ctx context.Context, c *common, readOnly bool) (*deployment, 
 	if err != nil {
 		return nil, err
 	}
+	return a.openPlan(ctx, c, plan, readOnly)
+}
+
+// openPlan is open for a plan already loaded.
+func (a *app) openPlan(ctx context.Context, c *common, plan *engine.Plan, readOnly bool) (*deployment, error) {
 	sec, err := a.loadSecrets(c)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"casesync/internal/sandbox"
+	"casesync/internal/state"
+)
+
+// stateNow is the fixed clock of the state commands' tests: late enough
+// that every stamp the sync wrote is in its past.
+var stateNow = time.Date(2099, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// stateFixture is a deployment that has run once against a sandbox, with
+// one referred case whose date of birth cannot be mapped: the state file
+// holds a run, a cursor and one queued failure.
+type stateFixture struct {
+	sb    *sandbox.Sandbox
+	env   map[string]string
+	specs string
+	state string
+	bad   string // record id of the failing case
+}
+
+// newStateFixture starts the sandbox, copies specs/example (so a test may
+// edit it) and runs one sync through the CLI.
+func newStateFixture(t *testing.T) *stateFixture {
+	t.Helper()
+	sb, err := sandbox.Start(sandbox.Options{Cases: 60, Clients: 5, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sb.Close)
+	fx := &stateFixture{sb: sb, env: sandboxEnv(t, sb), specs: copyExampleSpecs(t), state: filepath.Join(t.TempDir(), "state.db")}
+	fx.env["USER"] = "tester"
+	ids := referredCases(sb)
+	if len(ids) < 3 {
+		t.Fatalf("seed refers only %d cases", len(ids))
+	}
+	fx.bad = ids[1]
+	// ymd refuses month 13: the mapping of date_of_birth fails.
+	sb.Primero.Touch(fx.bad, map[string]any{"date_of_birth": "2015-13-45"})
+	if out, errOut, code := fx.cli(t, "sync", "cases_to_oscar"); code != 0 {
+		t.Fatalf("sync: exit %d\n%s%s", code, out, errOut)
+	}
+	return fx
+}
+
+// flags are the deployment flags every command of the fixture takes.
+func (fx *stateFixture) flags() []string {
+	return []string{"--specs", fx.specs, "--state", fx.state,
+		"--base-url", "primero=" + fx.sb.URLs["primero"], "--base-url", "oscar=" + fx.sb.URLs["oscar"]}
+}
+
+// cli runs one command in-process with the fixture's flags and the fixed
+// clock.
+func (fx *stateFixture) cli(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	a := newApp(&out, &errb, func(k string) string { return fx.env[k] })
+	a.now = func() time.Time { return stateNow }
+	code := a.run(context.Background(), append(args, fx.flags()...))
+	return out.String(), errb.String(), code
+}
+
+// jsonOut runs a command with --format json and decodes its output.
+func (fx *stateFixture) jsonOut(t *testing.T, v any, args ...string) {
+	t.Helper()
+	out, errOut, code := fx.cli(t, append(args, "--format", "json")...)
+	if code != 0 {
+		t.Fatalf("%v: exit %d\n%s", args, code, errOut)
+	}
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		t.Fatalf("%v: %v\n%s", args, err, out)
+	}
+}
+
+// store opens the fixture's state file read-only.
+func (fx *stateFixture) store(t *testing.T) *state.Store {
+	t.Helper()
+	st, err := state.OpenReadOnly(fx.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// referredCases lists the ids of the cases specs/example sends to OSCaR.
+func referredCases(sb *sandbox.Sandbox) []string {
+	var ids []string
+	for _, c := range sb.Primero.Cases() {
+		if c["consent_for_services"] != true {
+			continue
+		}
+		svcs, _ := c["services_section"].([]any)
+		for _, s := range svcs {
+			if m, ok := s.(map[string]any); ok && m["service_response_type"] == "referral_to_oscar" {
+				ids = append(ids, c["id"].(string))
+				break
+			}
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// copyExampleSpecs copies specs/cue.mod, specs/lib and specs/example to a
+// temporary tree and returns the example's folder.
+func copyExampleSpecs(t *testing.T) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "specs")
+	for _, sub := range []string{"cue.mod", "lib", "example"} {
+		src := filepath.Join("..", "..", "specs", sub)
+		err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(filepath.Join("..", "..", "specs"), path)
+			if d.IsDir() {
+				return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dst, "example")
+}
+
+// editSpec replaces old with new in a file of the copied example.
+func editSpec(t *testing.T, dir, file, old, new string) {
+	t.Helper()
+	path := filepath.Join(dir, file)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), old) {
+		t.Fatalf("%s does not contain %q", file, old)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(b), old, new, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStateCommands_Help: every state command teaches in its help, with
+// examples.
+func TestStateCommands_Help(t *testing.T) {
+	for _, name := range []string{"status", "runs", "failures", "retry", "cursor"} {
+		t.Run(name, func(t *testing.T) {
+			out, _, code := runCLI(t, nil, name, "--help")
+			if code != 0 || !strings.Contains(out, "Examples:") || !strings.Contains(out, "engine "+name) || len(out) < 600 {
+				t.Errorf("engine %s --help: exit %d, want a long help with examples:\n%s", name, code, out)
+			}
+		})
+	}
+}
+
+// TestStateCommands_NoStateFile: the read commands never create a state
+// file, and say how to get one.
+func TestStateCommands_NoStateFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "none.db")
+	for _, args := range [][]string{{"runs"}, {"failures"}} {
+		_, errOut, code := runCLI(t, nil, append(args, "--state", path)...)
+		if code != 2 || !strings.Contains(errOut, "no state file") {
+			t.Errorf("%v: exit %d, %q; want 2 and a hint", args, code, errOut)
+		}
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Error("a read command created the state file")
+	}
+}
