@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"casesync/connectors/rest"
+	"casesync/engine"
+	"casesync/engine/spec"
+	"casesync/internal/daemon"
+	"casesync/internal/redact"
+	"casesync/internal/state"
+	"casesync/internal/watch"
+)
+
+const runLong = `Run is the always-on daemon for one deployment. It
+
+  - runs each pipeline on its trigger.cron schedule, and the pipelines
+    chained after it (trigger.after) when it succeeds. Runs of one pipeline
+    never overlap: a firing while it runs waits, and further firings fold
+    into that one. A schedule missed while the daemon was down runs once at
+    start (not once per missed slot), as does a run that was cut short;
+  - accepts webhook deliveries on each trigger.inbox path (Primero's data
+    forwarding and its Sync button): the shared secret in the declared
+    header or as the basic-auth password, a body limit answered with 413,
+    the delivery stored in the state file before the 202, a repeated
+    delivery answered 200 and not processed again, and every stored
+    delivery processed through its pipeline, after a crash too;
+  - reloads the spec when a .cue or lookup file changes (or on SIGHUP, or
+    every --poll interval where the file system sends no events), with the
+    same loader as 'engine check'. A spec that fails keeps the running one
+    in place and reports every problem with its position (log, /status,
+    metric); runs already going finish on the spec they started with;
+  - serves on --addr: /healthz, /readyz, /status (JSON), /metrics
+    (Prometheus), a read-only status page at /, and
+    POST /pipelines/NAME/run for a manual run.
+
+On SIGTERM or SIGINT it stops taking new runs, lets each run finish the
+page in hand and commit, and exits 0; the next start resumes where it
+stopped. A second signal exits at once.
+
+Secrets come from the environment or --secrets-file when the daemon starts;
+restart it to change them.
+
+Exit codes: 0 clean shutdown, 1 spec problems at start, 2 usage or I/O error.`
+
+type runFlags struct {
+	common
+	addr  string
+	poll  time.Duration
+	drain time.Duration
+}
+
+func (a *app) runCmd() *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the daemon: schedules, webhook inbox, hot reload, status and metrics",
+		Long:  runLong,
+		Example: `  # A deployment, its state beside it, status on http://127.0.0.1:8080/
+  engine run --specs specs/cambodia --secrets-file /etc/casesync/kh.env
+
+  # Behind a reverse proxy that forwards Primero's webhooks, on a network
+  # file system that sends no change events
+  engine run --specs /srv/casesync/specs/kh --state /var/lib/casesync/kh.db \
+    --addr 127.0.0.1:9090 --poll 30s
+
+  # Reload the spec by hand, and start a run without waiting for cron
+  kill -HUP $(pidof engine)
+  curl -X POST http://127.0.0.1:8080/pipelines/cases_to_oscar/run`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runDaemon(cmd.Context(), &f)
+		},
+	}
+	f.common.register(cmd)
+	fl := cmd.Flags()
+	// A daemon's log is its record: start and reload lines are info.
+	if lf := fl.Lookup("log-level"); lf != nil {
+		lf.DefValue = "info"
+		lf.Value.Set("info")
+	}
+	fl.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address for the inbox, status and metrics")
+	fl.DurationVar(&f.poll, "poll", 0, "also rescan the spec files this often (for file systems without change events)")
+	fl.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "on shutdown, how long runs may take to reach a page boundary before they are cancelled")
+	return cmd
+}
+
+func (a *app) runDaemon(ctx context.Context, f *runFlags) error {
+	if f.poll < 0 || f.drain < 0 {
+		return usageError("--poll and --drain-timeout must not be negative")
+	}
+	plan, err := a.loadPlan(&f.common)
+	if err != nil {
+		return err
+	}
+	sec, err := a.loadSecrets(&f.common)
+	if err != nil {
+		return err
+	}
+	if err := checkSecrets(plan, sec); err != nil {
+		return err
+	}
+	red := redact.New(sec.Values(plan.Secrets)...)
+	log := a.logger(&f.common, red)
+	statePath := a.statePathFor(&f.common, plan)
+	store, err := state.Open(statePath)
+	if err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("open state %s: %w", statePath, err)}
+	}
+	defer store.Close()
+
+	d, err := daemon.New(daemon.Config{
+		Plan: plan,
+		Load: a.planLoader(&f.common),
+		Connect: func(p *engine.Plan) (*rest.Pool, error) {
+			return rest.NewPool(p, sec, rest.Options{Logger: log, Redactor: red})
+		},
+		Secrets:      sec,
+		State:        store,
+		Clock:        engine.SystemClock{},
+		Log:          log,
+		DrainTimeout: f.drain,
+	})
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	bg, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "error", err)
+		}
+	}()
+	a.watchSpecs(bg, &wg, f, plan, d, log)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-bg.Done():
+				return
+			case <-hup:
+				log.Info("SIGHUP: reloading the spec")
+				d.RequestReload("SIGHUP")
+			}
+		}
+	}()
+
+	fmt.Fprintf(a.stdout, "engine run: deployment %s (spec %s, state %s) listening on http://%s\n", plan.Name, plan.Hash, statePath, ln.Addr())
+	log.Info("daemon started", "deployment", plan.Name, "hash", plan.Hash, "addr", ln.Addr().String(), "state", statePath)
+	if err := d.Run(ctx); err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	// Runs have committed; finish the requests in flight (deliveries are
+	// stored before they are answered) and stop.
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("http shutdown", "error", err)
+	}
+	stopBG()
+	log.Info("daemon stopped")
+	return nil
+}
+
+// planLoader is the reload path: the same loader as check and sync, with
+// the command's base URL overrides, returning problems instead of printing.
+func (a *app) planLoader(c *common) func() (*engine.Plan, error) {
+	dir := a.specsDir(c)
+	return func() (*engine.Plan, error) {
+		plan, err := spec.Load(dir, spec.Options{})
+		if err != nil {
+			return nil, err
+		}
+		urls := map[string]string{}
+		for _, kv := range c.baseURLs {
+			name, u, _ := strings.Cut(kv, "=")
+			if _, known := plan.Connectors[name]; !known {
+				return nil, fmt.Errorf("--base-url: the reloaded spec has no connector %q", name)
+			}
+			urls[name] = u
+		}
+		return plan.WithBaseURLs(urls), nil
+	}
+}
+
+// watchSpecs watches the CUE module the deployment belongs to (so shared
+// lib/ packages count) or, outside a module, the deployment folder, and
+// asks the daemon to reload after each burst of changes.
+func (a *app) watchSpecs(ctx context.Context, wg *sync.WaitGroup, f *runFlags, plan *engine.Plan, d *daemon.Daemon, log interface {
+	Info(string, ...any)
+	Warn(string, ...any)
+}) {
+	root := moduleRoot(plan.Dir)
+	opts := watch.Options{Dirs: []string{root}, Recursive: true, Poll: f.poll}
+	w, err := watch.New(opts)
+	if err != nil {
+		poll := f.poll
+		if poll <= 0 {
+			poll = 10 * time.Second
+		}
+		log.Warn("cannot watch the spec folder; polling instead", "error", err, "every", poll)
+		opts.NoEvents, opts.Poll = true, poll
+		if w, err = watch.New(opts); err != nil {
+			log.Warn("cannot poll the spec folder either; reload with SIGHUP", "error", err)
+			return
+		}
+	}
+	log.Info("watching specs", "folder", root, "poll", f.poll)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		w.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case paths := <-w.Changes():
+				d.RequestReload(paths...)
+			}
+		}
+	}()
+}
+
+// moduleRoot is the nearest folder above dir holding cue.mod, or dir.
+func moduleRoot(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return dir
+	}
+	for d := abs; ; {
+		if st, err := os.Stat(filepath.Join(d, "cue.mod")); err == nil && st.IsDir() {
+			return d
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return abs
+		}
+		d = parent
+	}
+}
