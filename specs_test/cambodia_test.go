@@ -11,6 +11,7 @@ import (
 
 	"casesync/engine"
 	"casesync/engine/spec"
+	"casesync/internal/fakes/oscar"
 	"casesync/internal/sandbox"
 )
 
@@ -114,8 +115,8 @@ func TestCambodia_GoldenFixtureCaseToDemo(t *testing.T) {
 		"external_case_worker_name": "openfn_cp_user", "external_case_worker_id": "openfn_cp_user",
 		"external_case_worker_mobile": "000000000", "is_referred": true,
 		"organization_name": "demo", "organization_id": "demo",
-		"services":          []any{map[string]any{"uuid": "020d0e8a-c948-451e-948e-3c5462a7cb56", "name": "Community social work"}},
-		"resource":          "Primero", "date_of_referral": "2021-11-09",
+		"services": []any{map[string]any{"uuid": "020d0e8a-c948-451e-948e-3c5462a7cb56", "name": "Community social work"}},
+		"resource": "Primero", "date_of_referral": "2021-11-09",
 	}}}
 	if diff := cmp.Diff(normal(t, want), got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -174,4 +175,131 @@ func TestCambodia_CheckFlagsProvinceDuplicate(t *testing.T) {
 	if dups != 2 {
 		t.Errorf("want both rows of key 22 reported, got %d problems: %v", dups, ps)
 	}
+}
+
+// counters asserts that the fakes counted exactly the writes the engine
+// reports for one pass, system by system.
+func (d *deployment) countersMatch(label string, before map[string]int, engineWrites map[string]int) {
+	d.t.Helper()
+	after := d.fakeWrites()
+	for _, sys := range []string{"primero", "oscar"} {
+		if got := after[sys] - before[sys]; got != engineWrites[sys] {
+			d.t.Errorf("%s: %s counted %d writes, the engine %d (fake kinds now %v)", label, sys, got, engineWrites[sys], d.counterKinds(sys))
+		}
+	}
+}
+
+func (d *deployment) counterKinds(sys string) map[string]int64 {
+	if sys == "oscar" {
+		return d.sb.Oscar.Counters().Writes()
+	}
+	return d.sb.Primero.Counters().Writes()
+}
+
+// acceptAll is NGO staff accepting, in OSCaR, every pending referral the
+// engine sent for a Primero case.
+func (d *deployment) acceptAll() []string {
+	d.t.Helper()
+	var accepted []string
+	seen := map[string]bool{}
+	for _, r := range d.sb.Oscar.Referrals() {
+		ext, _ := r["external_id"].(string)
+		if r["accepted"] == true || r["referred_from"] != "MoSVY" || seen[ext] {
+			continue
+		}
+		if _, ok := d.sb.Primero.CaseByCaseID(ext); !ok {
+			continue // a seeded referral of a case this Primero does not hold
+		}
+		seen[ext] = true
+		// One Accept per NGO the case was referred to.
+		for {
+			if _, err := d.sb.Oscar.Accept(ext); errors.Is(err, oscar.ErrNoPendingReferral) {
+				break
+			} else if err != nil {
+				d.t.Fatalf("accept %s: %v", ext, err)
+			}
+		}
+		accepted = append(accepted, ext)
+	}
+	return accepted
+}
+
+// Seeded cases and clients move both ways; every pass's writes are counted
+// alike by the engine and by the fakes; accepted referrals come back with
+// their OSCaR ids and decisions; and a pass with nothing new writes nothing.
+// Ten clients: the eleventh seeded one shares a global_id with client 3 in
+// another NGO, and OSCaR then counts one update_links as two row writes
+// (TestCambodia_LinksOneClientInTwoNGOs).
+func TestCambodia_BothWays(t *testing.T) {
+	d := start(t, khDir, sandbox.Options{Cases: 60, Clients: 10, Seed: 1})
+
+	before := d.fakeWrites()
+	res, writes := d.pass()
+	d.countersMatch("pass 1", before, writes)
+	oscarWrites := d.sb.Oscar.Counters().Writes()
+	if oscarWrites["referral.create"] == 0 || d.sb.Primero.Counters().Writes()["create"] == 0 {
+		t.Fatalf("nothing moved: oscar %v, primero %v", oscarWrites, d.sb.Primero.Counters().Writes())
+	}
+	if n := res["f1_referrals_to_oscar"].Counts.Created; n != int(oscarWrites["referral.create"]) {
+		t.Errorf("referrals created: engine %d, OSCaR %d", n, oscarWrites["referral.create"])
+	}
+	if n := res["f1_referrals_to_oscar"].Counts.Failed; n != 0 {
+		t.Errorf("flow 1 failed %d referrals: %v", n, res["f1_referrals_to_oscar"].Reasons)
+	}
+
+	accepted := d.acceptAll()
+	if len(accepted) == 0 {
+		t.Fatal("no referral to accept")
+	}
+	before = d.fakeWrites()
+	_, writes = d.pass()
+	d.countersMatch("pass 2", before, writes)
+	for _, caseID := range accepted {
+		c, _ := d.sb.Primero.CaseByCaseID(caseID)
+		oc := oscarClientByExternalID(d, caseID)
+		if c["oscar_number"] == nil || c["oscar_number"] != oc["global_id"] {
+			t.Errorf("case %s: oscar_number %v, OSCaR global_id %v", caseID, c["oscar_number"], oc["global_id"])
+		}
+		if c["oscar_short_id"] != oc["slug"] {
+			t.Errorf("case %s: oscar_short_id %v, slug %v", caseID, c["oscar_short_id"], oc["slug"])
+		}
+		for _, r := range d.sb.Primero.Referrals(c["id"].(string)) {
+			if r["status"] != "accepted" {
+				t.Errorf("case %s: referral %v is %v, want accepted", caseID, r["id"], r["status"])
+			}
+		}
+		for _, s := range c["services_section"].([]any) {
+			s := s.(map[string]any)
+			if s["service_response_type"] == "referral_to_oscar" && s["referral_status_edf41f2"] != "accepted_340953" {
+				t.Errorf("case %s: service %v status %v", caseID, s["unique_id"], s["referral_status_edf41f2"])
+			}
+		}
+	}
+
+	before = d.fakeWrites()
+	res, writes = d.pass()
+	after := d.fakeWrites()
+	for _, sys := range []string{"primero", "oscar"} {
+		if after[sys] != before[sys] || writes[sys] != 0 {
+			t.Errorf("pass 3 wrote to %s: fake %d, engine %d", sys, after[sys]-before[sys], writes[sys])
+		}
+	}
+	for name, r := range res {
+		if r.Counts.Failed != 0 && name != "f2_clients_to_primero" {
+			t.Errorf("pass 3: %s failed %d: %v", name, r.Counts.Failed, r.Reasons)
+		}
+	}
+	if dup := d.sb.Primero.Counters().Duplicates.Load() + d.sb.Oscar.Counters().Duplicates.Load(); dup != 0 {
+		t.Errorf("%d duplicates at the fakes", dup)
+	}
+}
+
+func oscarClientByExternalID(d *deployment, ext string) map[string]any {
+	for _, c := range d.sb.Oscar.Clients() {
+		if c["external_id"] == ext {
+			return c
+		}
+	}
+	d.t.Fatalf("no OSCaR client with external_id %s", ext)
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,7 +46,15 @@ type deployment struct {
 	plan   *engine.Plan
 	runner *engine.Runner
 	store  *state.Store
+	clock  *offsetClock
 }
+
+// offsetClock is the wall clock moved on by Advance, so a test can make a
+// retry due without waiting for its backoff.
+type offsetClock struct{ off atomic.Int64 }
+
+func (c *offsetClock) Now() time.Time          { return time.Now().Add(time.Duration(c.off.Load())) }
+func (c *offsetClock) Advance(d time.Duration) { c.off.Add(int64(d)) }
 
 type poolCallers struct{ p *rest.Pool }
 
@@ -92,13 +101,16 @@ func start(t *testing.T, dir string, opts sandbox.Options) *deployment {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	pool, err := rest.NewPool(plan, sb, rest.Options{})
+	clock := &offsetClock{}
+	// Retries do not wait: a test with failing fakes stays fast.
+	noSleep := func(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+	pool, err := rest.NewPool(plan, sb, rest.Options{Clock: clock, Sleep: noSleep})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pool.Close() })
-	return &deployment{t: t, sb: sb, plan: plan, store: st,
-		runner: engine.NewRunner(plan, poolCallers{pool}, st, engine.SystemClock{}, nil)}
+	return &deployment{t: t, sb: sb, plan: plan, store: st, clock: clock,
+		runner: engine.NewRunner(plan, poolCallers{pool}, st, clock, nil)}
 }
 
 func ctx(t *testing.T) context.Context {
