@@ -25,8 +25,12 @@ import (
 	"casesync/internal/sandbox"
 )
 
-var runnerCrashRounds = flag.Int("runner.crash-rounds", 0,
-	"extra rounds of random SIGKILL points in TestRunner_CrashSafety (the long variant)")
+var (
+	runnerCrashRounds = flag.Int("runner.crash-rounds", 0,
+		"extra rounds of random SIGKILL points in TestRunner_CrashSafety (the long variant)")
+	runnerCrashSeedFlag = flag.Uint64("runner.crash-seed", 0,
+		"seed of the random kill points (0: from the clock; the test logs it)")
+)
 
 // runnerCrashSeed sizes the crash test: 120 cases over 12 pages of 10, of
 // which about a third are referred to OSCaR and written.
@@ -64,25 +68,52 @@ func TestRunner_CrashSafety(t *testing.T) {
 		t.Fatalf("clean run: %+v; want at least 20 created and none failed", clean.Counts)
 	}
 
-	rounds := runnerCrashRoundsFixed
+	// A round is a list of points, or (the long variant) random points
+	// drawn until one is not reached because the run completed.
+	type round struct {
+		points []string
+		random bool
+	}
+	var rounds []round
+	for _, p := range runnerCrashRoundsFixed {
+		rounds = append(rounds, round{points: p})
+	}
+	seed := *runnerCrashSeedFlag
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	rng := rand.New(rand.NewPCG(seed, 6))
+	for range *runnerCrashRounds {
+		rounds = append(rounds, round{random: true})
+	}
 	if *runnerCrashRounds > 0 {
-		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 6))
-		for range *runnerCrashRounds {
-			rounds = append(rounds, runnerRandomPoints(rng, 12))
-		}
+		t.Logf("random kill points from -runner.crash-seed=%d", seed)
 	}
 	kills := 0
 	reached := map[string]int{}
-	for i, points := range rounds {
+	for i, r := range rounds {
 		t.Run(fmt.Sprintf("round %d", i+1), func(t *testing.T) {
 			sb := runnerSandbox(t, runnerCrashSeed)
 			c := runnerChild{t: t, bin: bin, dir: dir, state: filepath.Join(t.TempDir(), "state.db"), sb: sb}
-			for _, p := range points {
+			for n := 0; ; n++ {
+				var p string
+				switch {
+				case !r.random && n < len(r.points):
+					p = r.points[n]
+				case r.random && n < 40:
+					p = runnerRandomPoint(rng)
+				}
+				if p == "" {
+					break
+				}
 				if c.run(p) {
 					kills++
 					reached[strings.SplitN(p, ":", 2)[0]]++
-				} else {
-					t.Logf("%s: not reached, the run completed", p)
+					continue
+				}
+				t.Logf("%s: not reached, the run completed", p)
+				if r.random {
+					break
 				}
 			}
 			if c.run("") {
@@ -115,18 +146,14 @@ func TestRunner_CrashSafety(t *testing.T) {
 	}
 }
 
-// runnerRandomPoints draws n kill points for the long variant.
-func runnerRandomPoints(rng *rand.Rand, n int) []string {
+// runnerRandomPoint draws a kill point for the long variant.
+func runnerRandomPoint(rng *rand.Rand) string {
 	kinds := []struct {
 		name string
 		max  int
 	}{{engine.CrashMidPage, 120}, {engine.CrashAfterWrite, 8}, {engine.CrashBeforeCommit, 12}, {engine.CrashAfterCommit, 12}}
-	out := make([]string, n)
-	for i := range out {
-		k := kinds[rng.IntN(len(kinds))]
-		out[i] = fmt.Sprintf("%s:%d", k.name, 1+rng.IntN(k.max))
-	}
-	return out
+	k := kinds[rng.IntN(len(kinds))]
+	return fmt.Sprintf("%s:%d", k.name, 1+rng.IntN(k.max))
 }
 
 // runnerTargetState is fake OSCaR's referrals and clients without what a
