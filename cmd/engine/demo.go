@@ -8,8 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -73,132 +73,181 @@ func (a *app) demo(ctx context.Context, f demoFlags) error {
 	if err != nil || len(dirs) == 0 {
 		return &exitError{code: 2, err: fmt.Errorf("no deployments under %s (run the demo from the repository root, or pass --specs)", f.specs)}
 	}
-	sb, err := sandbox.Start(sandbox.Options{Cases: f.cases, Clients: f.clients, Interventions: 20, Decisions: 10, Seed: 1,
-		OSCaRAutoAccept: true, PingStatusDelay: 50 * time.Millisecond})
-	if err != nil {
-		return &exitError{code: 2, err: err}
-	}
-	defer sb.Close()
 	tmp, err := os.MkdirTemp("", "casesync-demo-")
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	defer os.RemoveAll(tmp)
-
 	w := a.stdout
-	fmt.Fprintf(w, "casesync demo: fake Primero %s (%d cases), OSCaR %s (%d clients), PING %s\n\n",
-		sb.URLs["primero"], f.cases, sb.URLs["oscar"], f.clients, sb.URLs["ping"])
-
-	type loaded struct {
-		plan   *engine.Plan
-		runner *engine.Runner
-		store  *state.Store
-		pool   *rest.Pool
-	}
-	var deps []loaded
-	defer func() {
-		for _, d := range deps {
-			d.pool.Close()
-			d.store.Close()
-		}
-	}()
+	fmt.Fprintf(w, "casesync demo: every deployment under %s runs against its own fresh fake Primero (%d cases), OSCaR (%d clients) and PING.\n", f.specs, f.cases, f.clients)
+	var dups int64
+	var failed bool
 	for _, dir := range dirs {
-		plan, err := spec.Load(dir, spec.Options{})
+		n, err := a.demoDeployment(ctx, f, dir, tmp)
 		if err != nil {
-			var ps spec.Problems
-			if errors.As(err, &ps) {
-				for _, p := range ps {
-					fmt.Fprintln(a.stderr, p.String())
-				}
-				return &exitError{code: 1, err: fmt.Errorf("%s has spec problems", dir)}
-			}
-			return &exitError{code: 2, err: err}
+			return err
 		}
-		urls := map[string]string{}
-		for name := range plan.Connectors {
-			u, ok := sb.URLs[name]
-			if !ok {
-				return &exitError{code: 1, err: fmt.Errorf("%s: the demo has no fake for connector %q", plan.Name, name)}
-			}
-			urls[name] = u
-		}
-		plan = plan.WithBaseURLs(urls)
-		path := filepath.Join(tmp, plan.Name+".db")
-		if f.keepState != "" {
-			path = f.keepState
-			if len(dirs) > 1 {
-				path = strings.TrimSuffix(f.keepState, ".db") + "-" + plan.Name + ".db"
-			}
-		}
-		st, err := state.Open(path)
-		if err != nil {
-			return &exitError{code: 2, err: err}
-		}
-		var vals []string
-		for _, n := range plan.Secrets {
-			if v, ok := sb.Secret(n); ok {
-				vals = append(vals, v)
-			}
-		}
-		red := redact.New(vals...)
-		var lvl slog.Level
-		_ = lvl.UnmarshalText([]byte(f.logLevel))
-		log := slog.New(redact.Handler(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: lvl}), red))
-		pool, err := rest.NewPool(plan, sb, rest.Options{Logger: log})
-		if err != nil {
-			st.Close()
-			return &exitError{code: 2, err: err}
-		}
-		deps = append(deps, loaded{plan, engine.NewRunner(plan, poolCallers{pool}, st, engine.SystemClock{}, log), st, pool})
-	}
-
-	before := fakeWrites(sb)
-	var firstFailed int
-	for pass := 1; pass <= 2; pass++ {
-		if pass == 2 {
-			fmt.Fprintln(w, "\nsecond pass (nothing changed at the sources, so nothing should be written):")
-		}
-		passBefore := fakeWrites(sb)
-		tot := demoTotals{engineWrites: map[string]int{}}
-		for _, d := range deps {
-			fmt.Fprintf(w, "%s\n", d.plan.Name)
-			for _, name := range runOrder(d.plan) {
-				res, err := d.runner.Sync(ctx, name, engine.SyncOptions{Trigger: "demo"})
-				if res != nil {
-					printDemoResult(w, res)
-					tgt := d.plan.Pipelines[name].Upsert.Connector
-					tot.engineWrites[tgt] += res.Counts.Created + res.Counts.Updated
-					tot.failed += res.Counts.Failed
-				}
-				if err != nil {
-					fmt.Fprintf(w, "  %-28s run failed: %v\n", name, err)
-					tot.failed++
-				}
-				if ctx.Err() != nil {
-					return &exitError{code: 1, err: ctx.Err()}
-				}
-			}
-		}
-		after := fakeWrites(sb)
-		fmt.Fprintln(w, "  fakes' own count of applied writes this pass:")
-		for _, sys := range []string{"primero", "oscar", "ping"} {
-			fmt.Fprintf(w, "    %-8s %4d writes by the fake's count, %4d by the engine's\n", sys, after[sys]-passBefore[sys], tot.engineWrites[sys])
-		}
-		if pass == 1 {
-			firstFailed = tot.failed
+		if n < 0 {
+			failed = true
+		} else {
+			dups += n
 		}
 	}
-	final := fakeWrites(sb)
-	fmt.Fprintf(w, "\nduplicates created at the fakes: %d\n", sb.Primero.Counters().Duplicates.Load()+sb.Oscar.Counters().Duplicates.Load()+sb.Ping.Counters().Duplicates.Load())
-	_ = before
-	_ = final
-	_ = firstFailed
+	fmt.Fprintf(w, "\nduplicates created at the fakes: %d\n", dups)
 	fmt.Fprintln(w, `
 next:
   engine check specs/                                   validate every shipped deployment
-  engine dry-run PIPELINE --specs specs/DEPLOYMENT      preview writes against a live source
-  engine sync PIPELINE --specs specs/DEPLOYMENT         run one pipeline for real`)
+  engine dry-run PIPELINE --specs specs/DEPLOYMENT      preview writes (see engine fake to run a fake standalone)
+  engine sync PIPELINE --specs specs/DEPLOYMENT         run one pipeline for real
+  engine run --specs specs/DEPLOYMENT                   the daemon: schedules, hot reload, webhook inbox`)
+	if failed {
+		return &exitError{code: 1, err: fmt.Errorf("a pipeline run failed")}
+	}
 	return nil
+}
+
+// demoDeployment runs one deployment twice against its own fakes and
+// returns the duplicates the fakes counted (-1 when a run failed).
+func (a *app) demoDeployment(ctx context.Context, f demoFlags, dir, tmp string) (int64, error) {
+	w := a.stdout
+	plan, err := spec.Load(dir, spec.Options{})
+	if err != nil {
+		var ps spec.Problems
+		if errors.As(err, &ps) {
+			for _, p := range ps {
+				fmt.Fprintln(a.stderr, p.String())
+			}
+			return 0, &exitError{code: 1, err: fmt.Errorf("%s has spec problems", dir)}
+		}
+		return 0, &exitError{code: 2, err: err}
+	}
+	sb, err := sandbox.Start(sandbox.Options{Cases: f.cases, Clients: f.clients, Interventions: 20, Decisions: 10, Seed: 1,
+		OSCaRAutoAccept: true, PingStatusDelay: 20 * time.Millisecond})
+	if err != nil {
+		return 0, &exitError{code: 2, err: err}
+	}
+	defer sb.Close()
+	urls := map[string]string{}
+	for name := range plan.Connectors {
+		u, ok := sb.URLs[name]
+		if !ok {
+			return 0, &exitError{code: 1, err: fmt.Errorf("%s: the demo has no fake for connector %q", plan.Name, name)}
+		}
+		urls[name] = u
+	}
+	plan = plan.WithBaseURLs(urls)
+	path := filepath.Join(tmp, plan.Name+".db")
+	if f.keepState != "" {
+		path = strings.TrimSuffix(f.keepState, ".db") + "-" + plan.Name + ".db"
+	}
+	st, err := state.Open(path)
+	if err != nil {
+		return 0, &exitError{code: 2, err: err}
+	}
+	defer st.Close()
+	var vals []string
+	for _, n := range plan.Secrets {
+		if v, ok := sb.Secret(n); ok {
+			vals = append(vals, v)
+		}
+	}
+	red := redact.New(vals...)
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(f.logLevel))
+	log := slog.New(redact.Handler(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: lvl}), red))
+	pool, err := rest.NewPool(plan, sb, rest.Options{Logger: log})
+	if err != nil {
+		return 0, &exitError{code: 2, err: err}
+	}
+	defer pool.Close()
+	counted := &countingCallers{inner: poolCallers{pool}, writes: map[string]int{}}
+	runner := engine.NewRunner(plan, counted, st, engine.SystemClock{}, log)
+
+	fmt.Fprintf(w, "\n%s (%s)\n", plan.Name, dir)
+	failed := false
+	for pass := 1; pass <= 2; pass++ {
+		if pass == 2 {
+			fmt.Fprintln(w, "  second pass — nothing changed at the sources, so nothing should be written:")
+		}
+		fakeBefore := fakeWrites(sb)
+		counted.reset()
+		for _, name := range runOrder(plan) {
+			res, err := runner.Sync(ctx, name, engine.SyncOptions{Trigger: "demo"})
+			if res != nil {
+				printDemoResult(w, res)
+			}
+			if err != nil {
+				fmt.Fprintf(w, "  %-28s run failed: %s\n", name, red.String(err.Error()))
+				failed = true
+			}
+			if ctx.Err() != nil {
+				return 0, &exitError{code: 1, err: ctx.Err()}
+			}
+		}
+		after := fakeWrites(sb)
+		engineWrites := counted.snapshot()
+		var parts []string
+		for _, sys := range []string{"primero", "oscar", "ping"} {
+			if _, used := plan.Connectors[sys]; !used {
+				continue
+			}
+			parts = append(parts, fmt.Sprintf("%s %d (engine sent %d)", sys, after[sys]-fakeBefore[sys], engineWrites[sys]))
+		}
+		fmt.Fprintf(w, "  writes applied, by the fakes' own count: %s\n", strings.Join(parts, ", "))
+	}
+	dups := sb.Primero.Counters().Duplicates.Load() + sb.Oscar.Counters().Duplicates.Load() + sb.Ping.Counters().Duplicates.Load()
+	if failed {
+		return -1, nil
+	}
+	return dups, nil
+}
+
+// countingCallers counts the write calls the engine sends (upserts and
+// after-steps), per connector, to print beside the fakes' own counts.
+type countingCallers struct {
+	inner  engine.Callers
+	mu     sync.Mutex
+	writes map[string]int
+}
+
+func (c *countingCallers) Get(name string) (engine.Caller, error) {
+	in, err := c.inner.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	return &countingCaller{Caller: in, name: name, c: c}, nil
+}
+
+func (c *countingCallers) reset() {
+	c.mu.Lock()
+	c.writes = map[string]int{}
+	c.mu.Unlock()
+}
+
+func (c *countingCallers) snapshot() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(c.writes))
+	for k, v := range c.writes {
+		out[k] = v
+	}
+	return out
+}
+
+type countingCaller struct {
+	engine.Caller
+	name string
+	c    *countingCallers
+}
+
+func (cc *countingCaller) Do(ctx context.Context, call *engine.Call) (*engine.Response, error) {
+	resp, err := cc.Caller.Do(ctx, call)
+	if err == nil && (strings.Contains(call.Label, "/upsert") || strings.Contains(call.Label, "/after/")) {
+		cc.c.mu.Lock()
+		cc.c.writes[cc.name]++
+		cc.c.mu.Unlock()
+	}
+	return resp, err
 }
 
 // runOrder lists pipelines that start on their own (not chained), sorted,
@@ -250,5 +299,3 @@ func fakeWrites(sb *sandbox.Sandbox) map[string]int {
 		"ping":    int(sb.Ping.Counters().TotalWrites()),
 	}
 }
-
-var _ = sort.Strings
