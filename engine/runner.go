@@ -844,7 +844,8 @@ func (ru *run) item(ctx context.Context, key, cursorVal string, rec map[string]a
 	if d.TargetID != "" && d.Action != ActionUnchanged {
 		link = &Link{SystemA: ru.srcName, IDA: key, SystemB: ru.linkName, IDB: d.TargetID, Pipeline: p.Name}
 	}
-	if d.Action == ActionCreated || d.Action == ActionUpdated {
+	if (d.Action == ActionCreated || d.Action == ActionUpdated) && ru.opts.DryRun == nil {
+		// A dry run wrote nothing, so it has nothing to follow up.
 		v.TargetID = d.TargetID
 		v.Response = resp
 		v.Transaction = txnV

@@ -202,3 +202,24 @@ func TestRunner_PollFailedKeepsNoLink(t *testing.T) {
 		t.Errorf("c (job done): %+v, want created and linked", o)
 	}
 }
+
+// A dry run writes nothing, so it runs no after-step either.
+func TestRunner_DryRunSkipsAfterSteps(t *testing.T) {
+	c := &okCaller{
+		list:   []any{map[string]any{"id": "a", "answer": "ok"}},
+		handle: func(*engine.Call) any { return map[string]any{"status": "ok", "txn": "t-a"} },
+	}
+	after := []engine.After{{Name: "ack", Connector: "api", Request: engine.Request{Method: "POST", Path: okTemplate(t, "/ack")}}}
+	st := &okState{links: map[string]string{}}
+	r := engine.NewRunner(okPlan(t, after), okCallers{c}, st, nil, nil)
+	var got []engine.Decision
+	if _, err := r.Sync(context.Background(), "p", engine.SyncOptions{DryRun: func(d engine.Decision) { got = append(got, d) }}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Action != engine.ActionCreated || got[0].Request == nil {
+		t.Errorf("decisions %+v, want one create previewed", got)
+	}
+	if len(c.calls) != 0 {
+		t.Errorf("a dry run sent %v", c.calls)
+	}
+}
