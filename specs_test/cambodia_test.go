@@ -2,6 +2,7 @@ package specs_test
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -245,6 +246,11 @@ func TestCambodia_BothWays(t *testing.T) {
 	}
 	if n := res["f1_referrals_to_oscar"].Counts.Failed; n != 0 {
 		t.Errorf("flow 1 failed %d referrals: %v", n, res["f1_referrals_to_oscar"].Reasons)
+	}
+
+	before = d.fakeWrites()
+	if _, writes = d.pass(); writes["primero"]+writes["oscar"] != 0 || !maps.Equal(before, d.fakeWrites()) {
+		t.Errorf("a second pass wrote: engine %v, fakes %v → %v", writes, before, d.fakeWrites())
 	}
 
 	accepted := d.acceptAll()
