@@ -35,7 +35,9 @@ type Config struct {
 	// DrainTimeout bounds how long shutdown waits for runs to reach a page
 	// boundary before cancelling them; 0 means 30 s.
 	DrainTimeout time.Duration
-	// InboxBatch is how many deliveries one inbox run takes; 0 means 100.
+	// InboxBatch is how many deliveries one inbox run takes; 0 means 10.
+	// A run commits its outcomes at its end, so after a crash up to one
+	// batch is processed again.
 	InboxBatch int
 	// OnEvent, when set, sees every event (tests wait on it instead of
 	// sleeping). It must not block.
@@ -133,7 +135,7 @@ func New(cfg Config) (*Daemon, error) {
 		cfg.DrainTimeout = 30 * time.Second
 	}
 	if cfg.InboxBatch <= 0 {
-		cfg.InboxBatch = 100
+		cfg.InboxBatch = 10
 	}
 	d := &Daemon{
 		cfg:         cfg,

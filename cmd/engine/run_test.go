@@ -1,0 +1,356 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"casesync/internal/fakes/primero"
+	"casesync/internal/sandbox"
+	"casesync/internal/state"
+)
+
+// engineProc is `engine run` in a child process.
+type engineProc struct {
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	exited chan error
+}
+
+// buildEngine compiles this command into a temporary folder.
+func buildEngine(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "engine")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startEngine starts `engine run` and waits for its listening line.
+func startEngine(t *testing.T, bin string, env []string, args ...string) *engineProc {
+	t.Helper()
+	p := &engineProc{cmd: exec.Command(bin, append([]string{"run"}, args...)...), stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
+	p.cmd.Env = env
+	p.cmd.Stderr = p.stderr
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	listening := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), " listening on http://") {
+				close(listening)
+			}
+		}
+		p.exited <- p.cmd.Wait()
+	}()
+	t.Cleanup(func() { p.cmd.Process.Kill() })
+	select {
+	case <-listening:
+	case err := <-p.exited:
+		t.Fatalf("engine run exited at start: %v\n%s", err, p.stderr)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("engine run did not start listening\n%s", p.stderr)
+	}
+	return p
+}
+
+// signal sends sig and waits for the exit.
+func (p *engineProc) signal(t *testing.T, sig syscall.Signal) error {
+	t.Helper()
+	p.cmd.Process.Signal(sig)
+	select {
+	case err := <-p.exited:
+		return err
+	case <-time.After(40 * time.Second):
+		t.Fatalf("engine run did not exit after %v\n%s", sig, p.stderr)
+		return nil
+	}
+}
+
+// waitUntil waits for cond with a deadline; cond reads fakes or the
+// daemon's /status, which offer no notification to wait on.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(40 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
+	}
+}
+
+// inboxSpecs copies the example deployment and gives cases_to_oscar the
+// inbox Primero's data forwarding posts to.
+func inboxSpecs(t *testing.T) string {
+	t.Helper()
+	dir := copyExampleSpecs(t)
+	edit := func(path, old, new string) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(b, []byte(old)) {
+			t.Fatalf("%s no longer holds %q", path, old)
+		}
+		if err := os.WriteFile(path, bytes.Replace(b, []byte(old), []byte(new), 1), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := filepath.Join(dir, "referrals.cue")
+	edit(spec, `list.Concat([prim.Secrets, osc.Secrets])`, `list.Concat([prim.Secrets, osc.Secrets, ["INBOX_SECRET"]])`)
+	edit(spec, `trigger: cron: "0 * * * *"`, `trigger: {
+		cron: "0 0 1 1 *" // yearly: no scheduled run during the test
+		inbox: {
+			path:   "/hooks/primero/cases"
+			secret: {secret: "INBOX_SECRET"}
+			header: "x-api-key"
+			key:    ".data.record_id"
+			fetch: {path: "/api/v2/cases/{$key}", records: "[.data]"}
+		}
+	}`)
+	return dir
+}
+
+// Deliveries are posted by eight senders that retry when the connection
+// fails, as a relay in front of Primero would. The daemon is SIGKILLed
+// while deliveries arrive and are processed, restarted, sent SIGTERM in
+// the middle of processing, and started once more to finish. Every
+// delivery must be stored once and processed, and every referred case
+// must reach OSCaR exactly once.
+func TestRun_InboxExactlyOnceAcrossKillAndTerm(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the engine and runs it in child processes")
+	}
+	bin := buildEngine(t)
+	sb, err := sandbox.Start(sandbox.Options{Cases: 1000, Clients: 5, Seed: 7, OSCaRAutoAccept: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sb.Close)
+	// A few milliseconds per re-fetch keeps processing going while the
+	// process is killed.
+	sb.Primero.InjectFault(primero.Fault{Method: "GET", Path: "/api/v2/cases/*", Kind: primero.FaultLatency, Latency: 3 * time.Millisecond})
+
+	specs := inboxSpecs(t)
+	statePath := filepath.Join(t.TempDir(), "state.db")
+	addr := freeAddr(t)
+	env := os.Environ()
+	for _, n := range []string{"PRIMERO_USER", "PRIMERO_PASSWORD", "OSCAR_EMAIL", "OSCAR_PASSWORD", "INBOX_SECRET"} {
+		v, _ := sb.Secret(n)
+		env = append(env, n+"="+v)
+	}
+	secret, _ := sb.Secret("INBOX_SECRET")
+	args := []string{"--specs", specs, "--state", statePath, "--addr", addr, "--log-level", "warn",
+		"--base-url", "primero=" + sb.URLs["primero"], "--base-url", "oscar=" + sb.URLs["oscar"]}
+
+	var ids []string
+	for _, c := range sb.Primero.Cases() {
+		ids = append(ids, c["id"].(string))
+	}
+	if len(ids) != 1000 {
+		t.Fatalf("%d cases seeded", len(ids))
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	post := func(i int) (int, error) {
+		body := fmt.Sprintf(`{"data": {"record_id": %q, "delivery": %d}}`, ids[i], i)
+		req, _ := http.NewRequest("POST", "http://"+addr+"/hooks/primero/cases", strings.NewReader(body))
+		req.Header.Set("x-api-key", secret)
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	statuses := make([]int, len(ids))
+	var answered atomic.Int64
+	var senders sync.WaitGroup
+	next := atomic.Int64{}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	for range 8 {
+		senders.Add(1)
+		go func() {
+			defer senders.Done()
+			// About 400 deliveries a second in all, so the kill lands while
+			// they still arrive.
+			pace := time.NewTicker(20 * time.Millisecond)
+			defer pace.Stop()
+			for i := int(next.Add(1) - 1); i < len(ids); i = int(next.Add(1) - 1) {
+				<-pace.C
+				for ctx.Err() == nil {
+					code, err := post(i)
+					if err == nil && code != http.StatusServiceUnavailable {
+						statuses[i] = code
+						answered.Add(1)
+						break
+					}
+					// Refused or cut off while the daemon restarts: send again.
+					select {
+					case <-ctx.Done():
+					case <-time.After(20 * time.Millisecond):
+					}
+				}
+			}
+		}()
+	}
+
+	// 1: SIGKILL while deliveries arrive and are being processed.
+	p := startEngine(t, bin, env, args...)
+	waitUntil(t, "300 answered deliveries and OSCaR writes", func() bool {
+		return answered.Load() >= 300 && sb.Oscar.Counters().TotalWrites() >= 10
+	})
+	p.signal(t, syscall.SIGKILL)
+	killedAt := answered.Load()
+
+	// 2: restart; SIGTERM in the middle of processing.
+	p = startEngine(t, bin, env, args...)
+	senders.Wait()
+	if ctx.Err() != nil {
+		t.Fatal("the senders did not finish")
+	}
+	writes := sb.Oscar.Counters().TotalWrites()
+	waitUntil(t, "more OSCaR writes", func() bool { return sb.Oscar.Counters().TotalWrites() >= writes+10 })
+	if err := p.signal(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM: %v (want exit 0)\n%s", err, p.stderr)
+	}
+
+	// 3: start again and let it finish.
+	p = startEngine(t, bin, env, args...)
+	pendingAtStart := inboxPending(t, addr)
+	waitUntil(t, "an empty inbox", func() bool { return inboxPending(t, addr) == 0 })
+	// Every delivery again: each is known, none is processed twice.
+	for i := range ids {
+		if code, err := post(i); err != nil || code != http.StatusOK {
+			t.Fatalf("repeated delivery %d: %d %v, want 200 duplicate", i, code, err)
+		}
+	}
+	if n := inboxPending(t, addr); n != 0 {
+		t.Errorf("%d pending after repeating every delivery", n)
+	}
+	if err := p.signal(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM: %v\n%s", err, p.stderr)
+	}
+
+	lost := 0
+	for i, code := range statuses {
+		switch code {
+		case http.StatusAccepted:
+		case http.StatusOK:
+			lost++ // stored, but the answer was cut off by the kill
+		default:
+			t.Errorf("delivery %d answered %d", i, code)
+		}
+	}
+	st, err := state.OpenReadOnly(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if items, err := st.InboxPending(context.Background(), "cases_to_oscar", 0); err != nil || len(items) != 0 {
+		t.Errorf("state: %d deliveries pending (err %v)", len(items), err)
+	}
+	fetched := map[string]int{}
+	for _, r := range sb.Primero.Requests() {
+		if r.Method == "GET" && strings.HasPrefix(r.Path, "/api/v2/cases/") && r.Status == 200 {
+			fetched[strings.TrimPrefix(r.Path, "/api/v2/cases/")]++
+		}
+	}
+	twice := 0
+	for _, id := range ids {
+		switch n := fetched[id]; {
+		case n == 0:
+			t.Errorf("case %s was never processed", id)
+		case n > 1:
+			twice++
+		}
+	}
+	// The effect: one OSCaR referral per referred case, no duplicates.
+	perCase := map[string]int{}
+	for _, r := range sb.Oscar.Referrals() {
+		if id, ok := r["external_id"].(string); ok {
+			perCase[id]++
+		}
+	}
+	for _, id := range referredCases(sb) {
+		c, _ := sb.Primero.Case(id)
+		if n := perCase[c["case_id"].(string)]; n != 1 {
+			t.Errorf("case %s has %d OSCaR referrals, want 1", id, n)
+		}
+	}
+	if n := sb.Oscar.Counters().Duplicates.Load(); n != 0 {
+		t.Errorf("OSCaR counted %d duplicates", n)
+	}
+	failures, err := st.Failures(context.Background(), "cases_to_oscar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons := map[string]int{}
+	for _, f := range failures {
+		reasons[f.Reason]++
+	}
+	t.Logf("killed after %d of 1000 answers; %d answers lost to the kill (stored, re-sent, answered 200); %d deliveries pending at the last start; "+
+		"%d cases re-fetched after the kill (in flight when killed); retry queue by reason %v",
+		killedAt, lost, pendingAtStart, twice, reasons)
+}
+
+func inboxPending(t *testing.T, addr string) int {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Pipelines []struct {
+			Name         string `json:"name"`
+			InboxPending *int   `json:"inbox_pending"`
+		} `json:"pipelines"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range st.Pipelines {
+		if p.Name == "cases_to_oscar" && p.InboxPending != nil {
+			return *p.InboxPending
+		}
+	}
+	t.Fatal("/status has no inbox for cases_to_oscar")
+	return 0
+}
