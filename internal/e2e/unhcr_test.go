@@ -11,6 +11,8 @@ package e2e
 import (
 	"context"
 	"encoding/csv"
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,6 +22,9 @@ import (
 	"testing"
 	"time"
 
+	"casesync/engine"
+	"casesync/engine/mapping"
+	"casesync/engine/spec"
 	"casesync/internal/fakes/ping"
 )
 
@@ -111,6 +116,20 @@ func TestUnhcr_ReferralsFromProgres(t *testing.T) {
 			f["progres_primerotransferstatusdate"] != e.clock.Now().Format("2006-01-02") {
 			t.Errorf("acknowledgement %s", unhcrJSON(b))
 		}
+	}
+
+	// The fixture's body, except ExternalId: the intervention's id where
+	// the job sent the placeholder "id55" (deployments.md §2.7 defect 1).
+	ackA := unhcrFill(unhcrFixture(t, "ping_ingestion_request_examples.json", "flow_1_1_mark_intervention_pending_after_primero_write"), map[string]any{
+		"id55": lpA, "<progres_lpinterventionid>": lpA, "<progres_businessunit>": ping.DefaultBusinessUnitID,
+		"<YYYY-MM-DD today>": e.clock.Now().Format("2006-01-02"),
+	})
+	found := false
+	for _, b := range acks {
+		found = found || unhcrSameJSON(b, ackA)
+	}
+	if !found {
+		t.Errorf("no acknowledgement of %s like the fixture:\n%s", lpA, unhcrJSON(ackA))
 	}
 
 	// One case per individual; the touched ones got their service.
@@ -658,7 +677,7 @@ func TestUnhcr_DecisionsFromProgres(t *testing.T) {
 		}
 	}
 	wantMark := unhcrFill(unhcrFixture(t, "ping_ingestion_request_examples.json", "flow_2_2_mark_decision_synced"), map[string]any{
-		"<progres_interoperabilityreferralid>":              acc.progresID,
+		"<progres_interoperabilityreferralid>":             acc.progresID,
 		"Referral decision synced with PRIMERO via OpenFn": "Referral decision synced with PRIMERO via casesync",
 	})
 	if !unhcrSameJSON(mark, wantMark) {
@@ -693,5 +712,252 @@ func TestUnhcr_DecisionsFromProgres(t *testing.T) {
 	}
 	if e.duplicates() != 0 {
 		t.Errorf("%d duplicates at the fakes", e.duplicates())
+	}
+}
+
+// Dry-run previews all four flows: the writes each would send, with the
+// bodies of the fixtures, and nothing written anywhere.
+func TestUnhcr_DryRunAllFlows(t *testing.T) {
+	e := unhcrOpen(t, unhcrOptions{Cases: 40, Interventions: 6, Decisions: 4})
+	sb, pg := e.sb, e.ping
+	// 2.2 needs referrals proGres knows and decided: 2.1 runs for real,
+	// with one service whose type the table lacks, fixed afterwards, so
+	// 2.1 has exactly one referral left to send.
+	keys := unhcrUNHCRReferred(sb)
+	missID, missSvc, _ := strings.Cut(keys[0], "#")
+	sb.Primero.Touch(missID, map[string]any{"services_section": []any{map[string]any{"unique_id": missSvc, "service_type": "food"}}})
+	e.sync(t, unhcr21)
+	sb.Primero.Touch(missID, map[string]any{"services_section": []any{map[string]any{"unique_id": missSvc, "service_type": "medical"}}})
+	var decided string
+	for _, r := range pg.Decisions() {
+		if _, ok := sb.Primero.CaseByCaseID(unhcrStr(r["progres_offlineid"])); ok {
+			decided = r["progres_interoperabilityreferralid"].(string)
+			if err := pg.Decide(decided, ping.ReferralRejected, "Duplicate referral", ""); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	before, requests := e.writes(), e.rec.count(unhcrSync, "")+e.rec.count(unhcrAsync, "")
+
+	d11 := e.dryRun(t, unhcr11)
+	d12 := e.dryRun(t, unhcr12)
+	d21 := e.dryRun(t, unhcr21)
+	d22 := e.dryRun(t, unhcr22)
+
+	if after := e.writes(); !unhcrSameJSON(before, after) || e.rec.count(unhcrSync, "")+e.rec.count(unhcrAsync, "") != requests {
+		t.Errorf("dry-run wrote: %v → %v", before, after)
+	}
+	count := func(ds map[string]engine.Decision, a engine.Action) int {
+		n := 0
+		for _, d := range ds {
+			if d.Action == a {
+				n++
+			}
+		}
+		return n
+	}
+	// 1.1: four cases to create; intervention 1's type is a counted miss.
+	if count(d11, engine.ActionCreated) != 4 || count(d11, engine.ActionFailed) != 2 {
+		t.Errorf("1.1 preview: %d created, %d failed, want 4 and 2", count(d11, engine.ActionCreated), count(d11, engine.ActionFailed))
+	}
+	misses := 0
+	for _, d := range d11 {
+		if d.MissLookup == "progres_service_type" && d.MissKey == "Legal Assistance" {
+			misses++
+		}
+		if d.Action == engine.ActionCreated && (d.Request.Method != "POST" || d.Request.Path != "/api/v2/cases") {
+			t.Errorf("1.1 preview request %+v", d.Request)
+		}
+	}
+	if misses != 1 {
+		t.Errorf("1.1 preview shows %d allow-list misses, want 1", misses)
+	}
+	pending := e.rec.bodies(unhcrRetrieve, ping.SHPPendingInterventions)
+	if len(pending) == 0 || !unhcrSameJSON(pending[0], unhcrFixture(t, "ping_retrieve_request_examples.json", "retrieve_pending_referrals_flow_1_1")) {
+		t.Errorf("pending request: %s", unhcrJSON(pending))
+	}
+	detail := e.rec.bodies(unhcrRetrieve, ping.SHPInterventionDetail)
+	id := detail[0]["QueryParameters"].([]any)[0].(map[string]any)["Value"]
+	if want := unhcrFill(unhcrFixture(t, "ping_retrieve_request_examples.json", "retrieve_intervention_detail_flow_1_1"),
+		map[string]any{"<progres_lpinterventionid>": id}); !unhcrSameJSON(detail[0], want) {
+		t.Errorf("detail request:\n%s\nwant (fixture):\n%s", unhcrJSON(detail[0]), unhcrJSON(want))
+	}
+
+	// 1.2: the seeded decisions, each a fixture-shaped body.
+	n12 := 0
+	for _, d := range d12 {
+		if d.Action != engine.ActionCreated {
+			continue
+		}
+		n12++
+		caseID, _, _ := strings.Cut(d.RecordKey, "#")
+		c, _ := sb.Primero.Case(caseID)
+		it := d.Request.Body.(map[string]any)["Data"].([]any)[0].(map[string]any)
+		f := unhcrFields(it)
+		code, comment := "125080003", "Referral acknowledged by PRIMERO"
+		if f["progres_primerotransferstatus"] == "125080004" {
+			code, comment = "125080004", "Referral rejected by PRIMERO: No capacity in the area"
+		}
+		want := unhcrFill(unhcrFixture(t, "ping_ingestion_request_examples.json", "flow_1_2_send_primero_decision"), map[string]any{
+			"<primero case_id>": c["case_id"], "Referral <acknowledged|rejected> by PRIMERO[: <closure_reason>]": comment,
+			"<2nd part of progres_interventionnumber>": f["progres_lpinterventionid"], "<3rd part of progres_interventionnumber>": f["progres_businessunit"],
+			"<125080003 acknowledged | 125080004 rejected | 125080001 other>": code,
+			"<YYYY-MM-DD today>": e.clock.Now().Format("2006-01-02"), "<primero owned_by>": c["owned_by"],
+		})
+		if !unhcrSameJSON(d.Request.Body, want) || d.Request.Path != unhcrSync {
+			t.Errorf("1.2 preview %s %s:\n%s\nwant (fixture):\n%s", d.Request.Method, d.Request.Path, unhcrJSON(d.Request.Body), unhcrJSON(want))
+		}
+	}
+	if n12 == 0 {
+		t.Error("1.2 preview has no decision to send")
+	}
+
+	// 2.1: the one new service, an async body with the fixture's 24 fields.
+	if count(d21, engine.ActionCreated) != 1 {
+		t.Errorf("2.1 preview: %d to send, want 1", count(d21, engine.ActionCreated))
+	}
+	fixture21 := unhcrFixture(t, "ping_ingestion_request_examples.json", "flow_2_1_send_primero_referral_async")
+	var names []string
+	for _, f := range fixture21["Data"].([]any)[0].(map[string]any)["Fields"].([]any) {
+		names = append(names, f.(map[string]any)["Name"].(string))
+	}
+	for _, d := range d21 {
+		if d.Action != engine.ActionCreated {
+			continue
+		}
+		b := d.Request.Body.(map[string]any)
+		var got []string
+		for _, f := range b["Data"].([]any)[0].(map[string]any)["Fields"].([]any) {
+			got = append(got, f.(map[string]any)["Name"].(string))
+		}
+		if d.Request.Path != unhcrAsync || b["ShippingProcessId"] != "SHP-2731" || b["InteropID"] != "INT-1436" || b["APIVersion"] != "V2" || !slices.Equal(got, names) {
+			t.Errorf("2.1 preview %s:\n%s", d.Request.Path, unhcrJSON(b))
+		}
+	}
+
+	// 2.2: the decided referral, a PATCH of its Primero referral.
+	d, ok := d22[decided]
+	if !ok || d.Action != engine.ActionUpdated || d.Request.Method != "PATCH" ||
+		!unhcrSameJSON(d.Request.Body, map[string]any{"data": map[string]any{"status": "rejected", "rejected_reason": "Duplicate referral — No comment given in proGres"}}) {
+		t.Errorf("2.2 preview of %s: %+v", decided, d)
+	}
+}
+
+// Every value table beside the spec is loaded and checked when the spec
+// is: a duplicated key or an empty value in any of them is a problem that
+// names the file, before anything runs.
+func TestUnhcr_ValueTablesCheckedAtLoad(t *testing.T) {
+	dir := unhcrSpecs(t, nil)
+	plan, err := spec.Load(dir, spec.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := map[string]bool{}
+	for _, l := range plan.Spec.Lookups {
+		if l.File != "" {
+			used[l.File] = true
+		}
+	}
+	tables, _ := filepath.Glob(filepath.Join(dir, "*.csv"))
+	if len(tables) != len(used) {
+		t.Errorf("%d tables beside the spec, %d used by lookups", len(tables), len(used))
+	}
+	for _, path := range tables {
+		file := filepath.Base(path)
+		orig, _ := os.ReadFile(path)
+		lines := strings.Split(strings.TrimSpace(string(orig)), "\n")
+		for _, tc := range []struct{ code, extra string }{
+			{"lookup-duplicate-key", lines[1]},
+			{"lookup-empty-value", strings.SplitN(lines[1], ",", 2)[0] + "-x,"},
+		} {
+			if err := os.WriteFile(path, []byte(string(orig)+tc.extra+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := spec.Load(dir, spec.Options{})
+			var ps spec.Problems
+			found := false
+			if errors.As(err, &ps) {
+				for _, p := range ps {
+					found = found || p.Code == tc.code && strings.HasSuffix(p.File, file)
+				}
+			}
+			if !found {
+				t.Errorf("%s with a bad row (%s): %v, want a %s problem", file, tc.code, err, tc.code)
+			}
+		}
+		if err := os.WriteFile(path, orig, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// The fan-out of 1.1 groups joined rows by intervention number and keeps
+// each language and (category, subcategory) pair once: the DTP-era
+// Kakuma rows (9 rows, 6 interventions, one with a repeated need).
+func TestUnhcr_GroupsJoinedRows(t *testing.T) {
+	plan, err := spec.Load(unhcrSpecs(t, nil), spec.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(runnerRepoRoot(t), "..", "shared", "fixtures", "openfn", "progres_dtp", "dtp_intervention_rows_kakuma.json"))
+	if err != nil {
+		t.Skipf("fixture not readable: %v", err)
+	}
+	var rows []any
+	if err := json.Unmarshal(b, &rows); err != nil {
+		t.Fatal(err)
+	}
+	rec := map[string]any{"progres_lpinterventionid": "00000000-0000-4000-8000-000000000000", "progres_businessunit": ping.DefaultBusinessUnitID, "detail": rows}
+	items, err := plan.Pipelines[unhcr11].Each.JQ.All(context.Background(), rec, &mapping.Vars{Vars: plan.Vars})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]map[string]any{}
+	for _, it := range items {
+		m := it.(map[string]any)
+		got[m["intervention_number"].(string)] = m
+	}
+	if len(got) != 6 {
+		t.Fatalf("%d interventions from 9 rows, want 6: %v", len(got), unhcrJSON(items))
+	}
+	dad := got["DAD-21-PRTITV-0000001"]
+	wantNeeds := []any{
+		map[string]any{"category": "Single parent", "subcategory": "Single HR - parent"},
+		map[string]any{"category": "Child at risk", "subcategory": "Child carer"},
+		map[string]any{"category": "Disability", "subcategory": "Mental disability - moderate"},
+	}
+	if !unhcrSameJSON(dad["specific_needs"], wantNeeds) || dad["lpinterventionid"] != "1b92e6dd-bc67-eb11-80f8-00155d3407bf" {
+		t.Errorf("DAD-21-PRTITV-0000001: %s", unhcrJSON(dad))
+	}
+	if nai := got["NAI-20-PRTITV-0000006"]; !unhcrSameJSON(nai["languages"], []any{"Amal"}) || len(nai["locations"].([]any)) != 4 {
+		t.Errorf("NAI-20-PRTITV-0000006: %s", unhcrJSON(nai))
+	}
+}
+
+// PING's paging cookie: a queue longer than a page is read whole, each
+// next page asked with the same body plus PagingCookie and PageNumber.
+func TestUnhcr_PagingCookie(t *testing.T) {
+	e := unhcrOpen(t, unhcrOptions{Interventions: 60})
+	res := e.sync(t, unhcr11)
+	if res.Counts.Read != 60 {
+		t.Errorf("read %d interventions, want 60 over two pages", res.Counts.Read)
+	}
+	pages := e.rec.bodies(unhcrRetrieve, ping.SHPPendingInterventions)
+	if len(pages) != 2 {
+		t.Fatalf("%d SHP-2747 requests, want 2", len(pages))
+	}
+	second := map[string]any{}
+	for k, v := range pages[1] {
+		second[k] = v
+	}
+	cookie, _ := second["PagingCookie"].(string)
+	delete(second, "PagingCookie")
+	if cookie == "" || second["PageNumber"] != float64(2) {
+		t.Errorf("second page request %s", unhcrJSON(pages[1]))
+	}
+	delete(second, "PageNumber")
+	if !unhcrSameJSON(second, pages[0]) {
+		t.Errorf("second page body differs beyond the cookie: %s vs %s", unhcrJSON(pages[1]), unhcrJSON(pages[0]))
 	}
 }
