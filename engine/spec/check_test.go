@@ -160,3 +160,39 @@ func BenchmarkLoad(b *testing.B) {
 		}
 	}
 }
+
+// TestLoad_HashIgnoresStateFiles: a state file kept beside the specs must
+// not change the spec hash (the daemon would reload for nothing).
+func TestLoad_HashIgnoresStateFiles(t *testing.T) {
+	dir := t.TempDir()
+	copyDir(t, "../../specs/cue.mod", filepath.Join(dir, "cue.mod"))
+	copyDir(t, "../../specs/lib", filepath.Join(dir, "lib"))
+	copyDir(t, "../../specs/example", filepath.Join(dir, "example"))
+	dep := filepath.Join(dir, "example")
+	p1, err := spec.Load(dep, spec.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"casesync.db", "casesync.db-wal", "casesync.db-shm", "notes.txt"} {
+		if err := os.WriteFile(filepath.Join(dep, f), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p2, err := spec.Load(dep, spec.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p1.Hash != p2.Hash {
+		t.Errorf("hash changed from %s to %s by non-spec files", p1.Hash, p2.Hash)
+	}
+	if err := os.WriteFile(filepath.Join(dep, "oscar_service_names.json"), []byte(`{"a":"b"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p3, err := spec.Load(dep, spec.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p3.Hash == p2.Hash {
+		t.Error("a changed lookup table must change the hash")
+	}
+}

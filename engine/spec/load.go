@@ -517,6 +517,17 @@ func decodeJSON(b []byte, out *engine.DeploymentSpec) error {
 
 // hash covers every file of the deployment (specs and lookup tables) so a
 // changed table changes the hash recorded on runs.
+// specFile reports whether name is part of a deployment's meaning: CUE
+// files and lookup tables. A state file kept in the folder is not, and
+// hashing it would make an unchanged spec look changed on every run.
+func specFile(name string) bool {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".cue", ".csv", ".json":
+		return true
+	}
+	return false
+}
+
 func (l *loader) hash() (string, error) {
 	h := sha256.New()
 	entries, err := os.ReadDir(l.dir)
@@ -524,7 +535,7 @@ func (l *loader) hash() (string, error) {
 		return "", err
 	}
 	for _, e := range entries {
-		if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+		if e.IsDir() || strings.HasPrefix(e.Name(), ".") || !specFile(e.Name()) {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join(l.dir, e.Name()))
