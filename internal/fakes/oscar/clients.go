@@ -216,6 +216,11 @@ func (s *Server) getClients(w http.ResponseWriter, r *http.Request) {
 		}
 		end = &t
 	}
+	if s.opts.AutoAccept {
+		s.mu.Lock()
+		s.acceptQueued()
+		s.mu.Unlock()
+	}
 	s.mu.RLock()
 	data := make([]any, 0, 64)
 	for _, t := range s.tenants {

@@ -56,7 +56,8 @@ type Options struct {
 	// StrictAuth requires the auth headers on referrals/update_statuses and
 	// clients/check_duplication, which the real server leaves open.
 	StrictAuth bool
-	// AutoAccept accepts a pending referral created by upsert at once, as an
+	// AutoAccept accepts a pending referral created by upsert at the next
+	// GET clients (not inside the upsert call), as an
 	// NGO user would, creating the client with the referral's global_id.
 	AutoAccept bool
 	Faults     faults.Config
@@ -78,7 +79,8 @@ type Server struct {
 	tokenRNG *rand.Rand // guarded by authMu
 
 	mu         sync.RWMutex
-	tenants    []*tenant // integrated tenants in Orgs order, then the non-integrated one
+	tenants    []*tenant   // integrated tenants in Orgs order, then the non-integrated one
+	toAccept   []*referral // AutoAccept's queue, accepted at the next GET clients
 	byShort    map[string]*tenant
 	identities map[string]*identity
 	rng        *rand.Rand // generated ids and slugs; guarded by mu

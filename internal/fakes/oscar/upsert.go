@@ -471,8 +471,24 @@ func (s *Server) saveReferral(t *tenant, r *referral) {
 	s.Counters().Write("referral.create")
 }
 
+// autoAccept queues r for acceptance. An NGO user accepts a referral some
+// time after it arrives, never inside the upsert call: accepting at once
+// would make the next upsert of the same case (one per service) answer
+// "Record was found.", which the real server only does once a human acted.
+// Queued referrals are accepted when clients are next listed.
 func (s *Server) autoAccept(r *referral) {
 	if s.opts.AutoAccept {
-		s.accept(r) // an error means the client exists already: nothing to do
+		s.toAccept = append(s.toAccept, r)
 	}
+}
+
+// acceptQueued accepts every referral queued by AutoAccept. The caller holds
+// s.mu for writing.
+func (s *Server) acceptQueued() {
+	for _, r := range s.toAccept {
+		if r.client == nil {
+			s.accept(r) // an error means the client exists already: nothing to do
+		}
+	}
+	s.toAccept = nil
 }

@@ -497,14 +497,21 @@ func TestServer_Upsert_PendingGlobalIDFallsThrough(t *testing.T) {
 func TestServer_Upsert_AutoAccept(t *testing.T) {
 	s, c := startAuthed(t, oscar.Options{AutoAccept: true})
 	body(t, c.upsert(newReferral(extA, "cif", "Kinship care")), 200, `{"external_id":"`+extA+`","message":"Record saved."}`)
+	// Until clients are listed nobody has accepted: a second service of
+	// the same case is one more pending referral, not "Record was found."
+	body(t, c.upsert(newReferral(extA, "cif", "Trauma counselling")), 200, `{"external_id":"`+extA+`","message":"Record saved."}`)
 	gid := referralsOf(s, extA)[0]["global_id"].(string)
+	if _, ok := s.Client(gid); ok {
+		t.Fatal("accepted inside the upsert call")
+	}
+	c.clients("")
 	m, ok := s.Client(gid)
 	if !ok || m["external_id"] != extA || m["status"] != "Accepted" {
 		t.Fatalf("client %v, want one accepted with external_id %s", m, extA)
 	}
 	r := c.upsert(newReferral(extA, "cif", "Trauma counselling"))
 	if r.code != 422 || r.obj(t)["message"] != "Record was found." {
-		t.Errorf("second upsert without global_id: %d %s, want Record was found.", r.code, r.body)
+		t.Errorf("upsert without global_id after acceptance: %d %s, want Record was found.", r.code, r.body)
 	}
 }
 
