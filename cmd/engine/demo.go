@@ -17,6 +17,7 @@ import (
 	"casesync/connectors/rest"
 	"casesync/engine"
 	"casesync/engine/spec"
+	"casesync/internal/fakes/faults"
 	"casesync/internal/redact"
 	"casesync/internal/sandbox"
 	"casesync/internal/state"
@@ -38,6 +39,7 @@ type demoFlags struct {
 	clients   int
 	keepState string
 	logLevel  string
+	verbose   bool
 }
 
 func (a *app) demoCmd() *cobra.Command {
@@ -58,6 +60,7 @@ func (a *app) demoCmd() *cobra.Command {
 	cmd.Flags().IntVar(&f.clients, "clients", 60, "synthetic OSCaR clients to seed")
 	cmd.Flags().StringVar(&f.keepState, "keep-state", "", "write the state file here instead of a temporary folder")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "error", "log level: debug, info, warn, error")
+	cmd.Flags().BoolVar(&f.verbose, "verbose", false, "also print the fakes' writes by kind")
 	return cmd
 }
 
@@ -194,6 +197,16 @@ func (a *app) demoDeployment(ctx context.Context, f demoFlags, dir, tmp string) 
 			parts = append(parts, fmt.Sprintf("%s %d (engine sent %d)", sys, after[sys]-fakeBefore[sys], engineWrites[sys]))
 		}
 		fmt.Fprintf(w, "  writes applied, by the fakes' own count: %s\n", strings.Join(parts, ", "))
+		if f.verbose {
+			for _, fk := range []struct {
+				name string
+				c    *faults.Counters
+			}{{"primero", sb.Primero.Counters()}, {"oscar", sb.Oscar.Counters()}, {"ping", sb.Ping.Counters()}} {
+				if _, used := plan.Connectors[fk.name]; used {
+					fmt.Fprintf(w, "    %s writes by kind so far: %v\n", fk.name, fk.c.Writes())
+				}
+			}
+		}
 	}
 	dups := sb.Primero.Counters().Duplicates.Load() + sb.Oscar.Counters().Duplicates.Load() + sb.Ping.Counters().Duplicates.Load()
 	if failed {
