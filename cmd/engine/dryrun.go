@@ -212,7 +212,7 @@ func (p *previewer) table(pipeline string, ds []engine.Decision) {
 		if d.Request != nil {
 			fmt.Fprintln(p.w, clip("  "+requestLine(d.Request), width))
 			before := flatten("", d.Before, nil)
-			for _, kv := range flattenSorted(d.Request.Body) {
+			for _, kv := range flattenSorted(p.maskTree("", d.Request.Body)) {
 				val := p.render(kv.k, kv.v)
 				if old, ok := before[trimBodyPrefix(kv.k)]; ok && d.Action == engine.ActionUpdated {
 					if old == kv.v {
@@ -334,8 +334,8 @@ func (p *previewer) diff(ds []engine.Decision) {
 			continue
 		}
 		fmt.Fprintf(p.w, "%s\n", requestLine(d.Request))
-		before := flatten("", d.Before, nil)
-		after := flatten("", d.Payload, nil)
+		before := flatten("", p.maskTree("", d.Before), nil)
+		after := flatten("", p.maskTree("", d.Payload), nil)
 		keys := map[string]bool{}
 		for k := range after {
 			keys[k] = true
@@ -491,6 +491,13 @@ func (p *previewer) maskTree(field string, v any) any {
 		out := make(map[string]any, len(x))
 		for k, vv := range x {
 			out[k] = p.maskTree(k, vv)
+		}
+		// Name/Value pairs (PING's Fields) carry the field name as data:
+		// the value is personal when the name says so.
+		if name, ok := x["Name"].(string); ok {
+			if _, has := x["Value"]; has && piiField.MatchString(name) {
+				out["Value"] = p.mask(name, x["Value"])
+			}
 		}
 		return out
 	case []any:

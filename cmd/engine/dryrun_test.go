@@ -144,3 +144,28 @@ func TestDryRun_FromFile(t *testing.T) {
 	}
 	golden(t, "from_file.json", out)
 }
+
+// TestPreviewer_MasksNameValuePairs: bodies that carry field names as data
+// ({"Name": "progres_pocphonenumber", "Value": "…"}) are masked by name.
+func TestPreviewer_MasksNameValuePairs(t *testing.T) {
+	p := &previewer{redactPII: true}
+	body := map[string]any{"Fields": []any{
+		map[string]any{"Name": "progres_pocphonenumber", "Value": "+999 555 0101"},
+		map[string]any{"Name": "progres_pocdateofbirth", "Value": "2011-02-03"},
+		map[string]any{"Name": "progres_requestedservice", "Value": "guid-1"},
+	}, "given_name": "Ana", "case_id": "c-1"}
+	got := p.maskTree("", body).(map[string]any)
+	fields := got["Fields"].([]any)
+	if v := fields[0].(map[string]any)["Value"]; v != "•••" {
+		t.Errorf("phone value shown: %v", v)
+	}
+	if v := fields[1].(map[string]any)["Value"]; v != "•••" {
+		t.Errorf("date of birth shown: %v", v)
+	}
+	if v := fields[2].(map[string]any)["Value"]; v != "guid-1" {
+		t.Errorf("a code was masked: %v", v)
+	}
+	if got["given_name"] != "•••" || got["case_id"] != "c-1" {
+		t.Errorf("got %v", got)
+	}
+}
