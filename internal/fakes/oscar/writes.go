@@ -68,6 +68,10 @@ func (s *Server) updateLinks(w http.ResponseWriter, r *http.Request) {
 			if changed {
 				c.updatedAt = now
 			}
+		}
+		// One write per item, however many tenants share the identity: the
+		// counter counts what the client asked for, comparable to its own count.
+		if len(id.links) > 0 {
 			s.Counters().Write("client.link")
 		}
 	}
