@@ -924,6 +924,12 @@ func (ru *run) upsert(ctx context.Context, key string, payload map[string]any, v
 		return d, nil, nil
 	}
 	v.Key = bkey
+	if haveLast && u.Mode == "create_only" {
+		// Written before (its id may be unknown: a create that returned
+		// none): create_only never writes it again.
+		d.Action, d.TargetID, d.Reason = ActionUnchanged, last.TargetID, "exists"
+		return d, nil, nil
+	}
 	// Find the target: the link ledger first, then a query by key.
 	targetID := ""
 	if haveLast && last.TargetID != "" {

@@ -5,10 +5,12 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,7 +65,7 @@ func TestRunner_CrashSafety(t *testing.T) {
 	// The ground truth: a clean run on its own sandbox with the same seed.
 	ref := runnerSandbox(t, runnerCrashSeed)
 	clean := runnerOpen(t, ref, dir, "", nil).sync(t)
-	want := runnerTargetState(ref)
+	want := runnerTargetState(t, ref)
 	if clean.Counts.Created < 20 || clean.Counts.Failed != 0 {
 		t.Fatalf("clean run: %+v; want at least 20 created and none failed", clean.Counts)
 	}
@@ -119,7 +121,7 @@ func TestRunner_CrashSafety(t *testing.T) {
 			if c.run("") {
 				t.Fatal("killed without a crash point")
 			}
-			if got := runnerTargetState(sb); !cmp.Equal(want, got) {
+			if got := runnerTargetState(t, sb); !cmp.Equal(want, got) {
 				t.Errorf("OSCaR after the crashes differs from a clean run's (-clean +crashed):\n%s", cmp.Diff(want, got))
 			}
 			if d := sb.Oscar.Counters().Duplicates.Load(); d != 0 {
@@ -158,7 +160,11 @@ func runnerRandomPoint(rng *rand.Rand) string {
 
 // runnerTargetState is fake OSCaR's referrals and clients without what a
 // re-run may legitimately change: server ids, ULIDs, slugs and times.
-func runnerTargetState(sb *sandbox.Sandbox) map[string][]map[string]any {
+// The fake's AutoAccept accepts queued referrals at the next GET clients,
+// so one is made first: how many listings a run made must not show.
+func runnerTargetState(tb testing.TB, sb *sandbox.Sandbox) map[string][]map[string]any {
+	tb.Helper()
+	runnerListOSCaRClients(tb, sb)
 	var clients []map[string]any
 	for _, c := range sb.Oscar.Clients() {
 		m := map[string]any{}
@@ -251,4 +257,33 @@ func runnerBuildEngine(tb testing.TB) string {
 		tb.Fatalf("go build ./cmd/engine: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// runnerListOSCaRClients signs in to fake OSCaR and lists its clients, as
+// an integration would.
+func runnerListOSCaRClients(tb testing.TB, sb *sandbox.Sandbox) {
+	tb.Helper()
+	email, _ := sb.Secret("OSCAR_EMAIL")
+	pass, _ := sb.Secret("OSCAR_PASSWORD")
+	body, _ := json.Marshal(map[string]string{"email": email, "password": pass})
+	resp, err := http.Post(sb.URLs["oscar"]+"/api/v1/admin_auth/sign_in", "application/json", bytes.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		tb.Fatalf("OSCaR sign-in: status %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest("GET", sb.URLs["oscar"]+"/api/v1/organizations/clients", nil)
+	for _, h := range []string{"access-token", "client", "uid"} {
+		req.Header.Set(h, resp.Header.Get(h))
+	}
+	got, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	got.Body.Close()
+	if got.StatusCode != http.StatusOK {
+		tb.Fatalf("OSCaR GET clients: status %d", got.StatusCode)
+	}
 }
