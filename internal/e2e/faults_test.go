@@ -76,7 +76,7 @@ type faultDeployment struct {
 // replaced by the deployment's package name) to each deployment.
 func faultSpecs(tb testing.TB, extra map[string]string, per int) []faultDeployment {
 	tb.Helper()
-	root := filepath.Join(runnerRepoRoot(tb), "specs")
+	root := filepath.Join(faultRepoRoot(tb), "specs")
 	names := []string{"example"}
 	if _, err := os.Stat(filepath.Join(root, "cambodia")); err == nil {
 		if _, err := spec.Load(filepath.Join(root, "cambodia"), spec.Options{}); err == nil {
@@ -175,7 +175,7 @@ type faultEnv struct {
 
 func faultOpen(tb testing.TB, sb *sandbox.Sandbox, dir string, log *slog.Logger) *faultEnv {
 	tb.Helper()
-	plan := runnerLoadPlan(tb, sb, dir)
+	plan := faultLoadPlan(tb, sb, dir)
 	e := &faultEnv{plan: plan, order: faultOrder(plan), statePath: filepath.Join(tb.TempDir(), "state.db")}
 	var err error
 	if e.store, err = state.Open(e.statePath); err != nil {
@@ -194,7 +194,7 @@ func faultOpen(tb testing.TB, sb *sandbox.Sandbox, dir string, log *slog.Logger)
 		e.store.Close()
 		tb.Fatal(err)
 	}
-	e.runner = engine.NewRunner(plan, runnerCallers{e.pool}, e.store, engine.SystemClock{}, log)
+	e.runner = engine.NewRunner(plan, faultCallers{e.pool}, e.store, engine.SystemClock{}, log)
 	tb.Cleanup(e.close)
 	return e
 }
@@ -353,7 +353,7 @@ func faultStartN(tb testing.TB, cases int, cfg faults.Config, secrets map[string
 	if cases < 600 {
 		clients = 12 // the eleven clients OSCaR places on purpose, and one more
 	}
-	return runnerSandbox(tb, sandbox.Options{Cases: cases, Clients: clients, Interventions: 20, Decisions: 10, Seed: 11,
+	return faultSandbox(tb, sandbox.Options{Cases: cases, Clients: clients, Interventions: 20, Decisions: 10, Seed: 11,
 		OSCaRAutoAccept: accept, PingStatusDelay: time.Millisecond, Faults: cfg, Secrets: secrets})
 }
 
@@ -495,7 +495,7 @@ func faultByExternalID(sb *sandbox.Sandbox) map[string]int {
 // pipeline refers to OSCaR (its external_id there).
 func faultReferredCases(sb *sandbox.Sandbox) []string {
 	ids := map[string]bool{}
-	for _, id := range runnerReferred(sb) {
+	for _, id := range faultReferred(sb) {
 		ids[id] = true
 	}
 	var out []string
@@ -607,7 +607,7 @@ func TestFault_NoSecretOrNameLeaks(t *testing.T) {
 		}
 		// A record that fails with the target's validation message, so an
 		// error path is in the log and the state file.
-		if ref := runnerReferred(sb); len(ref) > 0 {
+		if ref := faultReferred(sb); len(ref) > 0 {
 			sb.Primero.Touch(ref[0], map[string]any{"date_of_birth": "2015-13-45"})
 		}
 		var logs bytes.Buffer
@@ -684,11 +684,11 @@ func TestFault_NoSecretOrNameLeaks(t *testing.T) {
 		}
 		have := faultCLICommands(t, bin)
 		// A record the target refuses, so failures has a row to show.
-		if ref := runnerReferred(sb); len(ref) > 0 {
+		if ref := faultReferred(sb); len(ref) > 0 {
 			sb.Primero.Touch(ref[0], map[string]any{"date_of_birth": "2015-13-45"})
 		}
 		for _, d := range deps {
-			plan := runnerLoadPlan(t, sb, d.dir)
+			plan := faultLoadPlan(t, sb, d.dir)
 			statePath := filepath.Join(t.TempDir(), "state.db")
 			common := []string{"--specs", d.dir, "--state", statePath, "--log-level", "debug"}
 			for name := range plan.Connectors {
@@ -778,7 +778,7 @@ func TestFault_NoSecretOrNameLeaks(t *testing.T) {
 // faultTouchReferred changes a few referred cases, so the second run has
 // writes (and their log lines) after the token expiry.
 func faultTouchReferred(sb *sandbox.Sandbox) {
-	for i, id := range runnerReferred(sb) {
+	for i, id := range faultReferred(sb) {
 		if i >= 5 {
 			break
 		}
@@ -796,7 +796,7 @@ func faultBuildCLI(tb testing.TB) string {
 	tb.Helper()
 	bin := filepath.Join(tb.TempDir(), "engine")
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/engine")
-	cmd.Dir = runnerRepoRoot(tb)
+	cmd.Dir = faultRepoRoot(tb)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("go build ./cmd/engine: %v\n%s", err, out)
 	}
@@ -823,4 +823,79 @@ func faultCLICommands(tb testing.TB, bin string) map[string]bool {
 		}
 	}
 	return have
+}
+
+// The helpers below keep this file standalone in package e2e.
+
+// faultRepoRoot is the module root, found from the test's directory.
+func faultRepoRoot(tb testing.TB) string {
+	tb.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			tb.Fatal("no go.mod above the test directory")
+		}
+		dir = parent
+	}
+}
+
+// faultSandbox starts the fakes and stops them when the test ends.
+func faultSandbox(tb testing.TB, opts sandbox.Options) *sandbox.Sandbox {
+	tb.Helper()
+	sb, err := sandbox.Start(opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(sb.Close)
+	return sb
+}
+
+// faultLoadPlan loads a deployment and points its connectors at sb.
+func faultLoadPlan(tb testing.TB, sb *sandbox.Sandbox, dir string) *engine.Plan {
+	tb.Helper()
+	plan, err := spec.Load(dir, spec.Options{})
+	if err != nil {
+		tb.Fatalf("load %s: %v", dir, err)
+	}
+	urls := map[string]string{}
+	for name := range plan.Connectors {
+		urls[name] = sb.URLs[name]
+	}
+	return plan.WithBaseURLs(urls)
+}
+
+type faultCallers struct{ p *rest.Pool }
+
+func (c faultCallers) Get(name string) (engine.Caller, error) {
+	if cl := c.p.Get(name); cl != nil {
+		return cl, nil
+	}
+	return nil, &engine.RemoteError{Class: engine.ClassConfig, Msg: "no connector " + name}
+}
+
+// faultReferred lists the record ids of the fake Primero cases the example
+// pipeline refers to OSCaR (consent given, a referral_to_oscar service).
+func faultReferred(sb *sandbox.Sandbox) []string {
+	var ids []string
+	for _, c := range sb.Primero.Cases() {
+		if c["consent_for_services"] != true {
+			continue
+		}
+		svcs, _ := c["services_section"].([]any)
+		for _, s := range svcs {
+			if m, ok := s.(map[string]any); ok && m["service_response_type"] == "referral_to_oscar" {
+				ids = append(ids, c["id"].(string))
+				break
+			}
+		}
+	}
+	sort.Strings(ids)
+	return ids
 }
