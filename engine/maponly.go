@@ -37,7 +37,8 @@ func (m *Mapper) Map(ctx context.Context, rec any) (int, error) {
 	for _, f := range m.p.Filters {
 		keep, err := f.Expr.Bool(env)
 		if err != nil {
-			return 0, err
+			// Worded as the runner words it, so the error names the filter.
+			return 0, fmt.Errorf("filter %s (%s): %w", f.Reason, f.Pos, err)
 		}
 		if !keep {
 			return 0, nil
@@ -47,7 +48,7 @@ func (m *Mapper) Map(ctx context.Context, rec any) (int, error) {
 	if m.p.Each != nil {
 		vals, err := m.p.Each.JQ.All(ctx, obj, m.vars)
 		if err != nil {
-			return 0, err
+			return 0, fmt.Errorf("each: %w", err)
 		}
 		if len(vals) == 1 {
 			if arr, ok := vals[0].([]any); ok {
