@@ -361,7 +361,11 @@ func TestCambodiaDefect06_CursorsAndRetry(t *testing.T) {
 	if n := len(d.dryRun("f2_clients_to_primero", engine.SyncOptions{Since: "2024-05-31 00:00:00"})); n < 5 {
 		t.Errorf("--since preview read %d clients", n)
 	}
-	d.sb.Oscar.Faults().Set(faults.Config{Rate500: 1})
+	// OSCaR down for maintenance (503: nothing ran). A 500 would be a
+	// different story: OSCaR can save before answering 500, and pending
+	// referrals cannot be searched, so such sends are reported as
+	// write_unconfirmed instead of being repeated (see TestCambodia500).
+	d.sb.Oscar.Faults().Set(faults.Config{Rate500: 1, Status500: 503})
 	res := d.sync("f1_referrals_to_oscar")
 	failed := res.Counts.Failed
 	if failed == 0 || res.Counts.Created != 0 || res.Err != nil {
@@ -662,5 +666,28 @@ func TestCambodiaDefect15_NoCascade(t *testing.T) {
 	}
 	if res := d.sync("f2_clients_to_primero"); res.Counts.Created == 0 {
 		t.Errorf("flow 2: %+v", res.Counts)
+	}
+}
+
+// A 500 from OSCaR on a referral may have been saved (oscar.md §4), and a
+// pending referral cannot be searched: the send is reported for a person
+// to check (write_unconfirmed) and never repeated, so no duplicate.
+func TestCambodia500IsNotResent(t *testing.T) {
+	d := start(t, khDir, sandbox.Options{Cases: 20, Clients: 6, Seed: 1})
+	d.sync("f0_oscar_ids_to_primero") // signs in to OSCaR while it answers
+	d.sb.Oscar.Faults().Set(faults.Config{Rate500: 1})
+	res := d.sync("f1_referrals_to_oscar")
+	failed := res.Counts.Failed
+	if failed == 0 || res.Reasons["http_500"] != failed {
+		t.Fatalf("with OSCaR answering 500: %+v %v", res.Counts, res.Reasons)
+	}
+	d.sb.Oscar.Faults().Set(faults.Config{})
+	d.clock.Advance(10 * time.Minute)
+	res = d.sync("f1_referrals_to_oscar")
+	if res.Reasons["write_unconfirmed"] != failed {
+		t.Errorf("retry: %+v %v, want %d write_unconfirmed", res.Counts, res.Reasons, failed)
+	}
+	if w := d.sb.Oscar.Counters().Writes()["referral.create"]; w != 0 {
+		t.Errorf("unconfirmed referrals were sent again: %d creates", w)
 	}
 }

@@ -145,6 +145,27 @@ func TestDo_ResilienceAndClasses(t *testing.T) {
 			wantReqs: 2, wantSleeps: []time.Duration{60 * time.Second},
 		},
 		{
+			name: "503 without Retry-After on a POST is retried: the server did not act",
+			call: engine.Call{Method: "POST", Path: "/x", Body: map[string]any{}},
+			respond: func(w http.ResponseWriter, r *http.Request, n int) {
+				if n == 1 {
+					writeJSON(w, 503, map[string]any{"error": "down for maintenance"})
+					return
+				}
+				writeJSON(w, 200, map[string]any{})
+			},
+			wantReqs: 2, nSleeps: 1, maxSleep: time.Minute,
+		},
+		{
+			name: "502 on a POST is not repeated: the upstream may have acted",
+			call: engine.Call{Method: "POST", Path: "/x", Body: map[string]any{}},
+			respond: func(w http.ResponseWriter, r *http.Request, n int) {
+				writeJSON(w, 502, map[string]any{"error": "bad gateway"})
+			},
+			wantReqs: 1,
+			wantErr:  &engine.RemoteError{Class: engine.ClassRetryable, Status: 502, Method: "POST", Path: "/x", Msg: "bad gateway", MaybeApplied: true},
+		},
+		{
 			name: "connection reset on GET is retried",
 			call: engine.Call{Path: "/x"},
 			respond: func(w http.ResponseWriter, r *http.Request, n int) {

@@ -241,9 +241,10 @@ func (c *Client) response(o *outbound, resp *http.Response, body io.Reader, gen 
 		re.Class = engine.ClassAuth
 		return outcome{action: actDone, err: re}
 	case st == http.StatusTooManyRequests, st == http.StatusRequestTimeout,
-		st == http.StatusServiceUnavailable && has:
-		// The server refused the request before acting on it, so even a
-		// write may be repeated.
+		st == http.StatusServiceUnavailable:
+		// The server refused the request before acting on it (503 says it
+		// cannot handle requests now; 502 and 504 make no such promise),
+		// so even a write may be repeated.
 		if st == http.StatusTooManyRequests {
 			c.stats.throttled.Add(1)
 		}

@@ -16,9 +16,12 @@ import (
 
 // Config is one set of fault switches. The zero value injects nothing.
 type Config struct {
-	Latency    time.Duration // added to every request
-	Jitter     time.Duration // uniform extra latency in [0, Jitter)
-	Rate500    float64       // share of requests answered 500, 0..1
+	Latency time.Duration // added to every request
+	Jitter  time.Duration // uniform extra latency in [0, Jitter)
+	Rate500 float64       // share of requests answered with a server error, 0..1
+	// Status500 is the status of those server errors (default 500; 503
+	// models a server down for maintenance, which promises nothing ran).
+	Status500  int
 	Rate429    float64       // share of requests answered 429
 	RetryAfter int           // seconds sent in Retry-After with a 429 (default 1)
 	RateDrop   float64       // share of connections closed without an answer
@@ -102,7 +105,11 @@ func (in *Injector) Wrap(h http.Handler) http.Handler {
 		if cfg.Rate500 > 0 && in.roll() < cfg.Rate500 {
 			in.counts.Injected500.Add(1)
 			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusInternalServerError)
+			st := cfg.Status500
+			if st == 0 {
+				st = http.StatusInternalServerError
+			}
+			w.WriteHeader(st)
 			w.Write([]byte(`{"error":"injected fault"}`))
 			return
 		}
