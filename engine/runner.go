@@ -1043,7 +1043,14 @@ func (ru *run) upsert(ctx context.Context, key string, payload map[string]any, v
 	if err != nil {
 		fd := ru.failDecision(key, reasonFor(err), ClassOf(err), err)
 		var re *RemoteError
-		fd.Unconfirmed = recorded && (errors.As(err, &re) && re.MaybeApplied || ctx.Err() != nil)
+		// The connector knows whether the request left: a run stopped by a
+		// refused login or a signal before sending must not leave the
+		// record flagged for a person to check.
+		fd.Unconfirmed = recorded && errors.As(err, &re) && re.MaybeApplied
+		if recorded && !fd.Unconfirmed {
+			// Best effort: the page commit clears it too, if it comes.
+			_ = intents.AbandonCreate(context.WithoutCancel(ctx), p.Name, key)
+		}
 		return fd, nil, nil
 	}
 	ru.r.crash.hit(CrashAfterWrite)

@@ -62,6 +62,10 @@ type WriteIntents interface {
 	// CreateIntent returns the payload hash of a create recorded by
 	// BeginCreate whose outcome was never committed (or was Unconfirmed).
 	CreateIntent(ctx context.Context, pipeline, recordKey string) (payloadHash string, ok bool, err error)
+	// AbandonCreate forgets a recorded create that certainly did not reach
+	// the target (the connector says nothing was applied), so a run that
+	// stops before its page commits leaves no false alarm behind.
+	AbandonCreate(ctx context.Context, pipeline, recordKey string) error
 }
 
 // SourceVersions is an optional State method: a State that remembers the

@@ -122,6 +122,14 @@ func (c *Client) attempt(ctx context.Context, o *outbound, payload []byte, ctype
 	if !o.login {
 		g, err := c.auth.apply(ctx, hdr)
 		if err != nil {
+			// Nothing of this request was sent: whatever the login call
+			// may have done, this write certainly did not happen.
+			var re *engine.RemoteError
+			if errors.As(err, &re) && re.MaybeApplied {
+				cp := *re
+				cp.MaybeApplied = false
+				err = &cp
+			}
 			return outcome{action: actDone, err: err}
 		}
 		gen = g

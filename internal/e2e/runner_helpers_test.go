@@ -46,6 +46,8 @@ type runnerSpecOptions struct {
 	Per int
 	// Extra files added to the example package (name → CUE text).
 	Extra map[string]string
+	// UpsertMode, when set, replaces the example's upsert mode.
+	UpsertMode string
 }
 
 // runnerSpecs copies specs/cue.mod, specs/lib and specs/example into a
@@ -74,6 +76,13 @@ func runnerSpecs(tb testing.TB, opts runnerSpecOptions) string {
 					tb.Fatalf("%s no longer says %q; update runnerSpecs", rel, was)
 				}
 				b = []byte(strings.Replace(string(b), was, "pagination: page: {per: "+strconv.Itoa(opts.Per)+",", 1))
+			}
+			if opts.UpsertMode != "" && rel == filepath.Join("example", "referrals.cue") {
+				const was = `mode: "create_only"`
+				if !strings.Contains(string(b), was) {
+					tb.Fatalf("%s no longer says %q; update runnerSpecs", rel, was)
+				}
+				b = []byte(strings.Replace(string(b), was, `mode: "`+opts.UpsertMode+`"`, 1))
 			}
 			return os.WriteFile(out, b, 0o644)
 		})

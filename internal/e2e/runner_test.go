@@ -62,15 +62,16 @@ func TestRunner_SecondRunWritesNothing(t *testing.T) {
 		// shipped example has no update (see runnerFindCUE), so a change
 		// there is re-sent as a new referral.
 		change bool
+		mode   string // upsert mode replacing the example's create_only
 	}{
 		{name: "shipped example"},
-		{name: "with find and update", extra: map[string]string{"upsert.cue": runnerFindCUE}, change: true},
-		{name: "with an enrich step", extra: map[string]string{"upsert.cue": runnerFindCUE, "enrich.cue": runnerEnrichCUE}, enrich: true, change: true},
+		{name: "with find and update", extra: map[string]string{"upsert.cue": runnerFindCUE}, mode: "upsert", change: true},
+		{name: "with an enrich step", extra: map[string]string{"upsert.cue": runnerFindCUE, "enrich.cue": runnerEnrichCUE}, mode: "upsert", enrich: true, change: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			sb := runnerSandbox(t, sandbox.Options{Cases: 200, Clients: 20, OSCaRAutoAccept: true})
-			env := runnerOpen(t, sb, runnerSpecs(t, runnerSpecOptions{Per: 50, Extra: tc.extra}), "", nil)
+			env := runnerOpen(t, sb, runnerSpecs(t, runnerSpecOptions{Per: 50, Extra: tc.extra, UpsertMode: tc.mode}), "", nil)
 			referred := runnerReferred(sb)
 			if len(referred) < 10 {
 				t.Fatalf("seed refers only %d cases", len(referred))
@@ -243,7 +244,7 @@ func TestRunner_RefusedCredentialsStopTheRun(t *testing.T) {
 	env = runnerOpen(t, sb, dir, env.statePath, nil)
 	res = env.sync(t)
 	if want := len(runnerReferred(sb)); res.Counts.Created != want {
-		t.Errorf("with the right password: counts %+v, want %d created", res.Counts, want)
+		t.Errorf("with the right password: counts %+v %v, want %d created", res.Counts, res.Reasons, want)
 	}
 }
 

@@ -55,3 +55,16 @@ func (p *pageTx) clearIntent(o *engine.Outcome) error {
 	_, err := p.exec(`DELETE FROM write_intents WHERE pipeline = ? AND record_key = ?`, p.c.Pipeline, o.RecordKey)
 	return err
 }
+
+// AbandonCreate deletes a record's create intent: the create certainly did
+// not reach the target.
+func (s *Store) AbandonCreate(ctx context.Context, pipeline, recordKey string) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM write_intents WHERE pipeline = ? AND record_key = ?`, pipeline, recordKey)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("abandon create intent of %s in %s: %w", recordKey, pipeline, err)
+	}
+	return nil
+}

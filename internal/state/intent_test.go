@@ -41,3 +41,20 @@ func TestStore_CreateIntents(t *testing.T) {
 		})
 	}
 }
+
+func TestStore_AbandonCreate(t *testing.T) {
+	s := openTest(t)
+	run := startRun(t, s, "p")
+	if err := s.BeginCreate(t.Context(), "p", "k", "h1", run, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AbandonCreate(t.Context(), "p", "k"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.CreateIntent(t.Context(), "p", "k"); ok {
+		t.Error("an abandoned create is still recorded")
+	}
+	if err := s.AbandonCreate(t.Context(), "p", "never"); err != nil {
+		t.Errorf("abandoning an unknown intent: %v", err)
+	}
+}
