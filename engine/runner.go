@@ -386,11 +386,13 @@ func (ru *run) listing(ctx context.Context, res *RunResult) error {
 	call.Label = ru.p.Name + "/source"
 	call.Idempotent = true
 	read := 0
-	var pending *Page
+	last := 0
 	flush := func(pg *Page, final bool) error {
 		outs, fatal := ru.keep(ru.page(ctx, pg.Records))
 		if ru.opts.DryRun != nil {
-			ru.progress(pg.Number, pg.Total)
+			if !final {
+				ru.progress(pg.Number, pg.Total)
+			}
 			return fatal
 		}
 		var cur *string
@@ -401,7 +403,9 @@ func (ru *run) listing(ctx context.Context, res *RunResult) error {
 		if err := ru.commit(ctx, outs, cur); err != nil {
 			return err
 		}
-		ru.progress(pg.Number, pg.Total)
+		if !final {
+			ru.progress(pg.Number, pg.Total)
+		}
 		return fatal
 	}
 	err = caller.List(ctx, call, func(pg *Page) error {
@@ -409,14 +413,14 @@ func (ru *run) listing(ctx context.Context, res *RunResult) error {
 			pg.Records = pg.Records[:ru.opts.Limit-read]
 		}
 		read += len(pg.Records)
-		// Hold one page back: the cursor may only advance with the last
-		// page's commit, and a page is last only once the next is known.
-		if pending != nil {
-			if err := flush(pending, false); err != nil {
-				return err
-			}
+		last = pg.Number
+		// Each page commits as soon as it is done, so only one page is ever
+		// held in memory; the cursor moves in a final commit once the whole
+		// listing has been read (a crash before it re-reads the listing,
+		// which the payload hashes make harmless).
+		if err := flush(pg, false); err != nil {
+			return err
 		}
-		pending = pg
 		if ru.opts.Limit > 0 && read >= ru.opts.Limit {
 			return errStopListing
 		}
@@ -434,10 +438,7 @@ func (ru *run) listing(ctx context.Context, res *RunResult) error {
 		}
 		return fmt.Errorf("%s: read source: %w", ru.p.Name, err)
 	}
-	if pending == nil {
-		pending = &Page{Number: 1, Total: 0}
-	}
-	return flush(pending, ru.opts.Limit == 0)
+	return flush(&Page{Number: last + 1, Total: -1}, ru.opts.Limit == 0)
 }
 
 var errStopListing = errors.New("stop listing")

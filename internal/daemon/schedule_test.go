@@ -169,7 +169,7 @@ func TestDaemon_ShutdownDuringARunLosesNothing(t *testing.T) {
 	if resp := e.post("/pipelines/"+pipeline+"/run", "", nil); resp.StatusCode != 202 {
 		t.Fatalf("POST run: %d", resp.StatusCode)
 	}
-	<-hit // pages 1 and 2 committed, page 3 waiting to be processed
+	<-hit // pages 1 to 3 committed, page 4 held before it is handed over
 	stopped := make(chan struct{})
 	go func() { e.stop(); close(stopped) }()
 	e.waitKind(daemon.EventDraining)
@@ -186,8 +186,8 @@ func TestDaemon_ShutdownDuringARunLosesNothing(t *testing.T) {
 	if last.Status != "interrupted" {
 		t.Errorf("run status %q, want interrupted", last.Status)
 	}
-	if fin.Result.Counts.Read != 40 {
-		t.Errorf("interrupted run processed %d records, want the 40 of the two pages before the boundary", fin.Result.Counts.Read)
+	if fin.Result.Counts.Read != 60 {
+		t.Errorf("interrupted run processed %d records, want the 60 of the three pages before the boundary", fin.Result.Counts.Read)
 	}
 	if _, ok, _ := e.store.Cursor(context.Background(), pipeline); ok {
 		t.Error("the cursor moved although the listing did not finish")
