@@ -116,7 +116,12 @@ type RunResult struct {
 	// Reasons counts skipped and failed records by reason code.
 	Reasons map[string]int
 	// Misses counts lookup misses by lookup name.
-	Misses   map[string]int
+	Misses map[string]int
+	// Writes counts the writes the target accepted, per connector: upserts
+	// that passed their ok check, and after-steps without a poll (a polled
+	// step starts by reading a status). The demo prints it beside the
+	// fakes' own counts.
+	Writes   map[string]int
 	Cursor   string
 	Duration time.Duration
 	// Failed is set when the run itself failed (not single records).
@@ -172,6 +177,8 @@ func preview(c *Call) *CallPreview {
 var ErrUnknownPipeline = errors.New("unknown pipeline")
 
 type run struct {
+	writesMu sync.Mutex
+	writes   map[string]int
 	r        *Runner
 	p        *Pipeline
 	opts     SyncOptions
@@ -264,6 +271,7 @@ func (r *Runner) Sync(ctx context.Context, pipeline string, opts SyncOptions) (*
 	res.Counts = ru.counts
 	res.Reasons = ru.reasons
 	res.Misses = r.misses()
+	res.Writes = ru.writeCounts()
 	res.Duration = r.clock.Now().Sub(ru.started)
 	res.Err = err
 	if !dry {
@@ -1062,6 +1070,7 @@ func (ru *run) upsert(ctx context.Context, key string, payload map[string]any, v
 	if err := checkOK(ctx, okJQ, call, resp, v); err != nil {
 		return ru.failDecision(key, "not_ok", ClassOf(err), err), nil, nil
 	}
+	ru.countWrite(u.Connector)
 	d.Reason = ""
 	if d.Action == ActionCreated && u.CreateID != nil {
 		if idV, err := u.CreateID.One(ctx, resp.Body, v); err == nil && scalarString(idV) != "" {
@@ -1166,6 +1175,9 @@ func (ru *run) afterStep(ctx context.Context, a *After, v *mapping.Vars) error {
 	}
 	if err := checkOK(ctx, a.OK, call, resp, v); err != nil {
 		return err
+	}
+	if a.Poll == nil {
+		ru.countWrite(a.Connector)
 	}
 	if a.Transaction != nil {
 		tv, err := a.Transaction.One(ctx, resp.Body, v)
@@ -1515,5 +1527,24 @@ func SortedReasons(m map[string]int) []string {
 		}
 		return out[i] < out[j]
 	})
+	return out
+}
+
+func (ru *run) countWrite(connector string) {
+	ru.writesMu.Lock()
+	if ru.writes == nil {
+		ru.writes = map[string]int{}
+	}
+	ru.writes[connector]++
+	ru.writesMu.Unlock()
+}
+
+func (ru *run) writeCounts() map[string]int {
+	ru.writesMu.Lock()
+	defer ru.writesMu.Unlock()
+	out := make(map[string]int, len(ru.writes))
+	for k, v := range ru.writes {
+		out[k] = v
+	}
 	return out
 }
