@@ -119,10 +119,16 @@ func (a *app) bench(ctx context.Context, f benchFlags, cmd *cobra.Command) error
 	}
 	e.pipeline = f.pipeline
 	if e.pipeline == "" {
+		// The referral flow from Primero: the first pipeline reading
+		// Primero whose name speaks of referrals, else the first reading it.
 		for _, name := range plan.Order {
-			if plan.Pipelines[name].Source.Connector == "primero" {
+			if plan.Pipelines[name].Source.Connector == "primero" && strings.Contains(name, "referral") && e.pipeline == "" {
 				e.pipeline = name
-				break
+			}
+		}
+		for _, name := range plan.Order {
+			if plan.Pipelines[name].Source.Connector == "primero" && e.pipeline == "" {
+				e.pipeline = name
 			}
 		}
 	}
@@ -376,7 +382,7 @@ func (e *benchEnv) e2e(ctx context.Context, plan *engine.Plan) error {
 
 func (e *benchEnv) memory(ctx context.Context, plan *engine.Plan) error {
 	fmt.Fprintln(e.w, "memory (latency 0; engine process only)")
-	fmt.Fprintf(e.w, "  %-8s %-14s %-14s %s\n", "cases", "peak RSS", "peak heap", "wall")
+	fmt.Fprintf(e.w, "  %-8s %-14s %-14s %-14s %s\n", "cases", "peak RSS", "peak heap", "Go runtime", "wall")
 	var first float64
 	for i, n := range e.ns {
 		sb, err := e.start(n, 0)
@@ -395,7 +401,8 @@ func (e *benchEnv) memory(ctx context.Context, plan *engine.Plan) error {
 		if i == 0 {
 			first = rss
 		}
-		fmt.Fprintf(e.w, "  %-8d %-14s %-14s %s\n", n, fmt.Sprintf("%.1f MB", rss), fmt.Sprintf("%.1f MB", heap), res.wall.Round(time.Millisecond))
+		gosys := float64(res.mem.GoSysBytes) / (1 << 20)
+		fmt.Fprintf(e.w, "  %-8d %-14s %-14s %-14s %s\n", n, fmt.Sprintf("%.1f MB", rss), fmt.Sprintf("%.1f MB", heap), fmt.Sprintf("%.1f MB", gosys), res.wall.Round(time.Millisecond))
 		e.lines = append(e.lines, fmt.Sprintf("memory %d cases: peak RSS %.1f MB (%.2f× the first), peak heap %.1f MB (target < 60 MB, ≤ 1.25×)", n, rss, rss/first, heap))
 	}
 	fmt.Fprintln(e.w)
