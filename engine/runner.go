@@ -739,6 +739,12 @@ func (ru *run) process(ctx context.Context, rec any) (outs []Outcome, key, versi
 			}
 		}
 	}
+	if cursorVal == "" && p.Source.Cursor != nil {
+		// A cursor with no per-record field (next: run_start): the record
+		// was read because it changed after this run's cursor, so a retry
+		// winds the listing back to here to read it again.
+		cursorVal = ru.vars.Cursor
+	}
 	ru.mu.Lock()
 	dup := ru.seen[key]
 	ru.seen[key] = true

@@ -691,3 +691,34 @@ func TestCambodia500IsNotResent(t *testing.T) {
 		t.Errorf("unconfirmed referrals were sent again: %d creates", w)
 	}
 }
+
+// A source with neither source.get nor a per-record cursor field (OSCaR
+// clients, cursor next: run_start): a record that failed is read again on
+// a later run, because the retry winds the listing back to the cursor the
+// failing run read from.
+func TestCambodiaRetryWithoutGet(t *testing.T) {
+	d := start(t, khDir, sandbox.Options{Cases: 20, Clients: 12, Seed: 1})
+	d.sync("f0_oscar_ids_to_primero") // log in to both while they answer
+	d.sb.Primero.Faults().Set(faults.Config{Rate500: 1, Status500: 503})
+	res := d.sync("f2_clients_to_primero")
+	failed := res.Counts.Failed
+	if failed == 0 {
+		t.Fatalf("with Primero down: %+v %v", res.Counts, res.Reasons)
+	}
+	d.sb.Primero.Faults().Set(faults.Config{})
+	d.clock.Advance(2 * time.Hour)
+	res = d.sync("f2_clients_to_primero")
+	if res.Counts.Read < failed || res.Counts.Created == 0 {
+		t.Errorf("retry: %+v %v; want the %d failed clients read again and written", res.Counts, res.Reasons, failed)
+	}
+	fails, err := d.store.Failures(ctx(t), "f2_clients_to_primero")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fails {
+		// The seed has a client in an unknown province: that one stays.
+		if f.Reason != "lookup_miss_province_owner" {
+			t.Errorf("still queued after the retry: %s %s", f.RecordKey, f.Reason)
+		}
+	}
+}
