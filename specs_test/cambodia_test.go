@@ -1,6 +1,7 @@
 package specs_test
 
 import (
+	"casesync/internal/testenv"
 	"errors"
 	"maps"
 	"os"
@@ -128,7 +129,7 @@ func TestCambodia_GoldenFixtureCaseToDemo(t *testing.T) {
 // duplicated key 22 if the job's table comes back.
 func TestCambodia_CheckFlagsProvinceDuplicate(t *testing.T) {
 	load(t, khDir) // no problems
-	root := repoRoot(t)
+	root := testenv.RepoRoot(t)
 	tmp := t.TempDir()
 	for _, sub := range []string{"cue.mod", "lib"} {
 		if err := os.Symlink(filepath.Join(root, "specs", sub), filepath.Join(tmp, sub)); err != nil {

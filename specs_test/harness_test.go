@@ -4,6 +4,7 @@
 package specs_test
 
 import (
+	"casesync/internal/testenv"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,25 +20,6 @@ import (
 	"casesync/internal/sandbox"
 	"casesync/internal/state"
 )
-
-// repoRoot is the module root, found from the test's directory.
-func repoRoot(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-}
 
 // deployment is one loaded deployment wired to a running sandbox.
 type deployment struct {
@@ -68,7 +50,7 @@ func (pc poolCallers) Get(name string) (engine.Caller, error) {
 // load loads the deployment in dir (relative to the repository root).
 func load(t *testing.T, dir string) *engine.Plan {
 	t.Helper()
-	plan, err := spec.Load(filepath.Join(repoRoot(t), dir), spec.Options{Cwd: repoRoot(t)})
+	plan, err := spec.Load(filepath.Join(testenv.RepoRoot(t), dir), spec.Options{Cwd: testenv.RepoRoot(t)})
 	if err != nil {
 		var ps spec.Problems
 		if errors.As(err, &ps) {

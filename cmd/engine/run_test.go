@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"casesync/internal/testenv"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -308,7 +309,7 @@ func TestRun_InboxExactlyOnceAcrossKillAndTerm(t *testing.T) {
 			perCase[id]++
 		}
 	}
-	for _, id := range referredCases(sb) {
+	for _, id := range testenv.ReferredCases(sb) {
 		c, _ := sb.Primero.Case(id)
 		if n := perCase[c["case_id"].(string)]; n != 1 {
 			t.Errorf("case %s has %d OSCaR referrals, want 1", id, n)

@@ -2,12 +2,12 @@ package main
 
 import (
 	"bytes"
+	"casesync/internal/testenv"
 	"context"
 	"encoding/json"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -42,7 +42,7 @@ func newStateFixture(t *testing.T) *stateFixture {
 	t.Cleanup(sb.Close)
 	fx := &stateFixture{sb: sb, env: sandboxEnv(t, sb), specs: copyExampleSpecs(t), state: filepath.Join(t.TempDir(), "state.db")}
 	fx.env["USER"] = "tester"
-	ids := referredCases(sb)
+	ids := testenv.ReferredCases(sb)
 	if len(ids) < 3 {
 		t.Fatalf("seed refers only %d cases", len(ids))
 	}
@@ -93,25 +93,6 @@ func (fx *stateFixture) store(t *testing.T) *state.Store {
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
-}
-
-// referredCases lists the ids of the cases specs/example sends to OSCaR.
-func referredCases(sb *sandbox.Sandbox) []string {
-	var ids []string
-	for _, c := range sb.Primero.Cases() {
-		if c["consent_for_services"] != true {
-			continue
-		}
-		svcs, _ := c["services_section"].([]any)
-		for _, s := range svcs {
-			if m, ok := s.(map[string]any); ok && m["service_response_type"] == "referral_to_oscar" {
-				ids = append(ids, c["id"].(string))
-				break
-			}
-		}
-	}
-	sort.Strings(ids)
-	return ids
 }
 
 // copyExampleSpecs copies specs/cue.mod, specs/lib and specs/example to a

@@ -6,6 +6,7 @@ package rest_test
 // client believes.
 
 import (
+	"casesync/internal/testenv"
 	"context"
 	"errors"
 	"fmt"
@@ -46,31 +47,12 @@ type confSecretMap map[string]string
 
 func (s confSecretMap) Secret(name string) (string, bool) { v, ok := s[name]; return v, ok }
 
-// confRoot is the module root.
-func confRoot(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-}
-
 // confPlan loads a tiny deployment that takes its connectors from
 // specs/lib (primero, oscar, and ping when lib/ping exists), with
 // Primero's page size cut to confPer. It reports whether ping is in it.
 func confPlan(tb testing.TB) (*engine.Plan, bool) {
 	tb.Helper()
-	src := filepath.Join(confRoot(tb), "specs")
+	src := filepath.Join(testenv.RepoRoot(tb), "specs")
 	dst := filepath.Join(tb.TempDir(), "specs")
 	for _, sub := range []string{"cue.mod", "lib"} {
 		err := filepath.WalkDir(filepath.Join(src, sub), func(path string, d fs.DirEntry, err error) error {

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bytes"
+	"casesync/internal/testenv"
 	"context"
 	"encoding/json"
 	"errors"
@@ -252,7 +253,7 @@ func runnerBuildEngine(tb testing.TB) string {
 	}
 	bin := filepath.Join(tb.TempDir(), "engine")
 	cmd := exec.Command(goBin, "build", "-o", bin, "./cmd/engine")
-	cmd.Dir = runnerRepoRoot(tb)
+	cmd.Dir = testenv.RepoRoot(tb)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("go build ./cmd/engine: %v\n%s", err, out)
 	}

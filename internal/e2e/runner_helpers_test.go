@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"casesync/internal/testenv"
 	"context"
 	"io/fs"
 	"os"
@@ -20,25 +21,6 @@ import (
 // runnerPipeline is the example deployment's one pipeline.
 const runnerPipeline = "cases_to_oscar"
 
-// runnerRepoRoot is the module root, found from the test's directory.
-func runnerRepoRoot(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-}
-
 // runnerSpecOptions vary the example deployment for a test.
 type runnerSpecOptions struct {
 	// Per, when set, replaces Primero's page size, so a small seed still
@@ -54,7 +36,7 @@ type runnerSpecOptions struct {
 // temporary tree, applies opts, and returns the example's folder.
 func runnerSpecs(tb testing.TB, opts runnerSpecOptions) string {
 	tb.Helper()
-	src := filepath.Join(runnerRepoRoot(tb), "specs")
+	src := filepath.Join(testenv.RepoRoot(tb), "specs")
 	dst := filepath.Join(tb.TempDir(), "specs")
 	for _, sub := range []string{"cue.mod", "lib", "example"} {
 		err := filepath.WalkDir(filepath.Join(src, sub), func(path string, d fs.DirEntry, err error) error {
@@ -206,27 +188,6 @@ func runnerResetCounters(sb *sandbox.Sandbox) {
 	sb.Primero.Counters().Reset()
 	sb.Oscar.Counters().Reset()
 	sb.Ping.Counters().Reset()
-}
-
-// runnerReferred lists the record ids of the fake Primero cases the
-// example pipeline refers to OSCaR (consent given, a referral_to_oscar
-// service), sorted.
-func runnerReferred(sb *sandbox.Sandbox) []string {
-	var ids []string
-	for _, c := range sb.Primero.Cases() {
-		if c["consent_for_services"] != true {
-			continue
-		}
-		svcs, _ := c["services_section"].([]any)
-		for _, s := range svcs {
-			if m, ok := s.(map[string]any); ok && m["service_response_type"] == "referral_to_oscar" {
-				ids = append(ids, c["id"].(string))
-				break
-			}
-		}
-	}
-	sort.Strings(ids)
-	return ids
 }
 
 // runnerListings counts the source listing requests the fake served.

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"casesync/internal/testenv"
 	"errors"
 	"os"
 	"slices"
@@ -72,7 +73,7 @@ func TestRunner_SecondRunWritesNothing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sb := runnerSandbox(t, sandbox.Options{Cases: 200, Clients: 20, OSCaRAutoAccept: true})
 			env := runnerOpen(t, sb, runnerSpecs(t, runnerSpecOptions{Per: 50, Extra: tc.extra, UpsertMode: tc.mode}), "", nil)
-			referred := runnerReferred(sb)
+			referred := testenv.ReferredCases(sb)
 			if len(referred) < 10 {
 				t.Fatalf("seed refers only %d cases", len(referred))
 			}
@@ -164,7 +165,7 @@ func runnerShows(sb *sandbox.Sandbox) int64 {
 func TestRunner_OneBadRecordDoesNotStopThePage(t *testing.T) {
 	sb := runnerSandbox(t, sandbox.Options{Cases: 120, Clients: 10})
 	env := runnerOpen(t, sb, runnerSpecs(t, runnerSpecOptions{Per: 1000}), "", nil)
-	referred := runnerReferred(sb)
+	referred := testenv.ReferredCases(sb)
 	bad := referred[len(referred)/3]
 	// ymd refuses a month 13: the mapping of date_of_birth fails.
 	sb.Primero.Touch(bad, map[string]any{"date_of_birth": "2015-13-45"})
@@ -243,7 +244,7 @@ func TestRunner_RefusedCredentialsStopTheRun(t *testing.T) {
 
 	env = runnerOpen(t, sb, dir, env.statePath, nil)
 	res = env.sync(t)
-	if want := len(runnerReferred(sb)); res.Counts.Created != want {
+	if want := len(testenv.ReferredCases(sb)); res.Counts.Created != want {
 		t.Errorf("with the right password: counts %+v %v, want %d created", res.Counts, res.Reasons, want)
 	}
 }
@@ -287,7 +288,7 @@ func TestRunner_StateHoldsNoNames(t *testing.T) {
 	env := runnerOpen(t, sb, runnerSpecs(t, runnerSpecOptions{}), "", nil)
 	// One failure too, so the retry queue and an error message are in the
 	// file.
-	referred := runnerReferred(sb)
+	referred := testenv.ReferredCases(sb)
 	sb.Primero.Touch(referred[0], map[string]any{"date_of_birth": "2015-13-45"})
 	res := env.sync(t)
 	if res.Counts.Created == 0 || res.Counts.Failed != 1 {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"casesync/internal/testenv"
 	"context"
 	"encoding/json"
 	"io"
@@ -138,7 +139,7 @@ type unhcrEnv struct {
 // temporary tree, adds extra files, and returns the deployment's folder.
 func unhcrSpecs(tb testing.TB, extra map[string]string) string {
 	tb.Helper()
-	src := filepath.Join(runnerRepoRoot(tb), "specs")
+	src := filepath.Join(testenv.RepoRoot(tb), "specs")
 	dst := filepath.Join(tb.TempDir(), "specs")
 	for _, sub := range []string{"cue.mod", "lib", "unhcr"} {
 		unhcrCopyTree(tb, filepath.Join(src, sub), filepath.Join(dst, sub))
@@ -299,7 +300,7 @@ func unhcrServices(c map[string]any) []map[string]any {
 // unhcrFixture reads one example body of a shared PING fixture file.
 func unhcrFixture(tb testing.TB, file, name string) map[string]any {
 	tb.Helper()
-	b, err := os.ReadFile(filepath.Join(runnerRepoRoot(tb), "..", "shared", "fixtures", "openfn", "ping", file))
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(tb), "..", "shared", "fixtures", "openfn", "ping", file))
 	if err != nil {
 		tb.Skipf("fixture %s not readable: %v", file, err)
 	}

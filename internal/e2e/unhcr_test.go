@@ -9,6 +9,7 @@ package e2e
 //	go test -race -run Unhcr ./internal/e2e/
 
 import (
+	"casesync/internal/testenv"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -472,7 +473,7 @@ func TestUnhcr_ReferralsToProgres_Done(t *testing.T) {
 // unhcrTable reads a two-column value table beside the spec (key → value).
 func unhcrTable(tb testing.TB, file string) map[string]string {
 	tb.Helper()
-	b, err := os.ReadFile(filepath.Join(runnerRepoRoot(tb), "specs", "unhcr", file))
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(tb), "specs", "unhcr", file))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -900,7 +901,7 @@ func TestUnhcr_GroupsJoinedRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(runnerRepoRoot(t), "..", "shared", "fixtures", "openfn", "progres_dtp", "dtp_intervention_rows_kakuma.json"))
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "..", "shared", "fixtures", "openfn", "progres_dtp", "dtp_intervention_rows_kakuma.json"))
 	if err != nil {
 		t.Skipf("fixture not readable: %v", err)
 	}
