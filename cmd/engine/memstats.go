@@ -5,6 +5,8 @@ import (
 	"os"
 	"runtime"
 	"runtime/metrics"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -45,12 +47,32 @@ func startMemStats(path string) func() {
 	return func() {
 		close(done)
 		peak := <-finished
-		var ru syscall.Rusage
-		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		rep := memReport{PeakRSSBytes: ru.Maxrss * 1024, PeakHeapBytes: peak, GoSysBytes: int64(ms.Sys)}
+		rep := memReport{PeakRSSBytes: peakRSS(), PeakHeapBytes: peak, GoSysBytes: int64(ms.Sys)}
 		b, _ := json.Marshal(rep)
 		_ = os.WriteFile(path, b, 0o644)
 	}
+}
+
+// peakRSS is this process's own high-water RSS. getrusage's ru_maxrss is
+// wrong for a child started by os/exec on Linux: the child shares its
+// parent's address space until exec (CLONE_VM), and exec records that
+// space's high-water mark into the child's maxrss, so a child of a large
+// parent (the bench, holding 100,000 fake cases) reports the parent's
+// peak. /proc/self/status VmHWM is the new address space's alone.
+func peakRSS() int64 {
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+				kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+				if err == nil {
+					return kb * 1024
+				}
+			}
+		}
+	}
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Maxrss * 1024
 }
