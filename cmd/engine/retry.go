@@ -31,13 +31,21 @@ audit row naming who asked ($CASESYNC_ACTOR, else $USER).
 --queue-only requeues without syncing: the records then run with the next
 scheduled or manual sync. It needs no secrets.
 
+A record failed with write_unconfirmed is one whose create may have reached
+a target that cannot be searched (its answer was lost): the engine will not
+send it again on its own, because that could make a duplicate. Check the
+target by hand; if the record is NOT there, retry it with --not-written
+(with --pipeline and --record), which is audited and lets the create be sent
+again. If it IS there, leave it: nothing is resent.
+
 Exit status 1 when a retried record failed again or the sync failed.`
 
 type retryFlags struct {
 	stateFlags
-	pipeline  string
-	record    string
-	queueOnly bool
+	pipeline   string
+	record     string
+	queueOnly  bool
+	notWritten bool
 }
 
 // retryJSON is the --format json answer.
@@ -74,6 +82,9 @@ func (a *app) retryCmd() *cobra.Command {
 			if err := f.check(); err != nil {
 				return err
 			}
+			if f.notWritten && (f.pipeline == "" || f.record == "") {
+				return usageError("--not-written needs --pipeline and --record: it vouches for one record at a time")
+			}
 			return a.retry(cmd, &f)
 		},
 	}
@@ -81,6 +92,7 @@ func (a *app) retryCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.pipeline, "pipeline", "", "retry this pipeline's failures only (default: every pipeline with queued failures)")
 	cmd.Flags().StringVar(&f.record, "record", "", "retry this record key only (a fanned-out record's items included)")
 	cmd.Flags().BoolVar(&f.queueOnly, "queue-only", false, "requeue without running a sync")
+	cmd.Flags().BoolVar(&f.notWritten, "not-written", false, "a person checked the target: this write_unconfirmed record is not there, so its create may be sent again (needs --pipeline and --record)")
 	return cmd
 }
 
@@ -154,6 +166,18 @@ func (a *app) retry(cmd *cobra.Command, f *retryFlags) error {
 	}
 
 	now, actor := a.now(), a.actor()
+	if f.notWritten {
+		// The person checked the target: the unconfirmed creates of this
+		// record did not land, so the engine may send them again.
+		for _, k := range keys[f.pipeline] {
+			if err := store.AbandonCreate(ctx, f.pipeline, k); err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			if err := store.Audit(ctx, engine.AuditEntry{At: now, Actor: actor, Action: "create_confirmed_not_written", Pipeline: f.pipeline, RecordKey: k}); err != nil {
+				return &exitError{code: 2, err: err}
+			}
+		}
+	}
 	out := retryJSON{Requeued: map[string]int{}}
 	for _, p := range pipelines {
 		n := 0

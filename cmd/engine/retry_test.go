@@ -3,6 +3,10 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"casesync/engine"
+	"casesync/internal/state"
+	"casesync/internal/testenv"
 )
 
 // TestRetry_RunsTheCurrentSpec: the record failed under the old spec; after
@@ -95,5 +99,52 @@ func TestRetry(t *testing.T) {
 	}
 	if _, errOut, code := fx.cli(t, "retry", "--record", "no-such-key"); code != 1 || !strings.Contains(errOut, `no queued record "no-such-key"`) {
 		t.Errorf("retry of an unknown record: exit %d, %q", code, errOut)
+	}
+}
+
+// TestRetry_NotWritten: a write_unconfirmed record is resent only after a
+// person vouches that the target does not have it, and that is audited.
+func TestRetry_NotWritten(t *testing.T) {
+	fx := newStateFixture(t)
+	key := testenv.ReferredCases(fx.sb)[0] + "-unconfirmed"
+	st, err := state.Open(fx.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := st.StartRun(t.Context(), "cases_to_oscar", "h", "test", stateNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.BeginCreate(t.Context(), "cases_to_oscar", key, "payload-hash", run, stateNow); err != nil {
+		t.Fatal(err)
+	}
+	err = st.CommitPage(t.Context(), engine.PageCommit{RunID: run, Pipeline: "cases_to_oscar", Now: stateNow, Outcomes: []engine.Outcome{
+		{RecordKey: key, Action: engine.ActionFailed, Reason: "write_unconfirmed", Class: engine.ClassPermanent, Unconfirmed: true, At: stateNow}}})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := fx.cli(t, "retry", "--record", key, "--not-written", "--queue-only"); code != 2 || !strings.Contains(errOut, "--not-written needs --pipeline") {
+		t.Errorf("--not-written without --pipeline: exit %d %q", code, errOut)
+	}
+	if out, errOut, code := fx.cli(t, "retry", "--pipeline", "cases_to_oscar", "--record", key, "--not-written", "--queue-only"); code != 0 {
+		t.Fatalf("retry --not-written: exit %d\n%s%s", code, out, errOut)
+	}
+	ro := fx.store(t)
+	if _, ok, _ := ro.CreateIntent(t.Context(), "cases_to_oscar", key); ok {
+		t.Error("the unconfirmed create is still held after --not-written")
+	}
+	log, err := ro.AuditLog(t.Context(), "cases_to_oscar", 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range log {
+		if e.Action == "create_confirmed_not_written" && e.RecordKey == key && e.Actor != "" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no audit row for --not-written in %+v", log)
 	}
 }
