@@ -43,3 +43,36 @@ func (p *Plan) WithConcurrency(n int) *Plan {
 	}
 	return &cp
 }
+
+// RunOrder lists the pipelines that start on their own (no trigger.after),
+// sorted, each followed by the pipelines chained after it: the order a
+// demo, a test or an operator runs a whole deployment in. Pipelines only
+// reachable through a cycle come last.
+func (p *Plan) RunOrder() []string {
+	var out []string
+	seen := map[string]bool{}
+	var visit func(string)
+	visit = func(n string) {
+		if seen[n] {
+			return
+		}
+		seen[n] = true
+		out = append(out, n)
+		for _, m := range p.Order {
+			for _, after := range p.Pipelines[m].Spec.Trigger.After {
+				if after == n {
+					visit(m)
+				}
+			}
+		}
+	}
+	for _, n := range p.Order {
+		if len(p.Pipelines[n].Spec.Trigger.After) == 0 {
+			visit(n)
+		}
+	}
+	for _, n := range p.Order {
+		visit(n)
+	}
+	return out
+}

@@ -172,7 +172,7 @@ func (a *app) demoDeployment(ctx context.Context, f demoFlags, dir, tmp string) 
 		}
 		fakeBefore := fakeWrites(sb)
 		engineWrites := map[string]int{}
-		for _, name := range runOrder(plan) {
+		for _, name := range plan.RunOrder() {
 			res, err := runner.Sync(ctx, name, engine.SyncOptions{Trigger: "demo"})
 			if res != nil {
 				printDemoResult(w, res)
@@ -213,34 +213,6 @@ func (a *app) demoDeployment(ctx context.Context, f demoFlags, dir, tmp string) 
 		return -1, nil
 	}
 	return dups, nil
-}
-
-// runOrder lists pipelines that start on their own (not chained), sorted,
-// each followed by the pipelines chained after it.
-func runOrder(p *engine.Plan) []string {
-	var out []string
-	seen := map[string]bool{}
-	var visit func(n string)
-	visit = func(n string) {
-		if seen[n] {
-			return
-		}
-		seen[n] = true
-		out = append(out, n)
-		for _, m := range p.Order {
-			for _, after := range p.Pipelines[m].Spec.Trigger.After {
-				if after == n {
-					visit(m)
-				}
-			}
-		}
-	}
-	for _, n := range p.Order {
-		if len(p.Pipelines[n].Spec.Trigger.After) == 0 {
-			visit(n)
-		}
-	}
-	return out
 }
 
 func printDemoResult(w io.Writer, res *engine.RunResult) {

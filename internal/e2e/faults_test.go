@@ -37,6 +37,7 @@ import (
 	"casesync/internal/redact"
 	"casesync/internal/sandbox"
 	"casesync/internal/state"
+	"casesync/internal/testenv"
 )
 
 var (
@@ -182,7 +183,7 @@ type faultEnv struct {
 func faultOpen(tb testing.TB, sb *sandbox.Sandbox, dir string, log *slog.Logger) *faultEnv {
 	tb.Helper()
 	plan := faultLoadPlan(tb, sb, dir)
-	e := &faultEnv{plan: plan, order: faultOrder(plan), statePath: filepath.Join(tb.TempDir(), "state.db")}
+	e := &faultEnv{plan: plan, order: plan.RunOrder(), statePath: filepath.Join(tb.TempDir(), "state.db")}
 	var err error
 	if e.store, err = state.Open(e.statePath); err != nil {
 		tb.Fatal(err)
@@ -223,37 +224,6 @@ func (e *faultEnv) confirmAbsent(tb testing.TB, pipeline, key string) {
 		tb.Fatal(err)
 	}
 	e.unconfirmed++
-}
-
-// faultOrder lists the pipelines that start on their own, each followed by
-// the ones chained after it, as the demo runs them.
-func faultOrder(p *engine.Plan) []string {
-	var out []string
-	seen := map[string]bool{}
-	var visit func(string)
-	visit = func(n string) {
-		if seen[n] {
-			return
-		}
-		seen[n] = true
-		out = append(out, n)
-		for _, m := range p.Order {
-			for _, after := range p.Pipelines[m].Spec.Trigger.After {
-				if after == n {
-					visit(m)
-				}
-			}
-		}
-	}
-	for _, n := range p.Order {
-		if len(p.Pipelines[n].Spec.Trigger.After) == 0 {
-			visit(n)
-		}
-	}
-	for _, n := range p.Order {
-		visit(n) // a cycle nobody starts still runs
-	}
-	return out
 }
 
 // converge syncs every pipeline, round after round, until a round has no
@@ -535,7 +505,7 @@ func faultByExternalID(sb *sandbox.Sandbox) map[string]int {
 // pipeline refers to OSCaR (its external_id there).
 func faultReferredCases(sb *sandbox.Sandbox) []string {
 	ids := map[string]bool{}
-	for _, id := range faultReferred(sb) {
+	for _, id := range testenv.ReferredCases(sb) {
 		ids[id] = true
 	}
 	var out []string
@@ -648,7 +618,7 @@ func TestFault_NoSecretOrNameLeaks(t *testing.T) {
 		}
 		// A record that fails with the target's validation message, so an
 		// error path is in the log and the state file.
-		if ref := faultReferred(sb); len(ref) > 0 {
+		if ref := testenv.ReferredCases(sb); len(ref) > 0 {
 			sb.Primero.Touch(ref[0], map[string]any{"date_of_birth": "2015-13-45"})
 		}
 		var logs bytes.Buffer
@@ -725,7 +695,7 @@ func TestFault_NoSecretOrNameLeaks(t *testing.T) {
 		}
 		have := faultCLICommands(t, bin)
 		// A record the target refuses, so failures has a row to show.
-		if ref := faultReferred(sb); len(ref) > 0 {
+		if ref := testenv.ReferredCases(sb); len(ref) > 0 {
 			sb.Primero.Touch(ref[0], map[string]any{"date_of_birth": "2015-13-45"})
 		}
 		for _, d := range deps {
@@ -752,7 +722,7 @@ func TestFault_NoSecretOrNameLeaks(t *testing.T) {
 			// sync runs the pipelines chained after the one named, so
 			// only those that start on their own are named.
 			var roots []string
-			for _, p := range faultOrder(plan) {
+			for _, p := range plan.RunOrder() {
 				if len(plan.Pipelines[p].Spec.Trigger.After) == 0 {
 					roots = append(roots, p)
 				}
@@ -766,7 +736,7 @@ func TestFault_NoSecretOrNameLeaks(t *testing.T) {
 					t.Errorf("dry-run without --redact-pii shows no seeded name; the name grep is blind")
 				}
 			}
-			for _, p := range faultOrder(plan) {
+			for _, p := range plan.RunOrder() {
 				run("dry-run", p, "--redact-pii", "--format", "json")
 			}
 			for _, p := range roots {
@@ -819,7 +789,7 @@ func TestFault_NoSecretOrNameLeaks(t *testing.T) {
 // faultTouchReferred changes a few referred cases, so the second run has
 // writes (and their log lines) after the token expiry.
 func faultTouchReferred(sb *sandbox.Sandbox) {
-	for i, id := range faultReferred(sb) {
+	for i, id := range testenv.ReferredCases(sb) {
 		if i >= 5 {
 			break
 		}
@@ -919,24 +889,4 @@ func (c faultCallers) Get(name string) (engine.Caller, error) {
 		return cl, nil
 	}
 	return nil, &engine.RemoteError{Class: engine.ClassConfig, Msg: "no connector " + name}
-}
-
-// faultReferred lists the record ids of the fake Primero cases the example
-// pipeline refers to OSCaR (consent given, a referral_to_oscar service).
-func faultReferred(sb *sandbox.Sandbox) []string {
-	var ids []string
-	for _, c := range sb.Primero.Cases() {
-		if c["consent_for_services"] != true {
-			continue
-		}
-		svcs, _ := c["services_section"].([]any)
-		for _, s := range svcs {
-			if m, ok := s.(map[string]any); ok && m["service_response_type"] == "referral_to_oscar" {
-				ids = append(ids, c["id"].(string))
-				break
-			}
-		}
-	}
-	sort.Strings(ids)
-	return ids
 }
