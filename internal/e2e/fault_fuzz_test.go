@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"casesync/internal/testenv"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,7 +23,7 @@ import (
 //
 //	go test ./internal/e2e -run '^$' -fuzz FuzzRecordMapping -fuzztime 60s
 func FuzzRecordMapping(f *testing.F) {
-	plan, err := spec.Load(filepath.Join(faultRepoRoot(f), "specs", "example"), spec.Options{})
+	plan, err := spec.Load(filepath.Join(testenv.RepoRoot(f), "specs", "example"), spec.Options{})
 	if err != nil {
 		f.Fatal(err)
 	}

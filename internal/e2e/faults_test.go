@@ -81,7 +81,7 @@ type faultDeployment struct {
 // replaced by the deployment's package name) to each deployment.
 func faultSpecs(tb testing.TB, extra map[string]string, per int) []faultDeployment {
 	tb.Helper()
-	root := filepath.Join(faultRepoRoot(tb), "specs")
+	root := filepath.Join(testenv.RepoRoot(tb), "specs")
 	names := []string{"example"}
 	if _, err := os.Stat(filepath.Join(root, "cambodia")); err == nil {
 		if _, err := spec.Load(filepath.Join(root, "cambodia"), spec.Options{}); err == nil {
@@ -807,7 +807,7 @@ func faultBuildCLI(tb testing.TB) string {
 	tb.Helper()
 	bin := filepath.Join(tb.TempDir(), "engine")
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/engine")
-	cmd.Dir = faultRepoRoot(tb)
+	cmd.Dir = testenv.RepoRoot(tb)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("go build ./cmd/engine: %v\n%s", err, out)
 	}
@@ -837,25 +837,6 @@ func faultCLICommands(tb testing.TB, bin string) map[string]bool {
 }
 
 // The helpers below keep this file standalone in package e2e.
-
-// faultRepoRoot is the module root, found from the test's directory.
-func faultRepoRoot(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-}
 
 // faultSandbox starts the fakes and stops them when the test ends.
 func faultSandbox(tb testing.TB, opts sandbox.Options) *sandbox.Sandbox {
