@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"casesync/internal/testenv"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"casesync/engine"
 	"casesync/engine/mapping"
 	"casesync/engine/spec"
+	"casesync/internal/testenv"
 )
 
 // FuzzRecordMapping pushes arbitrary JSON objects through the example
