@@ -1,7 +1,6 @@
 package specs_test
 
 import (
-	"casesync/internal/testenv"
 	"errors"
 	"maps"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"casesync/engine/spec"
 	"casesync/internal/fakes/oscar"
 	"casesync/internal/sandbox"
+	"casesync/internal/testenv"
 )
 
 const khDir = "specs/cambodia"

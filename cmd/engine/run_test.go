@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"casesync/internal/testenv"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 	"casesync/internal/fakes/primero"
 	"casesync/internal/sandbox"
 	"casesync/internal/state"
+	"casesync/internal/testenv"
 )
 
 // engineProc is `engine run` in a child process.

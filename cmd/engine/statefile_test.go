@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"casesync/internal/testenv"
 	"context"
 	"encoding/json"
 	"io/fs"
@@ -14,6 +13,7 @@ import (
 
 	"casesync/internal/sandbox"
 	"casesync/internal/state"
+	"casesync/internal/testenv"
 )
 
 // stateNow is the fixed clock of the state commands' tests: late enough

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"casesync/internal/testenv"
 	"context"
 	"io/fs"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"casesync/engine/spec"
 	"casesync/internal/sandbox"
 	"casesync/internal/state"
+	"casesync/internal/testenv"
 )
 
 // runnerPipeline is the example deployment's one pipeline.

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"casesync/internal/testenv"
 	"errors"
 	"os"
 	"slices"
@@ -11,6 +10,7 @@ import (
 
 	"casesync/engine"
 	"casesync/internal/sandbox"
+	"casesync/internal/testenv"
 )
 
 // The example pipeline with an enrich step: each referred case is fetched

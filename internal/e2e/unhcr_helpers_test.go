@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"casesync/internal/testenv"
 	"context"
 	"encoding/json"
 	"io"
@@ -23,6 +22,7 @@ import (
 	"casesync/internal/fakes/ping"
 	"casesync/internal/sandbox"
 	"casesync/internal/state"
+	"casesync/internal/testenv"
 )
 
 // Helpers of the UNHCR (proGres ⇄ Primero through PING) end-to-end tests:
