@@ -189,9 +189,15 @@ type run struct {
 	mu       sync.Mutex
 	counts   Counts
 	reasons  map[string]int
-	// seen holds a 16-byte digest of every key read this run (not the
-	// key itself), so a 100,000-record listing costs ~3 MB, not ~10.
+	// seen and seenPrev hold 16-byte digests of the keys read on this
+	// page and the one before. A record listed twice in one run because an
+	// insert shifted the pages shows up on the next page, which these
+	// catch; a repeat further away (the record changed and moved) is
+	// handled again, and its link, source version and payload hash make
+	// that an update or no write at all. Keeping two pages instead of
+	// every key is what keeps memory flat as the listing grows.
 	seen     map[[16]byte]struct{}
+	seenPrev map[[16]byte]struct{}
 	maxSeen  time.Time
 	cache    sync.Map // enrich cache: rendered request → body
 	srcName  string
@@ -533,6 +539,9 @@ func (ru *run) keep(outs []Outcome) ([]Outcome, error) {
 // page processes a page's records with bounded concurrency and returns
 // their outcomes in input order.
 func (ru *run) page(ctx context.Context, records []any) []Outcome {
+	ru.mu.Lock()
+	ru.seenPrev, ru.seen = ru.seen, make(map[[16]byte]struct{}, len(records))
+	ru.mu.Unlock()
 	results := make([][]Outcome, len(records))
 	n := ru.p.Concurrency
 	if n < 1 {
@@ -750,6 +759,9 @@ func (ru *run) process(ctx context.Context, rec any) (outs []Outcome, key, versi
 	ru.mu.Lock()
 	digest := keyDigest(key)
 	_, dup := ru.seen[digest]
+	if !dup {
+		_, dup = ru.seenPrev[digest]
+	}
 	ru.seen[digest] = struct{}{}
 	ru.counts.Read++
 	ru.mu.Unlock()

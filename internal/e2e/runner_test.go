@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"errors"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -349,4 +350,95 @@ func runnerStateBytes(tb testing.TB, path string) []byte {
 		all = append(all, b...)
 	}
 	return all
+}
+
+// TestRunner_CasesCreatedDuringPaging: Primero lists newest first, so
+// cases created while the engine pages push the older ones onto later
+// pages, and some are listed twice in one run. None is lost, none is
+// written twice, and a repeat on the next page (the usual case) gets no
+// second outcome. A shift of more than two pages is handled again, which
+// the state makes harmless: still one write per case.
+func TestRunner_CasesCreatedDuringPaging(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		created int // cases created after page 1
+		once    bool
+	}{
+		{name: "a few", created: 7, once: true},
+		{name: "more than two pages", created: 120},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sb := runnerSandbox(t, sandbox.Options{Cases: 200, Clients: 20, OSCaRAutoAccept: true})
+			env := runnerOpen(t, sb, runnerSpecs(t, runnerSpecOptions{Per: 50}), "", nil)
+			listed := map[string]bool{}
+			for _, c := range sb.Primero.Cases() {
+				listed[c["id"].(string)] = true
+			}
+			referred := testenv.ReferredCases(sb)
+			env.runner.Progress = func(e engine.ProgressEvent) {
+				if e.Page == 1 {
+					for range tc.created {
+						primeroCreateCase(t, sb)
+					}
+				}
+			}
+			res := env.sync(t)
+			// The pages shifted: the listing followed the growing total
+			// and read 200 + created records, the shifted ones twice.
+			if want := 200 + tc.created; res.Counts.Read != want {
+				t.Errorf("read %d, want %d", res.Counts.Read, want)
+			}
+
+			outs, err := env.store.Outcomes(t.Context(), res.RunID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			per := map[string]int{}
+			for _, o := range outs {
+				per[o.RecordKey]++
+			}
+			for id := range listed {
+				if per[id] == 0 {
+					t.Errorf("case %s, listed before the run, has no outcome", id)
+				}
+				if tc.once && per[id] > 1 {
+					t.Errorf("case %s has %d outcomes, want 1", id, per[id])
+				}
+			}
+			if n := sb.Oscar.Counters().Duplicates.Load(); n != 0 {
+				t.Errorf("OSCaR counted %d duplicates", n)
+			}
+			if got, want := sb.Oscar.Counters().Writes()["referral.create"], int64(len(referred)); got != want {
+				t.Errorf("%d referrals created, want one per referred case (%d)", got, want)
+			}
+			// The cases created during the run are newer than its cursor:
+			// the next run reads them.
+			res = env.sync(t)
+			if want := tc.created; res.Counts.Read < want {
+				t.Errorf("next run read %d, want at least the %d created", res.Counts.Read, want)
+			}
+		})
+	}
+}
+
+// primeroCreateCase creates an empty case through the API, as a Primero
+// user would.
+func primeroCreateCase(t *testing.T, sb *sandbox.Sandbox) {
+	t.Helper()
+	user, _ := sb.Secret("PRIMERO_USER")
+	pass, _ := sb.Secret("PRIMERO_PASSWORD")
+	req, err := http.NewRequest(http.MethodPost, sb.URLs["primero"]+"/api/v2/cases", strings.NewReader(`{"data": {}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(user, pass)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("create case: %s", resp.Status)
+	}
 }
