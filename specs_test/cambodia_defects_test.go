@@ -590,8 +590,8 @@ func TestCambodiaDefect12_DatesFromOscar(t *testing.T) {
 
 // Defect 14: the job asked for per=10000 (capped at 1000, no paging) and
 // repeated the listing and the referral calls three times. The listing is
-// paged, and referrals are fetched once per case that may need them, by
-// one pipeline only.
+// paged (500 a page, within the cap), and referrals are fetched once per
+// case that may need them, by one pipeline only.
 func TestCambodiaDefect14_PagingAndReferralCalls(t *testing.T) {
 	d := start(t, khDir, sandbox.Options{Cases: 1001, Seed: 4})
 	res := d.sync("f1_decisions_to_oscar")
@@ -602,13 +602,13 @@ func TestCambodiaDefect14_PagingAndReferralCalls(t *testing.T) {
 	for _, r := range d.sb.Primero.Requests() {
 		if r.Method == "GET" && r.Path == "/api/v2/cases" && strings.Contains(r.Query, "last_updated_at") {
 			pages++
-			if !strings.Contains(r.Query, "per=1000") {
+			if !strings.Contains(r.Query, "per=500") {
 				t.Errorf("listing %s", r.Query)
 			}
 		}
 	}
-	if pages != 2 {
-		t.Errorf("%d listing pages", pages)
+	if pages != 3 {
+		t.Errorf("%d listing pages, want 3 for 1001 cases", pages)
 	}
 
 	d = start(t, khDir, sandbox.Options{Cases: 60, Seed: 4})

@@ -69,7 +69,7 @@ func confPlan(tb testing.TB) (*engine.Plan, bool) {
 				return err
 			}
 			if rel == filepath.Join("lib", "primero", "primero.cue") {
-				const was = "pagination: page: {per: 1000,"
+				const was = "pagination: page: {per: 500,"
 				if !strings.Contains(string(b), was) {
 					tb.Fatalf("%s no longer says %q; update confPlan", rel, was)
 				}

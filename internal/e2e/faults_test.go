@@ -99,7 +99,7 @@ func faultSpecs(tb testing.TB, extra map[string]string, per int) []faultDeployme
 		if err != nil {
 			tb.Fatal(err)
 		}
-		const was = "pagination: page: {per: 1000,"
+		const was = "pagination: page: {per: 500,"
 		if !bytes.Contains(b, []byte(was)) {
 			tb.Fatalf("lib/primero no longer says %q; update faultSpecs", was)
 		}
@@ -356,12 +356,6 @@ func faultStartN(tb testing.TB, cases int, cfg faults.Config, secrets map[string
 // faultKnown are engine or spec defects the default run steps around, by
 // "deployment/variant" or "deployment/accept"; -fault.known runs them.
 var faultKnown = map[string]string{
-	// Retried records now converge (a source with no get and no cursor
-	// field winds back to the failing run's cursor), but f2 creates Primero
-	// cases whose case_id Primero assigns in arrival order, so with retries
-	// reordering the creates the OSCaR clients end up linked to differently
-	// numbered cases: the comparison needs to map server-assigned ids first.
-	"cambodia/one-attempt-writes-small-pages": "server-assigned Primero case ids differ when retries reorder creates",
 	// With OSCaR accepting each referral at once, which tenant's client a
 	// case with several referred services ends up as (organization,
 	// services, reason_for_referral) depends on the order f1's fan-out

@@ -267,7 +267,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.opts.AuthMode == AuthBasicOnly {
 		s.mu.Lock()
-		sid, csrf := s.newID(), s.newID()
+		sid, csrf := s.authID(), s.authID()
 		s.mu.Unlock()
 		s.authMu.Lock()
 		// From v2.11 a new login signs the user out everywhere else.
@@ -284,7 +284,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	jti := s.newID()
+	jti := s.authID()
 	s.mu.Unlock()
 	tok := s.signJWT(jwtClaims{Sub: strconv.Itoa(u.id), Scp: "user", Iat: now.Unix(), Exp: now.Add(s.opts.TokenTTL).Unix(), Jti: jti})
 	s.authMu.Lock()

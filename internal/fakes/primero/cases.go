@@ -304,15 +304,15 @@ func (s *Server) handleCreateCase(w http.ResponseWriter, r *http.Request, u *use
 		return
 	}
 	if !hasID {
-		id = s.newID()
+		id = s.contentID("id", clean)
 	}
 	d := clean
 	delete(d, "id")
 	if !clientCaseID || caseID == "" {
-		caseID = s.newID()
+		caseID = s.contentID("case_id", d)
 		d["unique_identifier"] = caseID
 	} else {
-		d["unique_identifier"] = s.newID()
+		d["unique_identifier"] = s.contentID("unique_identifier", d)
 	}
 	d["case_id"] = caseID
 	d["short_id"] = caseID[max(0, len(caseID)-7):]

@@ -67,7 +67,7 @@ func (s *Server) fillSubformIDs(d map[string]any) {
 		for _, row := range rows {
 			if m, ok := row.(map[string]any); ok {
 				if id, _ := m["unique_id"].(string); id == "" {
-					m["unique_id"] = s.newID()
+					m["unique_id"] = s.contentID("unique_id", m)
 				}
 			}
 		}

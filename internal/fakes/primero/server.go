@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -107,6 +108,8 @@ type Server struct {
 	webhooks   []*webhookDef
 	lastStamp  int64
 	idRNG      *rand.Rand
+	authRNG    *rand.Rand
+	contentN   map[[16]byte]int // contentID's count of each content seen
 	deliveries []Delivery
 
 	// The clock offset and the two switches are read on paths that already
@@ -179,6 +182,8 @@ func (s *Server) reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.idRNG = rand.New(rand.NewPCG(s.opts.Seed, 0x1d5))
+	s.authRNG = rand.New(rand.NewPCG(s.opts.Seed, 0xa17))
+	s.contentN = map[[16]byte]int{}
 	s.records = nil
 	s.byID = map[string]*record{}
 	s.ident = map[string]map[string][]*record{}
@@ -324,4 +329,35 @@ func (s *Server) newID() string {
 		return s.opts.NewID()
 	}
 	return randUUID(s.idRNG)
+}
+
+// authID returns a fresh UUID for a token or session, from its own stream:
+// how often a client logs in must not change the ids records get.
+// Callers hold s.mu.
+func (s *Server) authID() string {
+	return randUUID(s.authRNG)
+}
+
+// contentID returns the UUID of a record created through the API, derived
+// from the seed, what kind of id it is and what was posted (the n-th
+// identical post gets the n-th id), not from arrival order. Real Primero
+// ids are random and opaque; deriving them keeps them opaque while two runs
+// that create the same records in a different order (retries reorder
+// creates) end with the same ids, which is what lets a test compare them.
+// Callers hold s.mu.
+func (s *Server) contentID(kind string, content any) string {
+	if s.opts.NewID != nil {
+		return s.opts.NewID()
+	}
+	b, _ := json.Marshal(content) // map keys sorted: a canonical form
+	h := sha256.New()
+	fmt.Fprintf(h, "%d\x00%s\x00", s.opts.Seed, kind)
+	h.Write(b)
+	var key [16]byte
+	copy(key[:], h.Sum(nil))
+	n := s.contentN[key]
+	s.contentN[key] = n + 1
+	fmt.Fprintf(h, "\x00%d", n)
+	sum := h.Sum(nil)
+	return randUUID(rand.New(rand.NewPCG(binary.LittleEndian.Uint64(sum[0:8]), binary.LittleEndian.Uint64(sum[8:16]))))
 }

@@ -243,7 +243,7 @@ func (s *Server) newTransition(rec *record, u *user, typ string, req referralReq
 	}
 	before := deepCopy(s.ownDoc(rec)).(map[string]any)
 	t := &transition{
-		id: s.newID(), typ: typ, status: statusInProgress, record: rec, to: req.TransitionedTo,
+		id: s.contentID("transition", []any{rec.id, typ, req}), typ: typ, status: statusInProgress, record: rec, to: req.TransitionedTo,
 		toAgency: req.TransitionedToAgency, toRemote: req.TransitionedToRemote, by: u.UserName,
 		remote: req.Remote, consentOverridden: req.ConsentOverridden, consentIndividual: req.ConsentIndividual,
 		service: req.Service, serviceRecordID: req.ServiceRecordID, notes: req.Notes,
