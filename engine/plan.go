@@ -171,9 +171,12 @@ type Upsert struct {
 	Pos         string
 
 	// CreateOK and UpdateOK, when set, must yield true on the write's
-	// answer, or the write counts as refused.
-	CreateOK *mapping.JQ
-	UpdateOK *mapping.JQ
+	// answer, or the write counts as refused, with the reason the
+	// matching Refusal program reads from the answer.
+	CreateOK      *mapping.JQ
+	UpdateOK      *mapping.JQ
+	CreateRefusal *mapping.JQ
+	UpdateRefusal *mapping.JQ
 }
 
 // After is a compiled after-step.
@@ -187,7 +190,8 @@ type After struct {
 	OnError     string
 	Pos         string
 
-	OK *mapping.JQ // when set, must yield true on the request's answer
+	OK      *mapping.JQ // when set, must yield true on the request's answer
+	Refusal *mapping.JQ // the remote's reason when OK does not hold
 }
 
 // Poll is a compiled status poll.

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"casesync/engine/mapping"
 )
@@ -1084,11 +1085,11 @@ func (ru *run) upsert(ctx context.Context, key string, payload map[string]any, v
 		return fd, nil, nil
 	}
 	ru.r.crash.hit(CrashAfterWrite)
-	okJQ := u.CreateOK
+	okJQ, refusal := u.CreateOK, u.CreateRefusal
 	if req == u.Update {
-		okJQ = u.UpdateOK
+		okJQ, refusal = u.UpdateOK, u.UpdateRefusal
 	}
-	if err := checkOK(ctx, okJQ, call, resp, v); err != nil {
+	if err := checkOK(ctx, okJQ, refusal, call, resp, v); err != nil {
 		return ru.failDecision(key, "not_ok", ClassOf(err), err), nil, nil
 	}
 	ru.countWrite(u.Connector)
@@ -1194,7 +1195,7 @@ func (ru *run) afterStep(ctx context.Context, a *After, v *mapping.Vars) error {
 	if err != nil {
 		return err
 	}
-	if err := checkOK(ctx, a.OK, call, resp, v); err != nil {
+	if err := checkOK(ctx, a.OK, a.Refusal, call, resp, v); err != nil {
 		return err
 	}
 	if a.Poll == nil {
@@ -1238,24 +1239,39 @@ func (e *RunStoppedError) Unwrap() error { return e.Err }
 type NotOKError struct {
 	Method, Path string
 	Status       int
+	// Reason is what the request's refusal program read from the answer.
+	Reason string
 }
 
 func (e *NotOKError) Error() string {
+	if e.Reason != "" {
+		return fmt.Sprintf("%s %s: status %d, but the answer reports a failure: %s", e.Method, e.Path, e.Status, e.Reason)
+	}
 	return fmt.Sprintf("%s %s: status %d, but the answer reports a failure (ok does not hold)", e.Method, e.Path, e.Status)
 }
+
+// maxRefusal bounds the remote's reason kept with a failure.
+const maxRefusal = 300
 
 // FailureClass: the remote refused the request, as with a 4xx.
 func (e *NotOKError) FailureClass() Class { return ClassPermanent }
 
-// checkOK applies a request's ok program, when it has one, to its answer.
-func checkOK(ctx context.Context, ok *mapping.JQ, call *Call, resp *Response, v *mapping.Vars) error {
+// checkOK applies a request's ok program, when it has one, to its answer;
+// when ok does not hold, the refusal program (if any) says why.
+func checkOK(ctx context.Context, ok, refusal *mapping.JQ, call *Call, resp *Response, v *mapping.Vars) error {
 	if ok == nil {
 		return nil
 	}
 	if got, err := ok.One(ctx, resp.Body, v); err == nil && got == true {
 		return nil
 	}
-	return &NotOKError{Method: call.Method, Path: call.Path, Status: resp.Status}
+	e := &NotOKError{Method: call.Method, Path: call.Path, Status: resp.Status}
+	if refusal != nil {
+		if got, err := refusal.One(ctx, resp.Body, v); err == nil {
+			e.Reason = refusalText(got)
+		}
+	}
+	return e
 }
 
 // PollFailedError is an asynchronous job the remote side reports failed.
@@ -1423,6 +1439,25 @@ func safeError(err error) string {
 	s := err.Error()
 	if len(s) > 500 {
 		s = s[:500]
+	}
+	return s
+}
+
+// refusalText renders a refusal program's result: a string as it is,
+// anything else as JSON, cut at maxRefusal bytes on a character boundary.
+func refusalText(v any) string {
+	s, ok := v.(string)
+	if !ok && v != nil {
+		b, _ := json.Marshal(v)
+		s = string(b)
+	}
+	s = strings.TrimSpace(s)
+	if len(s) > maxRefusal {
+		cut := maxRefusal
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
 	}
 	return s
 }

@@ -252,6 +252,7 @@ type WriteSpec struct {
 	ID          string `json:"id,omitempty"`
 	Transaction string `json:"transaction,omitempty"`
 	OK          string `json:"ok,omitempty"`
+	Refusal     string `json:"refusal,omitempty"`
 }
 
 // LinkSpec names the target system in the link ledger.
@@ -266,6 +267,7 @@ type AfterSpec struct {
 	When        string      `json:"when,omitempty"`
 	Request     RequestSpec `json:"request"`
 	OK          string      `json:"ok,omitempty"`
+	Refusal     string      `json:"refusal,omitempty"`
 	Poll        *PollSpec   `json:"poll,omitempty"`
 	Transaction string      `json:"transaction,omitempty"`
 	OnError     string      `json:"on_error"`

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -148,6 +149,39 @@ func TestRunner_CreateOK(t *testing.T) {
 	}
 	if o := got["b"]; o.Action != engine.ActionFailed || o.Reason != "not_ok" || o.Class != engine.ClassPermanent || o.Link != nil {
 		t.Errorf("b: %+v, want failed not_ok permanent without a link", o)
+	}
+}
+
+// TestRunner_CreateRefusal: a write whose answer fails ok keeps the reason
+// the refusal program reads from that answer, as text, bounded.
+func TestRunner_CreateRefusal(t *testing.T) {
+	long := strings.Repeat("é", 400)
+	tests := []struct {
+		name, answer, refusal, want string
+	}{
+		{"a message", "No such intervention", ".status", ": No such intervention"},
+		{"not a string", "x", "[.status, 1]", `: ["x",1]`},
+		{"long, cut on a character", long, ".status", ": " + strings.Repeat("é", 150) + "…"},
+		{"no refusal program", "x", "", " (ok does not hold)"},
+		{"refusal program fails", "x", ".status | error", " (ok does not hold)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &okCaller{
+				list: []any{map[string]any{"id": "b", "answer": tc.answer}},
+				handle: func(call *engine.Call) any {
+					return map[string]any{"status": call.Body.(map[string]any)["answer"], "txn": "t"}
+				},
+			}
+			plan := okPlan(t, nil)
+			if tc.refusal != "" {
+				plan.Pipelines["p"].Upsert.CreateRefusal = okJQ(t, tc.refusal)
+			}
+			o := runOK(t, plan, c)["b"]
+			if o.Reason != "not_ok" || !strings.HasSuffix(o.Error, "the answer reports a failure"+tc.want) {
+				t.Errorf("outcome %s %q, want not_ok ending %q", o.Reason, o.Error, tc.want)
+			}
+		})
 	}
 }
 

@@ -531,6 +531,9 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 		if u.Create.OK != "" {
 			up.CreateOK = b.jq(append(uat, "create", "ok"), u.Create.OK)
 		}
+		if u.Create.Refusal != "" {
+			up.CreateRefusal = b.jq(append(uat, "create", "refusal"), u.Create.Refusal)
+		}
 	}
 	if u.Update != nil {
 		r := b.request(append(uat, "update"), u.Update.RequestSpec)
@@ -540,6 +543,9 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 		}
 		if u.Update.OK != "" {
 			up.UpdateOK = b.jq(append(uat, "update", "ok"), u.Update.OK)
+		}
+		if u.Update.Refusal != "" {
+			up.UpdateRefusal = b.jq(append(uat, "update", "refusal"), u.Update.Refusal)
 		}
 	}
 	if u.Link != nil {
@@ -573,6 +579,9 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 		}
 		if a.OK != "" {
 			af.OK = b.jq(append(aat, "ok"), a.OK)
+		}
+		if a.Refusal != "" {
+			af.Refusal = b.jq(append(aat, "refusal"), a.Refusal)
 		}
 		if pl := a.Poll; pl != nil {
 			pat := append(aat, "poll")

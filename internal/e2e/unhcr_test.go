@@ -253,6 +253,20 @@ func TestUnhcr_DecisionsToProgres(t *testing.T) {
 	if res.Counts.Created != 2 || res.Counts.Failed != refused || res.Reasons["not_ok"] != refused {
 		t.Errorf("first run: %+v %v, want 2 sent and %d refused by PING", res.Counts, res.Reasons, refused)
 	}
+	// Each refusal is queued with PING's own reason, read by the spec's
+	// refusal program, so an operator sees why without the payload.
+	queued, err := e.store.Failures(t.Context(), unhcr12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(queued) != refused {
+		t.Errorf("%d queued, want %d", len(queued), refused)
+	}
+	for _, q := range queued {
+		if !strings.Contains(q.LastError, "the answer reports a failure: No progres_lpintervention record with id '") {
+			t.Errorf("%s: last error %q does not give PING's reason", q.RecordKey, q.LastError)
+		}
+	}
 	day := e.clock.Now().Format("2006-01-02")
 	for _, tc := range []struct {
 		lp, code, comment string
