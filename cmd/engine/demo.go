@@ -57,7 +57,7 @@ func (a *app) demoCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.specs, "specs", "specs", "folder of deployments to run")
 	cmd.Flags().IntVar(&f.cases, "cases", 200, "synthetic Primero cases to seed")
 	cmd.Flags().IntVar(&f.clients, "clients", 60, "synthetic OSCaR clients to seed")
-	cmd.Flags().StringVar(&f.keepState, "keep-state", "", "write the state file here instead of a temporary folder")
+	cmd.Flags().StringVar(&f.keepState, "keep-state", "", "keep each deployment's state file as PATH-DEPLOYMENT.db (e.g. /tmp/demo-unhcr.db) instead of in a temporary folder")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "error", "log level: debug, info, warn, error")
 	cmd.Flags().BoolVar(&f.verbose, "verbose", false, "also print the fakes' writes by kind")
 	return cmd
@@ -165,6 +165,9 @@ func (a *app) demoDeployment(ctx context.Context, f demoFlags, dir, tmp string) 
 	runner := engine.NewRunner(plan, poolCallers{pool}, st, engine.SystemClock{}, log)
 
 	fmt.Fprintf(w, "\n%s (%s)\n", plan.Name, dir)
+	if f.keepState != "" {
+		fmt.Fprintf(w, "  state kept in %s — look with: engine failures --state %s\n", path, path)
+	}
 	failed := false
 	for pass := 1; pass <= 2; pass++ {
 		if pass == 2 {
