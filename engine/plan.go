@@ -170,13 +170,17 @@ type Upsert struct {
 	LinkSystem  string
 	Pos         string
 
-	// CreateOK and UpdateOK, when set, must yield true on the write's
-	// answer, or the write counts as refused, with the reason the
-	// matching Refusal program reads from the answer.
-	CreateOK      *mapping.JQ
-	UpdateOK      *mapping.JQ
-	CreateRefusal *mapping.JQ
-	UpdateRefusal *mapping.JQ
+	// CreateCheck and UpdateCheck judge the write's 2xx answer.
+	CreateCheck AnswerCheck
+	UpdateCheck AnswerCheck
+}
+
+// AnswerCheck judges a successful (2xx) answer for APIs that report a
+// refusal in the body: when OK is set it must yield true, or the request
+// counts as refused, with the reason Refusal (when set) reads from it.
+type AnswerCheck struct {
+	OK      *mapping.JQ
+	Refusal *mapping.JQ
 }
 
 // After is a compiled after-step.
@@ -190,8 +194,7 @@ type After struct {
 	OnError     string
 	Pos         string
 
-	OK      *mapping.JQ // when set, must yield true on the request's answer
-	Refusal *mapping.JQ // the remote's reason when OK does not hold
+	Check AnswerCheck // judges the request's 2xx answer
 }
 
 // Poll is a compiled status poll.

@@ -1085,11 +1085,11 @@ func (ru *run) upsert(ctx context.Context, key string, payload map[string]any, v
 		return fd, nil, nil
 	}
 	ru.r.crash.hit(CrashAfterWrite)
-	okJQ, refusal := u.CreateOK, u.CreateRefusal
+	check := u.CreateCheck
 	if req == u.Update {
-		okJQ, refusal = u.UpdateOK, u.UpdateRefusal
+		check = u.UpdateCheck
 	}
-	if err := checkOK(ctx, okJQ, refusal, call, resp, v); err != nil {
+	if err := check.apply(ctx, call, resp, v); err != nil {
 		return ru.failDecision(key, "not_ok", ClassOf(err), err), nil, nil
 	}
 	ru.countWrite(u.Connector)
@@ -1195,7 +1195,7 @@ func (ru *run) afterStep(ctx context.Context, a *After, v *mapping.Vars) error {
 	if err != nil {
 		return err
 	}
-	if err := checkOK(ctx, a.OK, a.Refusal, call, resp, v); err != nil {
+	if err := a.Check.apply(ctx, call, resp, v); err != nil {
 		return err
 	}
 	if a.Poll == nil {
@@ -1256,18 +1256,18 @@ const maxRefusal = 300
 // FailureClass: the remote refused the request, as with a 4xx.
 func (e *NotOKError) FailureClass() Class { return ClassPermanent }
 
-// checkOK applies a request's ok program, when it has one, to its answer;
-// when ok does not hold, the refusal program (if any) says why.
-func checkOK(ctx context.Context, ok, refusal *mapping.JQ, call *Call, resp *Response, v *mapping.Vars) error {
-	if ok == nil {
+// apply judges a request's answer: nil when there is no ok program or it
+// holds, else a NotOKError with the reason the refusal program reads.
+func (c AnswerCheck) apply(ctx context.Context, call *Call, resp *Response, v *mapping.Vars) error {
+	if c.OK == nil {
 		return nil
 	}
-	if got, err := ok.One(ctx, resp.Body, v); err == nil && got == true {
+	if got, err := c.OK.One(ctx, resp.Body, v); err == nil && got == true {
 		return nil
 	}
 	e := &NotOKError{Method: call.Method, Path: call.Path, Status: resp.Status}
-	if refusal != nil {
-		if got, err := refusal.One(ctx, resp.Body, v); err == nil {
+	if c.Refusal != nil {
+		if got, err := c.Refusal.One(ctx, resp.Body, v); err == nil {
 			e.Reason = refusalText(got)
 		}
 	}

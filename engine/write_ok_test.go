@@ -112,7 +112,7 @@ func okPlan(t *testing.T, after []engine.After) *engine.Plan {
 		}},
 		Upsert: engine.Upsert{Connector: "api", Key: okJQ(t, ".id"), Mode: "upsert",
 			Create: req("POST", "/write"), CreateID: okJQ(t, ".txn"), CreateTxn: okJQ(t, ".txn"),
-			CreateOK: okJQ(t, `.status == "ok"`), Unchanged: "hash", Idempotent: true},
+			CreateCheck: engine.AnswerCheck{OK: okJQ(t, `.status == "ok"`)}, Unchanged: "hash", Idempotent: true},
 		After:       after,
 		MaxAttempts: 5,
 		Concurrency: 1,
@@ -175,7 +175,7 @@ func TestRunner_CreateRefusal(t *testing.T) {
 			}
 			plan := okPlan(t, nil)
 			if tc.refusal != "" {
-				plan.Pipelines["p"].Upsert.CreateRefusal = okJQ(t, tc.refusal)
+				plan.Pipelines["p"].Upsert.CreateCheck.Refusal = okJQ(t, tc.refusal)
 			}
 			o := runOK(t, plan, c)["b"]
 			if o.Reason != "not_ok" || !strings.HasSuffix(o.Error, "the answer reports a failure"+tc.want) {
@@ -196,7 +196,7 @@ func TestRunner_AfterOK(t *testing.T) {
 		},
 	}
 	after := []engine.After{{Name: "ack", Connector: "api", Request: engine.Request{Method: "POST", Path: okTemplate(t, "/ack")},
-		OK: okJQ(t, `all(.items[]; .Status == "Succeeded")`)}}
+		Check: engine.AnswerCheck{OK: okJQ(t, `all(.items[]; .Status == "Succeeded")`)}}}
 	got := runOK(t, okPlan(t, after), c)
 	o := got["a"]
 	if o.Action != engine.ActionFailed || o.Reason != "after" || o.Class != engine.ClassPermanent {

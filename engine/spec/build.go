@@ -295,6 +295,19 @@ func (b *builder) jq(at []string, src string) *mapping.JQ {
 	return j
 }
 
+// answerCheck compiles the ok and refusal programs of a write or after
+// step at `at`; either may be empty.
+func (b *builder) answerCheck(at []string, ok, refusal string) engine.AnswerCheck {
+	var c engine.AnswerCheck
+	if ok != "" {
+		c.OK = b.jq(append(at[:len(at):len(at)], "ok"), ok)
+	}
+	if refusal != "" {
+		c.Refusal = b.jq(append(at[:len(at):len(at)], "refusal"), refusal)
+	}
+	return c
+}
+
 func (b *builder) expr(at []string, src string, kind mapping.ExprKind) *mapping.Expr {
 	e, err := mapping.CompileExpr(src, kind, b.reg)
 	if err != nil {
@@ -528,12 +541,7 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 		if u.Create.Transaction != "" {
 			up.CreateTxn = b.jq(append(uat, "create", "transaction"), u.Create.Transaction)
 		}
-		if u.Create.OK != "" {
-			up.CreateOK = b.jq(append(uat, "create", "ok"), u.Create.OK)
-		}
-		if u.Create.Refusal != "" {
-			up.CreateRefusal = b.jq(append(uat, "create", "refusal"), u.Create.Refusal)
-		}
+		up.CreateCheck = b.answerCheck(append(uat, "create"), u.Create.OK, u.Create.Refusal)
 	}
 	if u.Update != nil {
 		r := b.request(append(uat, "update"), u.Update.RequestSpec)
@@ -541,12 +549,7 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 		if u.Update.Transaction != "" {
 			up.UpdateTxn = b.jq(append(uat, "update", "transaction"), u.Update.Transaction)
 		}
-		if u.Update.OK != "" {
-			up.UpdateOK = b.jq(append(uat, "update", "ok"), u.Update.OK)
-		}
-		if u.Update.Refusal != "" {
-			up.UpdateRefusal = b.jq(append(uat, "update", "refusal"), u.Update.Refusal)
-		}
+		up.UpdateCheck = b.answerCheck(append(uat, "update"), u.Update.OK, u.Update.Refusal)
 	}
 	if u.Link != nil {
 		up.LinkSystem = u.Link.System
@@ -577,12 +580,7 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 		if a.Transaction != "" {
 			af.Transaction = b.jq(append(aat, "transaction"), a.Transaction)
 		}
-		if a.OK != "" {
-			af.OK = b.jq(append(aat, "ok"), a.OK)
-		}
-		if a.Refusal != "" {
-			af.Refusal = b.jq(append(aat, "refusal"), a.Refusal)
-		}
+		af.Check = b.answerCheck(aat, a.OK, a.Refusal)
 		if pl := a.Poll; pl != nil {
 			pat := append(aat, "poll")
 			po := &engine.Poll{Request: b.request(append(pat, "request"), pl.Request), Status: b.jq(append(pat, "status"), pl.Status),
