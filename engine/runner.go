@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"casesync/engine/mapping"
 )
@@ -1250,9 +1249,6 @@ func (e *NotOKError) Error() string {
 	return fmt.Sprintf("%s %s: status %d, but the answer reports a failure (ok does not hold)", e.Method, e.Path, e.Status)
 }
 
-// maxRefusal bounds the remote's reason kept with a failure.
-const maxRefusal = 300
-
 // FailureClass: the remote refused the request, as with a 4xx.
 func (e *NotOKError) FailureClass() Class { return ClassPermanent }
 
@@ -1436,30 +1432,21 @@ func safeError(err error) string {
 	if err == nil {
 		return ""
 	}
-	s := err.Error()
-	if len(s) > 500 {
-		s = s[:500]
-	}
-	return s
+	return Clip(err.Error(), 500)
 }
 
+// maxRefusal bounds the remote's reason kept with a failure.
+const maxRefusal = 300
+
 // refusalText renders a refusal program's result: a string as it is,
-// anything else as JSON, cut at maxRefusal bytes on a character boundary.
+// anything else as JSON, clipped to maxRefusal bytes.
 func refusalText(v any) string {
 	s, ok := v.(string)
 	if !ok && v != nil {
 		b, _ := json.Marshal(v)
 		s = string(b)
 	}
-	s = strings.TrimSpace(s)
-	if len(s) > maxRefusal {
-		cut := maxRefusal
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
+	return Clip(strings.TrimSpace(s), maxRefusal)
 }
 
 func scalarString(v any) string {

@@ -3,7 +3,21 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 )
+
+// Clip cuts s to at most n bytes on a character boundary and marks the cut
+// with "…", so a bounded message never ends in half a character.
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
 
 // UnmarshalJSON reads a plain string or {"secret": NAME}.
 func (t *Text) UnmarshalJSON(b []byte) error {

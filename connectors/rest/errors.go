@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"unicode/utf8"
+
+	"casesync/engine"
 )
 
 // maxMsg bounds the server message kept in an error.
@@ -37,7 +38,7 @@ func serverMessage(status int, ctype string, raw []byte) string {
 			return "HTML error page"
 		}
 		line, _, _ := bytes.Cut(raw, []byte("\n"))
-		return truncate(string(line))
+		return engine.Clip(string(line), maxMsg)
 	}
 	var parts []string
 	add := func(s string) {
@@ -58,7 +59,7 @@ func serverMessage(status int, ctype string, raw []byte) string {
 			}
 		}
 	}
-	return truncate(strings.Join(parts, "; "))
+	return engine.Clip(strings.Join(parts, "; "), maxMsg)
 }
 
 // describe renders one error member.
@@ -131,15 +132,4 @@ func describeItem(m map[string]any, status int) string {
 		return msg
 	}
 	return fmt.Sprintf("%s: %s", msg, detail)
-}
-
-func truncate(s string) string {
-	if len(s) <= maxMsg {
-		return s
-	}
-	cut := maxMsg
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
 }
