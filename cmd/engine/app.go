@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"casesync/internal/version"
 )
 
 // app holds what every command needs; tests build their own, so no state
@@ -68,7 +70,11 @@ func (a *app) root() *cobra.Command {
 		Example:       rootExample,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// --version: what to quote in a bug report (module version, commit
+		// and its time, from the build info).
+		Version: version.Get().String(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.AddCommand(a.checkCmd())

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"casesync/engine"
+	"casesync/internal/version"
 )
 
 type seen struct {
@@ -62,6 +63,7 @@ func TestDo_BuildsTheRequest(t *testing.T) {
 	for k, v := range map[string]string{
 		"X-Tenant": "t2", "X-Key": "key-12345", "X-Call": "pa55-word",
 		"Content-Type": "application/json", "Accept": "application/json",
+		"User-Agent": version.Get().UserAgent(),
 	} {
 		if g := got.header.Get(k); g != v {
 			t.Errorf("header %s = %q, want %q", k, g, v)

@@ -17,7 +17,11 @@ import (
 	"time"
 
 	"casesync/engine"
+	"casesync/internal/version"
 )
+
+// userAgent names casesync and its build on every outbound request.
+var userAgent = version.Get().UserAgent()
 
 // maxErrorBody bounds how much of an error response is read for its message.
 const maxErrorBody = 64 << 10
@@ -114,6 +118,11 @@ func (c *Client) attempt(ctx context.Context, o *outbound, payload []byte, ctype
 	maps.Copy(hdr, o.header)
 	if hdr.Get("Accept") == "" {
 		hdr.Set("Accept", "application/json")
+	}
+	if hdr.Get("User-Agent") == "" {
+		// Lets the remote's admins find our requests in their logs, and
+		// which build sent them; a spec's own header wins.
+		hdr.Set("User-Agent", userAgent)
 	}
 	if ctype != "" {
 		hdr.Set("Content-Type", ctype)
