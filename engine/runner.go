@@ -1407,7 +1407,8 @@ func (ru *run) outcome(d Decision, cursorVal string, link *Link) Outcome {
 		}
 	}
 	if d.Action == ActionFailed {
-		ru.r.log.Info("record failed", "pipeline", ru.p.Name, "record", d.RecordKey, "reason", d.Reason, "class", string(d.Class), "error", d.Error)
+		// Warn, so alerting on warnings sees a record that needs a person.
+		ru.r.log.Warn("record failed", "pipeline", ru.p.Name, "record", d.RecordKey, "reason", d.Reason, "class", string(d.Class), "error", d.Error)
 	}
 	return o
 }

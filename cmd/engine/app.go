@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -93,6 +94,11 @@ func (a *app) run(ctx context.Context, args []string) int {
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
+		if ee.err != nil && ee.err.Error() != "" && jsonLogs(root, args) {
+			// A log shipper reading stderr gets JSON to the last line.
+			slog.New(slog.NewJSONHandler(a.stderr, nil)).Error(ee.err.Error(), "exit_code", ee.code)
+			return ee.code
+		}
 		if ee.err != nil && ee.err.Error() != "" {
 			fmt.Fprintln(a.stderr, "engine:", ee.err)
 			if ee.code == 2 {
@@ -105,4 +111,14 @@ func (a *app) run(ctx context.Context, args []string) int {
 	fmt.Fprintln(a.stderr, "engine:", err)
 	fmt.Fprintln(a.stderr, "Try: engine --help")
 	return 2
+}
+
+// jsonLogs reports whether the command args ran asked for --log-format json.
+func jsonLogs(root *cobra.Command, args []string) bool {
+	cmd, _, err := root.Find(args)
+	if err != nil {
+		return false
+	}
+	f := cmd.Flags().Lookup("log-format")
+	return f != nil && f.Value.String() == "json"
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,7 +36,7 @@ type demoFlags struct {
 	cases     int
 	clients   int
 	keepState string
-	logLevel  string
+	logs      logFlags
 	verbose   bool
 }
 
@@ -58,7 +57,7 @@ func (a *app) demoCmd() *cobra.Command {
 	cmd.Flags().IntVar(&f.cases, "cases", 200, "synthetic Primero cases to seed")
 	cmd.Flags().IntVar(&f.clients, "clients", 60, "synthetic OSCaR clients to seed")
 	cmd.Flags().StringVar(&f.keepState, "keep-state", "", "keep each deployment's state file as PATH-DEPLOYMENT.db (e.g. /tmp/demo-unhcr.db) instead of in a temporary folder")
-	cmd.Flags().StringVar(&f.logLevel, "log-level", "error", "log level: debug, info, warn, error")
+	f.logs.register(cmd.Flags(), "error")
 	cmd.Flags().BoolVar(&f.verbose, "verbose", false, "also print the fakes' writes by kind")
 	return cmd
 }
@@ -154,9 +153,7 @@ func (a *app) demoDeployment(ctx context.Context, f demoFlags, dir, tmp string) 
 		}
 	}
 	red := redact.New(vals...)
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(f.logLevel))
-	log := slog.New(redact.Handler(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: lvl}), red))
+	log := f.logs.newLogger(a.stderr, red)
 	pool, err := rest.NewPool(plan, sb, rest.Options{Logger: log})
 	if err != nil {
 		return 0, &exitError{code: 2, err: err}

@@ -26,7 +26,7 @@ type common struct {
 	statePath   string
 	secretsFile string
 	baseURLs    []string
-	logLevel    string
+	logs        logFlags
 }
 
 func (c *common) register(cmd *cobra.Command) {
@@ -35,7 +35,7 @@ func (c *common) register(cmd *cobra.Command) {
 	f.StringVar(&c.statePath, "state", "", "state file (default $CASESYNC_STATE, else casesync.db in the deployment folder)")
 	f.StringVar(&c.secretsFile, "secrets-file", "", "file of NAME=VALUE lines; the environment is used when a name is absent")
 	f.StringArrayVar(&c.baseURLs, "base-url", nil, "override a connector's base URL: NAME=URL (repeatable)")
-	f.StringVar(&c.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	c.logs.register(f, "warn")
 }
 
 func (a *app) specsDir(c *common) string {
@@ -166,12 +166,7 @@ func checkSecrets(plan *engine.Plan, s engine.Secrets) error {
 }
 
 func (a *app) logger(c *common, red *redact.Redactor) *slog.Logger {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil {
-		lvl = slog.LevelWarn
-	}
-	h := slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: lvl})
-	return slog.New(redact.Handler(h, red))
+	return c.logs.newLogger(a.stderr, red)
 }
 
 // deployment is a loaded plan with its state, connectors and runner.

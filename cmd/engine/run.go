@@ -88,10 +88,8 @@ func (a *app) runCmd() *cobra.Command {
 	f.common.register(cmd)
 	fl := cmd.Flags()
 	// A daemon's log is its record: start and reload lines are info.
-	if lf := fl.Lookup("log-level"); lf != nil {
-		lf.DefValue = "info"
-		lf.Value.Set("info")
-	}
+	fl.Lookup("log-level").DefValue = "info"
+	f.common.logs.level.value = "info"
 	fl.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address for the inbox, status and metrics")
 	fl.DurationVar(&f.poll, "poll", 0, "also rescan the spec files this often (for file systems without change events)")
 	fl.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "on shutdown, how long runs may take to reach a page boundary before they are cancelled")

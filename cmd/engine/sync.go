@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,7 +28,10 @@ Pipelines chained after this one (trigger.after) run when it succeeds,
 unless --no-chain is given.
 
 On a terminal a live line shows records, rate and, when the source
-announces a total, an ETA; otherwise progress is logged per page.`
+announces a total, an ETA; otherwise progress is logged at info
+(--log-level info) at most every 5 s. A record that fails is logged at warn,
+a run that finishes with failed records at warn, a failed run at error;
+--log-format json writes one JSON object a line for a log shipper.`
 
 type syncFlags struct {
 	common
@@ -85,15 +89,15 @@ func (a *app) syncChain(ctx context.Context, d *deployment, pipeline string, opt
 			continue
 		}
 		done[name] = true
-		pr := newProgress(a.stderr)
+		pr := newProgress(a.stderr, d.log)
 		d.runner.Progress = pr.update
 		res, err := d.runner.Sync(ctx, name, opts)
 		pr.finish()
 		if res != nil {
 			printResult(a.stdout, res)
 		}
+		logRun(d.log, name, opts.Trigger, res, err)
 		if err != nil {
-			fmt.Fprintf(a.stderr, "engine: %s: %v\n", name, d.red.String(err.Error()))
 			failed = true
 			if ctx.Err() != nil {
 				break
@@ -130,16 +134,40 @@ func printResult(w io.Writer, res *engine.RunResult) {
 	}
 }
 
-// progress draws a live line on a terminal and plain lines elsewhere.
+// logRun logs a finished run at the level an alert should see it: error
+// when it failed, warn when it finished with failed records, info when
+// clean. The error is redacted by the logger's handler.
+func logRun(log *slog.Logger, pipeline, trigger string, res *engine.RunResult, err error) {
+	var attrs []any
+	attrs = append(attrs, "pipeline", pipeline, "trigger", trigger)
+	if res != nil {
+		c := res.Counts
+		attrs = append(attrs, "read", c.Read, "created", c.Created, "updated", c.Updated, "unchanged", c.Unchanged,
+			"skipped", c.Skipped, "failed", c.Failed, "duration", res.Duration.Round(time.Millisecond))
+	}
+	switch {
+	case err != nil:
+		log.Error("run failed", append(attrs, "error", err)...)
+	case res != nil && res.Counts.Failed > 0:
+		log.Warn("run finished with failed records", attrs...)
+	default:
+		log.Info("run succeeded", attrs...)
+	}
+}
+
+// progress draws a live line on a terminal and, elsewhere, logs a line
+// per page at most every 5 s (through the logger, so --log-format json
+// keeps stderr all JSON).
 type progress struct {
 	w     io.Writer
+	log   *slog.Logger
 	tty   bool
 	last  time.Time
 	drawn bool
 }
 
-func newProgress(w io.Writer) *progress {
-	p := &progress{w: w}
+func newProgress(w io.Writer, log *slog.Logger) *progress {
+	p := &progress{w: w, log: log}
 	if f, ok := w.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 			p.tty = true
@@ -151,12 +179,13 @@ func newProgress(w io.Writer) *progress {
 func (p *progress) update(e engine.ProgressEvent) {
 	now := time.Now()
 	if !p.tty {
-		// One log line per page at most every 5 s keeps CI logs short.
+		// One line per page at most every 5 s keeps CI logs short. Info,
+		// not warn: an alert on warnings must not fire for a long run.
 		if now.Sub(p.last) < 5*time.Second {
 			return
 		}
 		p.last = now
-		fmt.Fprintf(p.w, "%s: page %d, %d records read (%s)\n", e.Pipeline, e.Page, e.Counts.Read, e.Elapsed.Round(time.Second))
+		p.log.Info("progress", "pipeline", e.Pipeline, "page", e.Page, "read", e.Counts.Read, "elapsed", e.Elapsed.Round(time.Second))
 		return
 	}
 	if now.Sub(p.last) < 100*time.Millisecond {

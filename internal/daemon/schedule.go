@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -183,7 +184,13 @@ func (d *Daemon) execute(s *slot, opts engine.SyncOptions, inboxFetch bool) (*en
 		d.log.Error("run "+status, "pipeline", s.name, "trigger", opts.Trigger, "error", err)
 	} else {
 		c := res.Counts
-		d.log.Info("run succeeded", "pipeline", s.name, "trigger", opts.Trigger, "read", c.Read, "created", c.Created,
+		// A run that finished with failed records is not a clean success:
+		// at warn, an alert on warnings sees the records waiting for a retry.
+		lvl, msg := slog.LevelInfo, "run succeeded"
+		if c.Failed > 0 {
+			lvl, msg = slog.LevelWarn, "run finished with failed records"
+		}
+		d.log.Log(context.Background(), lvl, msg, "pipeline", s.name, "trigger", opts.Trigger, "read", c.Read, "created", c.Created,
 			"updated", c.Updated, "unchanged", c.Unchanged, "skipped", c.Skipped, "failed", c.Failed, "duration", res.Duration.Round(time.Millisecond))
 	}
 	d.event(Event{Kind: EventRunFinished, Pipeline: s.name, Trigger: opts.Trigger, Hash: b.plan.Hash, Result: res, Err: err})
