@@ -182,7 +182,7 @@ func (d *deployment) dryRun(name string, opts engine.SyncOptions) []engine.Decis
 	return out
 }
 
-// readJSON reads a fixture from the shared folder.
+// readJSON reads a fixture under testdata/.
 func readJSON(t *testing.T, path string, v any) {
 	t.Helper()
 	b, err := os.ReadFile(path)

@@ -48,9 +48,9 @@ type confSecretMap map[string]string
 func (s confSecretMap) Secret(name string) (string, bool) { v, ok := s[name]; return v, ok }
 
 // confPlan loads a tiny deployment that takes its connectors from
-// specs/lib (primero, oscar, and ping when lib/ping exists), with
-// Primero's page size cut to confPer. It reports whether ping is in it.
-func confPlan(tb testing.TB) (*engine.Plan, bool) {
+// specs/lib (primero, oscar and ping), with Primero's page size cut to
+// confPer.
+func confPlan(tb testing.TB) *engine.Plan {
 	tb.Helper()
 	src := filepath.Join(testenv.RepoRoot(tb), "specs")
 	dst := filepath.Join(tb.TempDir(), "specs")
@@ -81,16 +81,10 @@ func confPlan(tb testing.TB) (*engine.Plan, bool) {
 			tb.Fatal(err)
 		}
 	}
-	_, err := os.Stat(filepath.Join(dst, "lib", "ping"))
-	withPing := err == nil
-	imports := "\tprim \"casesync.example/lib/primero\"\n\tosc \"casesync.example/lib/oscar\"\n"
-	secrets := "prim.Secrets, osc.Secrets"
-	conns := "\tprimero: prim.Connector & {base_url: \"http://127.0.0.1:1\"}\n\toscar:   osc.Connector & {base_url: \"http://127.0.0.1:1\"}\n"
-	if withPing {
-		imports += "\tpng \"casesync.example/lib/ping\"\n"
-		secrets += ", png.Secrets"
-		conns += fmt.Sprintf("\tping: png.Connector & {base_url: \"http://127.0.0.1:1\", auth: token_login: path: %q}\n", ping.TokenPath)
-	}
+	imports := "\tprim \"casesync.example/lib/primero\"\n\tosc \"casesync.example/lib/oscar\"\n\tpng \"casesync.example/lib/ping\"\n"
+	secrets := "prim.Secrets, osc.Secrets, png.Secrets"
+	conns := "\tprimero: prim.Connector & {base_url: \"http://127.0.0.1:1\"}\n\toscar:   osc.Connector & {base_url: \"http://127.0.0.1:1\"}\n" +
+		fmt.Sprintf("\tping: png.Connector & {base_url: \"http://127.0.0.1:1\", auth: token_login: path: %q}\n", ping.TokenPath)
 	text := "package conformance\n\nimport (\n\t\"list\"\n\n" + imports + ")\n\n" +
 		"name: \"conformance\"\n\nsecrets: list.Concat([" + secrets + "])\n\n" +
 		"connectors: {\n" + conns + "}\n\n" +
@@ -111,7 +105,7 @@ func confPlan(tb testing.TB) (*engine.Plan, bool) {
 	if err != nil {
 		tb.Fatalf("load the conformance deployment:\n%s\n%v", text, err)
 	}
-	return plan, withPing
+	return plan
 }
 
 // confFake is one fake served over HTTP with its counters.
@@ -165,7 +159,7 @@ type confCase struct {
 	refusedStatus int
 }
 
-func confCases(withPing bool) []confCase {
+func confCases() []confCase {
 	cs := []confCase{{
 		name: "primero",
 		start: func(tb testing.TB) confFake {
@@ -198,24 +192,22 @@ func confCases(withPing bool) []confCase {
 		},
 		refusedStatus: http.StatusUnprocessableEntity,
 	}}
-	if withPing {
-		cs = append(cs, confCase{
-			name: "ping",
-			start: func(tb testing.TB) confFake {
-				s := ping.New(ping.Options{Interventions: 23, Seed: 3, PageSize: 5})
-				return confFake{name: "ping", url: confServe(tb, s), counters: s.Counters(), expire: s.ExpireTokens, login: "POST " + ping.TokenPath}
-			},
-			read: func() *engine.Call {
-				return &engine.Call{Method: http.MethodPost, Path: ping.RetrievePath, Idempotent: true, Body: confPingRetrieve(ping.SHPPendingInterventions)}
-			},
-			// PING has no 422: what it cannot act on is a 400 with its own
-			// message, here an unknown shipping process.
-			refuse: func() *engine.Call {
-				return &engine.Call{Method: http.MethodPost, Path: ping.RetrievePath, Idempotent: true, Body: confPingRetrieve("SHP-0000")}
-			},
-			refusedStatus: http.StatusBadRequest,
-		})
-	}
+	cs = append(cs, confCase{
+		name: "ping",
+		start: func(tb testing.TB) confFake {
+			s := ping.New(ping.Options{Interventions: 23, Seed: 3, PageSize: 5})
+			return confFake{name: "ping", url: confServe(tb, s), counters: s.Counters(), expire: s.ExpireTokens, login: "POST " + ping.TokenPath}
+		},
+		read: func() *engine.Call {
+			return &engine.Call{Method: http.MethodPost, Path: ping.RetrievePath, Idempotent: true, Body: confPingRetrieve(ping.SHPPendingInterventions)}
+		},
+		// PING has no 422: what it cannot act on is a 400 with its own
+		// message, here an unknown shipping process.
+		refuse: func() *engine.Call {
+			return &engine.Call{Method: http.MethodPost, Path: ping.RetrievePath, Idempotent: true, Body: confPingRetrieve("SHP-0000")}
+		},
+		refusedStatus: http.StatusBadRequest,
+	})
 	return cs
 }
 
@@ -228,8 +220,8 @@ func confPingRetrieve(shp string) map[string]any {
 // PING's bearer token plus subscription key), and a refused password is an
 // auth failure.
 func TestConformance_Auth(t *testing.T) {
-	plan, withPing := confPlan(t)
-	for _, tc := range confCases(withPing) {
+	plan := confPlan(t)
+	for _, tc := range confCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			f := tc.start(t)
 			c := confClient(t, plan, f, confSecrets)
@@ -262,34 +254,32 @@ func TestConformance_Auth(t *testing.T) {
 			}
 		})
 	}
-	if withPing {
-		t.Run("ping-subscription-key", func(t *testing.T) {
-			var tc confCase
-			for _, c := range confCases(true) {
-				if c.name == "ping" {
-					tc = c
-				}
+	t.Run("ping-subscription-key", func(t *testing.T) {
+		var tc confCase
+		for _, c := range confCases() {
+			if c.name == "ping" {
+				tc = c
 			}
-			f := tc.start(t)
-			bad := map[string]string{}
-			for k, v := range confSecrets {
-				bad[k] = v
-			}
-			bad["PING_SUBSCRIPTION_KEY"] = strings.Repeat("0", 32)
-			_, err := confClient(t, plan, f, bad).Do(t.Context(), tc.read())
-			var re *engine.RemoteError
-			if !errors.As(err, &re) || re.Status != http.StatusUnauthorized {
-				t.Errorf("wrong subscription key: %v, want the gateway's 401", err)
-			}
-		})
-	}
+		}
+		f := tc.start(t)
+		bad := map[string]string{}
+		for k, v := range confSecrets {
+			bad[k] = v
+		}
+		bad["PING_SUBSCRIPTION_KEY"] = strings.Repeat("0", 32)
+		_, err := confClient(t, plan, f, bad).Do(t.Context(), tc.read())
+		var re *engine.RemoteError
+		if !errors.As(err, &re) || re.Status != http.StatusUnauthorized {
+			t.Errorf("wrong subscription key: %v, want the gateway's 401", err)
+		}
+	})
 }
 
 // TestConformance_ReloginAfterExpiry: when the fake expires every token,
 // the next call logs in again once and succeeds.
 func TestConformance_ReloginAfterExpiry(t *testing.T) {
-	plan, withPing := confPlan(t)
-	for _, tc := range confCases(withPing) {
+	plan := confPlan(t)
+	for _, tc := range confCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			f := tc.start(t)
 			c := confClient(t, plan, f, confSecrets)
@@ -313,7 +303,7 @@ func TestConformance_ReloginAfterExpiry(t *testing.T) {
 // confPer reads every case once, agrees with the fake's total, and asks
 // for each page once.
 func TestConformance_PrimeroPages(t *testing.T) {
-	plan, _ := confPlan(t)
+	plan := confPlan(t)
 	const cases = 3*confPer + 2
 	s := primero.New(primero.Options{Cases: cases, Seed: 5})
 	t.Cleanup(s.Close)
@@ -363,10 +353,7 @@ func TestConformance_PrimeroPages(t *testing.T) {
 // TestConformance_PingCursor: PING's body_cursor paging (PagingCookie and
 // PageNumber sent back in the body) walks every pending intervention once.
 func TestConformance_PingCursor(t *testing.T) {
-	plan, withPing := confPlan(t)
-	if !withPing {
-		t.Skip("specs/lib/ping does not exist")
-	}
+	plan := confPlan(t)
 	const rows, size = 23, 5
 	s := ping.New(ping.Options{Interventions: rows, Seed: 7, PageSize: size})
 	f := confFake{name: "ping", url: confServe(t, s), counters: s.Counters()}
@@ -401,8 +388,8 @@ func TestConformance_PingCursor(t *testing.T) {
 // PING's 400) is a permanent failure carrying the status and the server's
 // own message, is not retried, and is not marked maybe-applied.
 func TestConformance_Refused(t *testing.T) {
-	plan, withPing := confPlan(t)
-	for _, tc := range confCases(withPing) {
+	plan := confPlan(t)
+	for _, tc := range confCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			f := tc.start(t)
 			c := confClient(t, plan, f, confSecrets)

@@ -297,12 +297,13 @@ func unhcrServices(c map[string]any) []map[string]any {
 	return out
 }
 
-// unhcrFixture reads one example body of a shared PING fixture file.
+// unhcrFixture reads one example body of a PING fixture file in
+// testdata/ping (origins in its README).
 func unhcrFixture(tb testing.TB, file, name string) map[string]any {
 	tb.Helper()
-	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(tb), "..", "shared", "fixtures", "openfn", "ping", file))
+	b, err := os.ReadFile(filepath.Join("testdata", "ping", file))
 	if err != nil {
-		tb.Skipf("fixture %s not readable: %v", file, err)
+		tb.Fatal(err)
 	}
 	var all map[string]any
 	if err := json.Unmarshal(b, &all); err != nil {

@@ -4,7 +4,7 @@ package e2e
 // PING): each flow against the sandbox's fakes with the real loader, REST
 // pool, SQLite state and runner; failures retried and never duplicated,
 // counted at the fakes; the asynchronous ingestion done, failed and timed
-// out; dry-run bodies against the shared fixtures; value-table misses.
+// out; dry-run bodies against the PING fixtures; value-table misses.
 //
 //	go test -race -run Unhcr ./internal/e2e/
 
@@ -915,9 +915,9 @@ func TestUnhcr_GroupsJoinedRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "..", "shared", "fixtures", "openfn", "progres_dtp", "dtp_intervention_rows_kakuma.json"))
+	b, err := os.ReadFile(filepath.Join("testdata", "ping", "dtp_intervention_rows_kakuma.json"))
 	if err != nil {
-		t.Skipf("fixture not readable: %v", err)
+		t.Fatal(err)
 	}
 	var rows []any
 	if err := json.Unmarshal(b, &rows); err != nil {

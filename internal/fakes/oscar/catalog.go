@@ -8,10 +8,9 @@ import (
 	"fmt"
 )
 
-// servicesCatalogJSON is a copy of
-// shared/fixtures/api/oscar/services_catalog.json; TestServer_CatalogMatchesFixture
-// fails when the two drift apart. It is embedded because the fake also runs
-// outside the test tree (engine demo), where the fixtures are not around.
+// servicesCatalogJSON is OSCaR's service sheet (origin in
+// testdata/README.md). It is embedded because the fake also runs outside
+// the test tree (engine demo), from any working folder.
 //
 //go:embed testdata/services_catalog.json
 var servicesCatalogJSON []byte

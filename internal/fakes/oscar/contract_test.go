@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"slices"
 	"sort"
 	"testing"
@@ -15,7 +14,7 @@ import (
 )
 
 // Contract tests: the fake against bodies captured from, or sent to, the
-// real OSCaR (shared/fixtures). They skip when the fixtures tree is absent.
+// real OSCaR, copied into testdata/ (origins in testdata/README.md).
 
 // shape maps a JSON path ("services[].uuid") to the kinds seen there. null
 // is dropped: a nullable column shows null in one body and a string in
@@ -127,13 +126,13 @@ func TestServer_ContractGetClientsShapes(t *testing.T) {
 		}
 		return doc.Data
 	}
-	fix2021 := readData("api/oscar/get_clients_response_2021.json")
-	fix2020 := readData("api/oscar/get_clients_response_2020_pending_referral_service.json")
+	fix2021 := readData("get_clients_response_2021.json")
+	fix2020 := readData("get_clients_response_2020_pending_referral_service.json")
 	fixRef2021, fixShared2021 := split(fix2021)
 	var enrolled struct {
 		Organization map[string]any `json:"organization"`
 	}
-	if err := json.Unmarshal(fixture(t, "openfn/cambodia/oscar_client_two_enrolled_services.json"), &enrolled); err != nil {
+	if err := json.Unmarshal(fixture(t, "oscar_client_two_enrolled_services.json"), &enrolled); err != nil {
 		t.Fatal(err)
 	}
 
@@ -169,19 +168,33 @@ func TestServer_ContractGetClientsShapes(t *testing.T) {
 	}
 }
 
+// The catalogue the fake serves is every service of the embedded sheet
+// copy, in file order.
 func TestServer_CatalogMatchesFixture(t *testing.T) {
-	want := fixture(t, "api/oscar/services_catalog.json")
-	got, err := os.ReadFile("testdata/services_catalog.json")
-	if err != nil {
+	var sheet struct {
+		Categories map[string][]string `json:"categories"`
+	}
+	if err := json.Unmarshal(fixture(t, "services_catalog.json"), &sheet); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(want, got) {
-		t.Error("testdata/services_catalog.json differs from shared/fixtures/api/oscar/services_catalog.json; copy it again")
+	var want []string
+	for _, names := range sheet.Categories {
+		want = append(want, names...)
 	}
 	s := oscar.New(oscar.Options{})
-	if n := len(s.Catalog()); n != 52 || !slices.Contains(s.Catalog(), "Not Specified") {
+	got := s.Catalog()
+	if diff := cmp.Diff(sorted(want), sorted(got)); diff != "" {
+		t.Errorf("catalogue (-sheet +fake):\n%s", diff)
+	}
+	if n := len(got); n != 52 || !slices.Contains(got, "Not Specified") {
 		t.Errorf("catalogue has %d rows, want 52 including Not Specified", n)
 	}
+}
+
+func sorted(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return out
 }
 
 func wrapped(t *testing.T, rel string) []map[string]any {
@@ -213,7 +226,7 @@ func TestServer_ContractUpsertFixtures(t *testing.T) {
 		want  []string // exact bodies, one per element
 		check func(t *testing.T, s *oscar.Server)
 	}{
-		{"new referral with two services", "api/oscar/upsert_request_new_referral_two_services.json", nil,
+		{"new referral with two services", "upsert_request_new_referral_two_services.json", nil,
 			[]string{`{"external_id":"` + extA + `","message":"Record saved."}`},
 			func(t *testing.T, s *oscar.Server) {
 				refs := referralsOf(s, extA)
@@ -221,9 +234,9 @@ func TestServer_ContractUpsertFixtures(t *testing.T) {
 					t.Errorf("referrals %v", refs)
 				}
 			}},
-		{"before the service split", "openfn/cambodia/oscar_upsert_before_service_split.json", nil,
+		{"before the service split", "oscar_upsert_before_service_split.json", nil,
 			[]string{`{"external_id":"` + extA + `","message":"Record saved."}`}, nil},
-		{"after the split: one upsert per service", "openfn/cambodia/oscar_upsert_after_service_split.json", nil,
+		{"after the split: one upsert per service", "oscar_upsert_after_service_split.json", nil,
 			[]string{`{"external_id":"` + extA + `","message":"Record saved."}`, `{"external_id":"` + extA + `","message":"Record saved."}`},
 			func(t *testing.T, s *oscar.Server) {
 				refs := referralsOf(s, extA)
@@ -231,7 +244,7 @@ func TestServer_ContractUpsertFixtures(t *testing.T) {
 					t.Errorf("referrals %v, duplicates %d: want two on one global_id, none duplicated", refs, s.Counters().Duplicates.Load())
 				}
 			}},
-		{"update of a client OSCaR knows", "api/oscar/upsert_request_update_existing_client.json",
+		{"update of a client OSCaR knows", "upsert_request_update_existing_client.json",
 			func(s *oscar.Server) { s.AddClient("cif", map[string]any{"global_id": gidUpdate}) },
 			[]string{`{"external_id":"173d7ad5-28f8-4343-a3df-dc6d85b38276","message":"Record saved."}`},
 			func(t *testing.T, s *oscar.Server) {
@@ -243,17 +256,17 @@ func TestServer_ContractUpsertFixtures(t *testing.T) {
 		{
 			// Without the client, the same body is a new referral, and it
 			// carries no services.
-			"update body for a global_id OSCaR does not know", "api/oscar/upsert_request_update_existing_client.json", nil,
+			"update body for a global_id OSCaR does not know", "upsert_request_update_existing_client.json", nil,
 			[]string{`{"external_id":"173d7ad5-28f8-4343-a3df-dc6d85b38276","message":{"services":["can't be blank"]}}`}, nil,
 		},
 		{
 			// is_referred with the client in cif: the referral fails on the
 			// blank external_case_worker_name, as the real one would.
-			"global_id and referral_status, client in the target tenant", "api/oscar/upsert_request_with_global_id_and_referral_status.json",
+			"global_id and referral_status, client in the target tenant", "upsert_request_with_global_id_and_referral_status.json",
 			func(s *oscar.Server) { s.AddClient("cif", map[string]any{"global_id": gidStatus}) },
 			[]string{`{"external_id":"` + extStatus + `","message":{"name_of_referee":["can't be blank"]}}`}, nil,
 		},
-		{"global_id and referral_status, client elsewhere", "api/oscar/upsert_request_with_global_id_and_referral_status.json",
+		{"global_id and referral_status, client elsewhere", "upsert_request_with_global_id_and_referral_status.json",
 			func(s *oscar.Server) { s.AddClient("fco", map[string]any{"global_id": gidStatus}) },
 			[]string{`{"external_id":"` + extStatus + `","message":"Record saved."}`},
 			func(t *testing.T, s *oscar.Server) {
@@ -286,7 +299,7 @@ func TestServer_ContractUpsertFixtures(t *testing.T) {
 // "global_id" is unknown, so it is skipped and still answered 200.
 func TestServer_ContractUpdateLinksExample(t *testing.T) {
 	var items []any
-	if err := json.Unmarshal(fixture(t, "openfn/cambodia/oscar_update_links_body_schema_example.json"), &items); err != nil {
+	if err := json.Unmarshal(fixture(t, "oscar_update_links_body_schema_example.json"), &items); err != nil {
 		t.Fatal(err)
 	}
 	s, c := startAuthed(t, oscar.Options{Clients: 11, Seed: 1})

@@ -208,15 +208,11 @@ func newReferral(externalID, org, service string) map[string]any {
 	}
 }
 
-// fixture reads a file under shared/fixtures, skipping when the shared
-// tree is not checked out next to the module.
-func fixture(tb testing.TB, rel string) []byte {
+// fixture reads a copy of a real OSCaR body under testdata/ (origins in
+// testdata/README.md).
+func fixture(tb testing.TB, name string) []byte {
 	tb.Helper()
-	p := filepath.Join("..", "..", "..", "..", "shared", "fixtures", filepath.FromSlash(rel))
-	b, err := os.ReadFile(p)
-	if os.IsNotExist(err) {
-		tb.Skipf("fixture %s not present; the shared fixtures tree is needed for this contract test", p)
-	}
+	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -16,20 +16,16 @@ import (
 	"casesync/internal/fakes/ping"
 )
 
-// fixtures is the shared fixture tree, relative to this package.
-const fixtures = "../../../../shared/fixtures/openfn"
-
-func readFixture(t *testing.T, rel string, v any) {
+// readFixture reads a copy of a real PING or DTP body under testdata/
+// (origins in testdata/README.md).
+func readFixture(t *testing.T, name string, v any) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(fixtures, rel))
-	if os.IsNotExist(err) {
-		t.Skipf("fixture %s is absent (expected under /work/shared/fixtures/openfn); skipping the contract check", rel)
-	}
+	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s: %v", rel, err)
+		t.Fatalf("%s: %v", name, err)
 	}
 }
 
@@ -82,7 +78,7 @@ func asRows(xs []any) []map[string]any {
 func TestServer_RetrieveMatchesFixtureShapes(t *testing.T) {
 	t.Run("SHP-2747 against ping_retrieve_pending_referrals_response.json", func(t *testing.T) {
 		var fixture map[string]any
-		readFixture(t, "ping/ping_retrieve_pending_referrals_response.json", &fixture)
+		readFixture(t, "ping_retrieve_pending_referrals_response.json", &fixture)
 		_, c := start(t, ping.Options{Interventions: 40})
 		got := c.retrieve(ping.SHPPendingInterventions)
 
@@ -120,7 +116,7 @@ func TestServer_RetrieveMatchesFixtureShapes(t *testing.T) {
 
 	t.Run("SHP-2358 against dtp_intervention_rows_kakuma.json", func(t *testing.T) {
 		var fixture []map[string]any
-		readFixture(t, "progres_dtp/dtp_intervention_rows_kakuma.json", &fixture)
+		readFixture(t, "dtp_intervention_rows_kakuma.json", &fixture)
 		srv, c := start(t, ping.Options{Interventions: 40})
 		var fake []map[string]any
 		for _, p := range srv.Pending() {
@@ -268,9 +264,9 @@ func endpointOf(body map[string]any, def string) string {
 func TestServer_AcceptsFixtureRequestBodies(t *testing.T) {
 	var retrieves, ingestions map[string]any
 	var statusUpdate map[string]any
-	readFixture(t, "ping/ping_retrieve_request_examples.json", &retrieves)
-	readFixture(t, "ping/ping_ingestion_request_examples.json", &ingestions)
-	readFixture(t, "ping/ping_ingestion_referral_status_update_request.json", &statusUpdate)
+	readFixture(t, "ping_retrieve_request_examples.json", &retrieves)
+	readFixture(t, "ping_ingestion_request_examples.json", &ingestions)
+	readFixture(t, "ping_ingestion_referral_status_update_request.json", &statusUpdate)
 
 	srv, c := start(t, ping.Options{Interventions: 3, Decisions: 2})
 	intervention := srv.Pending()[0]["progres_lpinterventionid"].(string)

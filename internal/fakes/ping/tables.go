@@ -1,7 +1,7 @@
 package ping
 
 // Value tables the fake draws seeds from and validates writes against.
-// They repeat values from ../../../../shared/fixtures/openfn/value_maps/;
+// They repeat values from the value maps in testdata/;
 // TestServer_TablesMatchValueMaps fails when the two drift apart.
 
 // interventionType is a proGres intervention type: the description is what

@@ -276,7 +276,7 @@ func TestServer_ValidationPointers(t *testing.T) {
 	})
 	t.Run("the UNHCR request fixture fails on its string age only", func(t *testing.T) {
 		var body map[string]any
-		fixtureJSON(t, "api/primero/case_post_request_unhcr.json", &body)
+		fixtureJSON(t, "testdata/case_post_request_unhcr.json", &body)
 		_, srv := start(t, primero.Options{})
 		r := call(t, srv, "POST", "/api/v2/cases", "openfn_cp_user", body)
 		wantStatus(t, r, http.StatusUnprocessableEntity)

@@ -13,10 +13,8 @@ import (
 )
 
 // The configuration is embedded so that `engine demo` and `engine fake
-// primero` serve the same forms and lookups as the tests, without reading
-// the shared fixtures folder at run time. The two default files are verbatim
-// copies of ../../../../shared/fixtures/api/primero/*, the value maps a copy
-// of ../../../../shared/fixtures/api/oscar/cambodia_integration_value_maps.json.
+// primero` serve the same forms and lookups as the tests, from any working
+// folder. config/README.md gives each file's origin.
 //
 //go:embed config/*.json config/*.csv
 var configFS embed.FS

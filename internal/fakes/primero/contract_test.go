@@ -81,10 +81,10 @@ func TestServer_ContractCaseResponses(t *testing.T) {
 		name, file, user string
 		list, show       bool
 	}{
-		{"Cambodia list item, integration user", "api/primero/cases_list_data_array_cambodia_referral_to_oscar.json", "openfn_cp_user", true, true},
-		{"2021 list item", "api/primero/cases_list_data_array_2021.json", "cp_admin", true, false},
-		{"full 2021 record", "api/primero/case_record_full_2021.json", "cp_admin", false, true},
-		{"record with services and care arrangements", "api/primero/case_record_services_care_arrangements.json", "cp_admin", false, true},
+		{"Cambodia list item, integration user", "testdata/cases_list_data_array_cambodia_referral_to_oscar.json", "openfn_cp_user", true, true},
+		{"2021 list item", "testdata/cases_list_data_array_2021.json", "cp_admin", true, false},
+		{"full 2021 record", "testdata/case_record_full_2021.json", "cp_admin", false, true},
+		{"record with services and care arrangements", "testdata/case_record_services_care_arrangements.json", "cp_admin", false, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -116,7 +116,7 @@ func TestServer_ContractReferralsIndex(t *testing.T) {
 	var body struct {
 		Data []any `json:"data"`
 	}
-	fixtureJSON(t, "api/primero/referrals_index_response.json", &body)
+	fixtureJSON(t, "testdata/referrals_index_response.json", &body)
 	recordID := body.Data[0].(map[string]any)["record_id"].(string)
 	_, srv := start(t, primero.Options{CasesFrom: []map[string]any{{
 		"id": recordID, "module_id": "primeromodule-cp", "owned_by": "openfn_testing", "created_at": "2021-09-27T12:00:00.000Z",
@@ -162,9 +162,9 @@ func fixtureKeyTypes(v any, prefix string, out map[string]map[string]bool) {
 func TestServer_ContractSyntheticCases(t *testing.T) {
 	types := map[string]map[string]bool{}
 	for _, f := range []string{
-		"api/primero/case_record_full_2021.json", "api/primero/case_record_services_care_arrangements.json",
-		"api/primero/cases_list_data_array_2021.json", "api/primero/cases_list_data_array_cambodia_referral_to_oscar.json",
-		"openfn/progres_dtp/primero_case_with_unhcr_referral_service.json",
+		"testdata/case_record_full_2021.json", "testdata/case_record_services_care_arrangements.json",
+		"testdata/cases_list_data_array_2021.json", "testdata/cases_list_data_array_cambodia_referral_to_oscar.json",
+		"testdata/primero_case_with_unhcr_referral_service.json",
 	} {
 		var v any
 		fixtureJSON(t, f, &v)
@@ -219,7 +219,7 @@ func TestServer_ContractSyntheticCases(t *testing.T) {
 	var refs struct {
 		Data []map[string]any `json:"data"`
 	}
-	fixtureJSON(t, "api/primero/referrals_index_response.json", &refs)
+	fixtureJSON(t, "testdata/referrals_index_response.json", &refs)
 	cases := call(t, srv, "GET", "/api/v2/cases?per=5", "openfn_cp_user", nil).list(t)
 	for _, c := range cases {
 		for _, ref := range call(t, srv, "GET", "/api/v2/cases/"+c["id"].(string)+"/referrals", "openfn_cp_user", nil).list(t) {
@@ -232,7 +232,7 @@ func TestServer_ContractWebhookBody(t *testing.T) {
 	var full struct {
 		Data map[string]any `json:"data"`
 	}
-	fixtureJSON(t, "openfn/thailand/primero_sync_webhook_full.json", &full)
+	fixtureJSON(t, "testdata/primero_sync_webhook_full.json", &full)
 	stored := map[string]any{}
 	for k, v := range full.Data {
 		switch k {
@@ -251,7 +251,7 @@ func TestServer_ContractWebhookBody(t *testing.T) {
 	var minimal struct {
 		Data map[string]any `json:"data"`
 	}
-	fixtureJSON(t, "openfn/thailand/primero_sync_webhook_minimal.json", &minimal)
+	fixtureJSON(t, "testdata/primero_sync_webhook_minimal.json", &minimal)
 	for k := range minimal.Data {
 		if _, ok := got["data"].(map[string]any)[k]; !ok {
 			t.Errorf("webhook body lacks %s, which the minimal fixture has", k)
@@ -263,7 +263,7 @@ func TestServer_ContractLookups(t *testing.T) {
 	var want struct {
 		Data []map[string]any `json:"data"`
 	}
-	fixtureJSON(t, "api/primero/lookups_default_config.json", &want)
+	fixtureJSON(t, "config/lookups_default_config.json", &want)
 	_, srv := start(t, primero.Options{})
 	r := call(t, srv, "GET", "/api/v2/lookups?per=1000", "openfn_cp_user", nil)
 	body := r.json(t)

@@ -31,7 +31,7 @@
 // # Configuration
 //
 // The forms and lookups are the default Primero configuration, embedded
-// from config/ (copies of the shared fixtures), plus
+// from config/ (origins in config/README.md), plus
 // config/deployment_extensions.json: the Cambodia form (oscar_number,
 // oscar_short_id, mosvy_number, oscar_status), the services_section fields
 // the Cambodia and UNHCR flows write (service_subtype,

@@ -275,8 +275,8 @@ func TestServer_ReferralSideEffectsOfResponses(t *testing.T) {
 	})
 	t.Run("the fixtures' PATCH bodies: extra keys are ignored", func(t *testing.T) {
 		for _, f := range []struct{ file, status string }{
-			{"api/primero/referral_patch_accept_request.json", "accepted"},
-			{"api/primero/referral_patch_reject_request.json", "rejected"},
+			{"testdata/referral_patch_accept_request.json", "accepted"},
+			{"testdata/referral_patch_reject_request.json", "rejected"},
 		} {
 			var body map[string]any
 			fixtureJSON(t, f.file, &body)

@@ -44,7 +44,7 @@ func TestServer_SeedMixFeedsBothDeployments(t *testing.T) {
 			Subtype string `json:"service_subtype"`
 		} `json:"oscar_service_name_to_primero_service"`
 	}
-	fixtureJSON(t, "api/oscar/cambodia_integration_value_maps.json", &vm)
+	fixtureJSON(t, "config/cambodia_integration_value_maps.json", &vm)
 	subtypes := map[string]bool{}
 	for _, list := range vm.Services {
 		for _, p := range list {
@@ -52,7 +52,7 @@ func TestServer_SeedMixFeedsBothDeployments(t *testing.T) {
 		}
 	}
 	owners := map[int]string{}
-	rows, err := csv.NewReader(bytes.NewReader(fixture(t, "openfn/value_maps/cambodia_province_code_to_primero_owner.csv"))).ReadAll()
+	rows, err := csv.NewReader(bytes.NewReader(fixture(t, "testdata/cambodia_province_code_to_primero_owner.csv"))).ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,10 +207,10 @@ func nameStrings(v any, key string, out map[string]bool) {
 func TestServer_SeedNamesAreInvented(t *testing.T) {
 	names := map[string]bool{}
 	for _, f := range []string{
-		"api/primero/case_record_full_2021.json", "api/primero/case_record_services_care_arrangements.json",
-		"api/primero/cases_list_data_array_2021.json", "api/primero/cases_list_data_array_cambodia_referral_to_oscar.json",
-		"api/primero/case_post_request_unhcr.json", "api/oscar/get_clients_response_2021.json",
-		"openfn/progres_dtp/primero_case_with_unhcr_referral_service.json", "openfn/ping/ping_retrieve_pending_referrals_response.json",
+		"testdata/case_record_full_2021.json", "testdata/case_record_services_care_arrangements.json",
+		"testdata/cases_list_data_array_2021.json", "testdata/cases_list_data_array_cambodia_referral_to_oscar.json",
+		"testdata/case_post_request_unhcr.json", "testdata/get_clients_response_2021.json",
+		"testdata/primero_case_with_unhcr_referral_service.json", "testdata/ping_retrieve_pending_referrals_response.json",
 	} {
 		var v any
 		fixtureJSON(t, f, &v)
