@@ -207,7 +207,7 @@ func (e *benchEnv) mapping(ctx context.Context, plan *engine.Plan) error {
 	if err != nil {
 		return err
 	}
-	defer func() { st.Close(); os.Remove(st.Path()) }()
+	defer func() { st.Close(); os.Remove(st.Path()); os.Remove(st.Path() + ".lock") }()
 	r := engine.NewRunner(p, poolCallers{pool}, st, engine.SystemClock{}, slog.New(slog.DiscardHandler))
 	var recs []any
 	for _, c := range sb.Primero.Cases() {

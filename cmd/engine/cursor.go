@@ -71,6 +71,7 @@ func (a *app) cursorCmd() *cobra.Command {
 		},
 	}
 	f.stateFlags.register(cmd)
+	f.registerWait(cmd)
 	cmd.Flags().StringVar(&f.set, "set", "", "set the cursor to this time (UTC)")
 	cmd.Flags().StringVar(&f.rewind, "rewind", "", "move the cursor back by this long (36h, 90m, 7d)")
 	return cmd
@@ -127,9 +128,9 @@ func (a *app) cursor(cmd *cobra.Command, f *cursorFlags, name string) error {
 	if !exists && f.rewind != "" {
 		return &exitError{code: 1, err: fmt.Errorf("%s has no cursor yet to rewind (no state file at %s); use --set", name, path)}
 	}
-	store, err := state.Open(path)
+	store, err := openStateWrite(path, f.wait)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return err
 	}
 	defer store.Close()
 	old, had, err := store.Cursor(ctx, name)

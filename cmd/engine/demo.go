@@ -18,7 +18,6 @@ import (
 	"casesync/internal/fakes/faults"
 	"casesync/internal/redact"
 	"casesync/internal/sandbox"
-	"casesync/internal/state"
 )
 
 const demoLong = `Demo starts faithful fake Primero, OSCaR and PING servers on loopback ports,
@@ -38,6 +37,7 @@ type demoFlags struct {
 	keepState string
 	logs      logFlags
 	verbose   bool
+	wait      time.Duration
 }
 
 func (a *app) demoCmd() *cobra.Command {
@@ -59,6 +59,7 @@ func (a *app) demoCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.keepState, "keep-state", "", "keep each deployment's state file as PATH-DEPLOYMENT.db (e.g. /tmp/demo-unhcr.db) instead of in a temporary folder")
 	f.logs.register(cmd.Flags(), "error")
 	cmd.Flags().BoolVar(&f.verbose, "verbose", false, "also print the fakes' writes by kind")
+	cmd.Flags().DurationVar(&f.wait, "wait", 0, "with --keep-state, when another engine process holds a state file, wait up to this long for it instead of refusing")
 	return cmd
 }
 
@@ -141,9 +142,9 @@ func (a *app) demoDeployment(ctx context.Context, f demoFlags, dir, tmp string) 
 	if f.keepState != "" {
 		path = strings.TrimSuffix(f.keepState, ".db") + "-" + plan.Name + ".db"
 	}
-	st, err := state.Open(path)
+	st, err := openStateWrite(path, f.wait)
 	if err != nil {
-		return 0, &exitError{code: 2, err: err}
+		return 0, err
 	}
 	defer st.Close()
 	var vals []string

@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -27,6 +29,14 @@ type common struct {
 	secretsFile string
 	baseURLs    []string
 	logs        logFlags
+	// wait is how long a command that writes state waits for another
+	// process's lease (registerWait); 0 refuses at once.
+	wait time.Duration
+}
+
+// registerWait adds --wait to a command that writes the state file.
+func (c *common) registerWait(cmd *cobra.Command) {
+	cmd.Flags().DurationVar(&c.wait, "wait", 0, "when another engine process holds the state file, wait up to this long for it (e.g. 10m) instead of refusing")
 }
 
 func (c *common) register(cmd *cobra.Command) {
@@ -133,6 +143,9 @@ func (a *app) loadSecrets(c *common) (*secrets, error) {
 		return nil, &exitError{code: 2, err: fmt.Errorf("read secrets file: %w", err)}
 	}
 	defer f.Close()
+	if err := a.checkSecretsFileMode(c.secretsFile, f); err != nil {
+		return nil, err
+	}
 	sc := bufio.NewScanner(f)
 	line := 0
 	for sc.Scan() {
@@ -149,6 +162,26 @@ func (a *app) loadSecrets(c *common) (*secrets, error) {
 		s.file[strings.TrimSpace(k)] = strings.TrimSpace(v)
 	}
 	return s, sc.Err()
+}
+
+// checkSecretsFileMode refuses a secrets file any user of the machine can
+// read or change, and warns when its group can read it (a service group
+// sharing it can be deliberate). Windows has no such mode bits to check.
+func (a *app) checkSecretsFileMode(name string, f *os.File) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("read secrets file: %w", err)}
+	}
+	switch m := fi.Mode().Perm(); {
+	case m&0o007 != 0:
+		return &exitError{code: 2, err: fmt.Errorf("secrets file %s is open to every user of this machine (mode %#o); make it private: chmod 600 %s", name, m, name)}
+	case m&0o070 != 0:
+		fmt.Fprintf(a.stderr, "engine: warning: secrets file %s is readable by its group (mode %#o); chmod 600 %s unless that group is meant to read it\n", name, m, name)
+	}
+	return nil
 }
 
 // checkSecrets fails before any request when a declared secret is unset.
@@ -224,10 +257,10 @@ func (a *app) openPlan(ctx context.Context, c *common, plan *engine.Plan, readOn
 	if readOnly {
 		d.store, err = openStateForDryRun(path)
 	} else {
-		d.store, err = state.Open(path)
+		d.store, err = openStateWrite(path, c.wait)
 	}
 	if err != nil {
-		return nil, &exitError{code: 2, err: fmt.Errorf("open state %s: %w", path, err)}
+		return nil, &exitError{code: 2, err: err}
 	}
 	d.pool, err = rest.NewPool(plan, sec, rest.Options{Logger: log})
 	if err != nil {

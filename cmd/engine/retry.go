@@ -89,6 +89,7 @@ func (a *app) retryCmd() *cobra.Command {
 		},
 	}
 	f.stateFlags.register(cmd)
+	f.registerWait(cmd)
 	cmd.Flags().StringVar(&f.pipeline, "pipeline", "", "retry this pipeline's failures only (default: every pipeline with queued failures)")
 	cmd.Flags().StringVar(&f.record, "record", "", "retry this record key only (a fanned-out record's items included)")
 	cmd.Flags().BoolVar(&f.queueOnly, "queue-only", false, "requeue without running a sync")
@@ -124,8 +125,8 @@ func (a *app) retry(cmd *cobra.Command, f *retryFlags) error {
 		return &exitError{code: 2, err: fmt.Errorf("no state file at %s: nothing has run yet, so nothing is queued", path)}
 	}
 	if f.queueOnly {
-		if store, err = state.Open(path); err != nil {
-			return &exitError{code: 2, err: err}
+		if store, err = openStateWrite(path, f.wait); err != nil {
+			return err
 		}
 		defer store.Close()
 	} else {

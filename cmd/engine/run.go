@@ -21,7 +21,6 @@ import (
 	"casesync/engine/spec"
 	"casesync/internal/daemon"
 	"casesync/internal/redact"
-	"casesync/internal/state"
 	"casesync/internal/watch"
 )
 
@@ -86,6 +85,7 @@ func (a *app) runCmd() *cobra.Command {
 		},
 	}
 	f.common.register(cmd)
+	f.registerWait(cmd)
 	fl := cmd.Flags()
 	// A daemon's log is its record: start and reload lines are info.
 	fl.Lookup("log-level").DefValue = "info"
@@ -114,9 +114,9 @@ func (a *app) runDaemon(ctx context.Context, f *runFlags) error {
 	red := redact.New(sec.Values(plan.Secrets)...)
 	log := a.logger(&f.common, red)
 	statePath := a.statePathFor(&f.common, plan)
-	store, err := state.Open(statePath)
+	store, err := openStateWrite(statePath, f.wait)
 	if err != nil {
-		return &exitError{code: 2, err: fmt.Errorf("open state %s: %w", statePath, err)}
+		return err
 	}
 	defer store.Close()
 

@@ -67,6 +67,17 @@ func openStateRead(path string) (*state.Store, error) {
 	return st, nil
 }
 
+// openStateWrite opens the state file for writing, taking its writer lease:
+// another engine process holding it (a daemon, a sync) is a refusal naming
+// it, exit 2, unless --wait gives it time to finish.
+func openStateWrite(path string, wait time.Duration) (*state.Store, error) {
+	st, err := state.Open(path, state.WithWait(wait))
+	if err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	return st, nil
+}
+
 // checkPipeline refuses a pipeline name the plan lacks (when there is a plan).
 func checkPipeline(plan *engine.Plan, name string) error {
 	if plan == nil || name == "" {

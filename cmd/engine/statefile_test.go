@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io/fs"
 	"os"
@@ -164,5 +165,55 @@ func TestStateCommands_NoStateFile(t *testing.T) {
 	}
 	if _, err := os.Stat(path); err == nil {
 		t.Error("a read command created the state file")
+	}
+}
+
+// TestStateCommands_RefuseDamagedOrForeignState: a page-damaged state file
+// and another application's SQLite database are refused on open by every
+// command, reading or writing, with exit 2 and a hint; nothing is migrated
+// into the foreign file.
+func TestStateCommands_RefuseDamagedOrForeignState(t *testing.T) {
+	fx := newStateFixture(t)
+	damaged := filepath.Join(t.TempDir(), "damaged.db")
+	b, err := os.ReadFile(fx.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 8*4096 {
+		t.Fatalf("state is %d bytes, want several pages", len(b))
+	}
+	copy(b[4*4096:5*4096], bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, 1024))
+	if err := os.WriteFile(damaged, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	foreign := filepath.Join(t.TempDir(), "other.db")
+	db, err := sql.Open("sqlite", foreign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE patients (id INTEGER PRIMARY KEY, name TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	tests := []struct {
+		name, path, want string
+	}{
+		{"damaged", damaged, "state file is damaged"},
+		{"foreign", foreign, "not a casesync state file"},
+	}
+	for _, tc := range tests {
+		for _, args := range [][]string{{"sync", "cases_to_oscar"}, {"status"}, {"cursor", "cases_to_oscar", "--rewind", "1h"}} {
+			t.Run(tc.name+" "+args[0], func(t *testing.T) {
+				before, _ := os.ReadFile(tc.path)
+				args := append(args, "--specs", fx.specs, "--state", tc.path)
+				_, errOut, code := runCLI(t, fx.env, args...)
+				if code != 2 || !strings.Contains(errOut, tc.want) {
+					t.Errorf("exit %d, want 2 saying %q:\n%s", code, tc.want, errOut)
+				}
+				if after, _ := os.ReadFile(tc.path); !bytes.Equal(before, after) {
+					t.Error("the refused file was changed")
+				}
+			})
+		}
 	}
 }

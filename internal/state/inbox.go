@@ -85,6 +85,7 @@ func (s *Store) InboxDone(ctx context.Context, id int64, at time.Time) error {
 	if err != nil {
 		return fmt.Errorf("finish inbox delivery %d: %w", id, err)
 	}
+	s.scheduleErase()
 	return nil
 }
 

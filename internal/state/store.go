@@ -46,6 +46,12 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	release   func() // lets go of the writer lease; nil when read-only
+
+	eraseMu        sync.Mutex
+	eraseTimer     *time.Timer // the pending checkpoint of erase.go
+	closed         bool
+	testEraseDelay time.Duration
 
 	// testAfterOutcome, when set by a test, runs inside CommitPage after
 	// each outcome is applied, to cancel or fail a commit half-way.
@@ -59,6 +65,20 @@ type Option func(*config)
 
 type config struct {
 	readers int
+	wait    time.Duration
+	holder  string
+}
+
+// WithWait has Open wait up to d for another process's writer lease to be
+// released, instead of failing at once with a HeldError.
+func WithWait(d time.Duration) Option {
+	return func(c *config) { c.wait = max(d, 0) }
+}
+
+// WithHolder names this process in the lease ("engine sync"), for another
+// process's refusal; the default is the program and its first argument.
+func WithHolder(name string) Option {
+	return func(c *config) { c.holder = name }
 }
 
 // WithReaders bounds the reader pool (default 4).
@@ -104,38 +124,73 @@ func dsn(abs string, params []string) string {
 	return u.String() + "?" + strings.Join(params, "&")
 }
 
-// Open opens (creating if needed) the state file at path, checks that WAL
-// took, and applies any pending migrations. A file migrated by a newer
-// binary is refused with ErrSchemaTooNew.
+// Open opens (creating if needed) the state file at path for writing. It
+// first takes the file's writer lease (see lease.go): a second writing
+// process is refused with a HeldError, or waits (WithWait), so two runs never
+// both find nothing and both create. It then creates the file 0600, checks
+// that it is casesync's own (application_id) and undamaged (quick_check),
+// that WAL took, and applies any pending migrations. A file migrated by a
+// newer binary is refused with ErrSchemaTooNew.
 func Open(path string, opts ...Option) (*Store, error) {
 	cfg := newConfig(opts)
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
-	ctx := context.Background()
+	release, err := acquireLease(abs, holderName(cfg.holder, time.Now()), cfg.wait)
+	if err != nil {
+		var held *HeldError
+		if errors.As(err, &held) {
+			held.Path = path
+			return nil, held
+		}
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	s, err := openWriter(abs, path, cfg)
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	s.release = release
+	return s, nil
+}
 
+func openWriter(abs, path string, cfg config) (*Store, error) {
+	ctx := context.Background()
+	if err := createPrivate(abs); err != nil {
+		return nil, err
+	}
+	// The writer's DSN switches the file to WAL on connect, which rewrites
+	// its header: a foreign or damaged file is refused before that, through
+	// a read-only probe.
+	if err := probe(ctx, abs); err != nil {
+		return nil, err
+	}
+	if err := makePrivate(abs); err != nil {
+		return nil, err
+	}
 	w, err := sql.Open("sqlite", dsn(abs, writerParams))
 	if err != nil {
-		return nil, fmt.Errorf("open state %s: %w", path, err)
+		return nil, err
 	}
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	if err := checkWAL(ctx, w); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("open state %s: %w", path, err)
+	for _, step := range []func(context.Context, *sql.DB) error{checkWAL, stampOwn} {
+		if err := step(ctx, w); err != nil {
+			w.Close()
+			return nil, corrupted(err)
+		}
 	}
 	if err := migrate(ctx, w, migrationFS); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("open state %s: %w", path, err)
+		return nil, err
 	}
-
 	r, err := openReaders(abs, readerParams, cfg.readers)
 	if err != nil {
 		w.Close()
-		return nil, fmt.Errorf("open state %s: %w", path, err)
+		return nil, err
 	}
 	return &Store{path: path, w: w, r: r}, nil
 }
@@ -166,9 +221,11 @@ func OpenReadOnly(path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
 	ctx := context.Background()
-	if err := checkWAL(ctx, r); err != nil {
-		r.Close()
-		return nil, fmt.Errorf("open state %s: %w", path, err)
+	for _, step := range []func(context.Context, *sql.DB) error{checkOwn, checkIntegrity, checkWAL} {
+		if err := step(ctx, r); err != nil {
+			r.Close()
+			return nil, fmt.Errorf("open state %s: %w", path, corrupted(err))
+		}
 	}
 	if err := checkVersion(ctx, r, len(migrations)); err != nil {
 		r.Close()
@@ -196,7 +253,7 @@ func openReaders(abs string, params []string, n int) (*sql.DB, error) {
 	// first query.
 	if err := r.PingContext(context.Background()); err != nil {
 		r.Close()
-		return nil, err
+		return nil, corrupted(err)
 	}
 	return r, nil
 }
@@ -223,12 +280,18 @@ func (s *Store) Path() string { return s.path }
 // first call's result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.stopErase()
 		var errs []error
 		if s.r != nil {
 			errs = append(errs, s.r.Close())
 		}
 		if s.w != nil {
 			errs = append(errs, s.w.Close())
+		}
+		// Only once the writer is closed (and the WAL checkpointed) may
+		// another process write.
+		if s.release != nil {
+			s.release()
 		}
 		if err := errors.Join(errs...); err != nil {
 			s.closeErr = fmt.Errorf("close state %s: %w", s.path, err)
