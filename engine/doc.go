@@ -1,8 +1,10 @@
 // Package engine is the core of casesync: the Plan (a loaded, compiled
-// deployment), the interfaces the rest implements (Connector, State,
-// Secrets, Clock), and the runner that moves records through filter,
-// enrich, map, lookups, upsert and after-steps.
+// deployment), the ports it owns (Source, Target, Caller and RunState in
+// ports.go, shaped by what the runner needs and by no protocol), and the
+// runner that moves records through select, enrich, map, write and
+// after-steps.
 //
-// It knows no CUE, no HTTP client and no SQL: those live in engine/spec,
-// connectors/rest and internal/state, which import this package.
+// It knows no CUE, no HTTP and no SQL: engine/spec builds plans,
+// connectors/rest and internal/state implement the ports, and
+// internal/wire puts them together.
 package engine

@@ -76,7 +76,6 @@ func (r *Runner) Enrich(ctx context.Context, pipeline string, recs []any) ([]any
 	}
 	ru := &run{r: r, p: p, started: r.clock.Now().UTC(), reasons: map[string]int{}, seen: map[[16]byte]struct{}{}}
 	ru.rt = mapping.NewRuntime(ctx, &apiResolver{r: r})
-	defer ru.rt.Close()
 	ru.vars = &mapping.Vars{Vars: r.plan.Vars, Now: ru.started.Format(time.RFC3339), Runtime: ru.rt}
 	out := make([]any, 0, len(recs))
 	for _, rec := range recs {

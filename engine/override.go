@@ -44,6 +44,21 @@ func (p *Plan) WithConcurrency(n int) *Plan {
 	return &cp
 }
 
+// ChainedAfter lists, sorted, the pipelines whose trigger.after names done:
+// the one definition of a chain, for sync, the daemon and RunOrder.
+func (p *Plan) ChainedAfter(done string) []string {
+	var out []string
+	for _, m := range p.Order {
+		for _, after := range p.Pipelines[m].Spec.Trigger.After {
+			if after == done {
+				out = append(out, m)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // RunOrder lists the pipelines that start on their own (no trigger.after),
 // sorted, each followed by the pipelines chained after it: the order a
 // demo, a test or an operator runs a whole deployment in. Pipelines only
@@ -58,12 +73,8 @@ func (p *Plan) RunOrder() []string {
 		}
 		seen[n] = true
 		out = append(out, n)
-		for _, m := range p.Order {
-			for _, after := range p.Pipelines[m].Spec.Trigger.After {
-				if after == n {
-					visit(m)
-				}
-			}
+		for _, m := range p.ChainedAfter(n) {
+			visit(m)
 		}
 	}
 	for _, n := range p.Order {

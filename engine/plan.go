@@ -78,7 +78,7 @@ type Pipeline struct {
 	Name        string
 	Spec        PipelineSpec
 	Pos         string
-	Source      Source
+	Source      PipelineSource
 	Filters     []Filter
 	Enrich      []Enrich
 	Each        *Each
@@ -106,8 +106,8 @@ type Inbox struct {
 	Pos      string
 }
 
-// Source is the compiled source of a pipeline.
-type Source struct {
+// PipelineSource is the compiled source of a pipeline.
+type PipelineSource struct {
 	Connector string
 	Request   Request
 	Key       *mapping.JQ

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -18,28 +17,27 @@ import (
 	"casesync/engine/mapping"
 )
 
-// Callers gives the runner the connector for a name. All pipelines of a
-// plan share one Caller per connector, so rate limits are shared.
-type Callers interface {
-	Get(name string) (Caller, error)
-}
-
 // Runner runs the pipelines of one plan. Lifecycle:
-//  1. construct with NewRunner (plan, connectors, state, clock);
+//  1. construct with NewRunner (plan, connectors, state, clock), or let
+//     internal/app wire one;
 //  2. call Sync for a pipeline, as often as needed; calls for different
 //     pipelines may run at once, two for the same pipeline must not (the
 //     daemon's scheduler ensures it);
 //  3. the constructor's caller closes the connectors and the state.
 type Runner struct {
-	plan    *Plan
-	callers Callers
-	state   State
-	clock   Clock
-	log     *slog.Logger
+	plan  *Plan
+	conns Connectors
+	state RunState
+	clock Clock
+	log   *slog.Logger
 	// Progress, when set, is called after every page of the source
 	// listing has been processed and committed, from the goroutine that
 	// called Sync.
 	Progress func(ProgressEvent)
+	// BeforePage, when set, is called before each source page is
+	// processed: a page boundary, where every earlier page is committed.
+	// An error stops the listing there (the daemon's drain on shutdown).
+	BeforePage func(ctx context.Context) error
 	// Sleep waits for d or until ctx ends; tests replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
 
@@ -62,14 +60,14 @@ type ProgressEvent struct {
 }
 
 // NewRunner returns a runner for plan.
-func NewRunner(plan *Plan, callers Callers, state State, clock Clock, log *slog.Logger) *Runner {
+func NewRunner(plan *Plan, conns Connectors, state RunState, clock Clock, log *slog.Logger) *Runner {
 	if clock == nil {
 		clock = SystemClock{}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Runner{plan: plan, callers: callers, state: state, clock: clock, log: log, Sleep: sleepCtx}
+	r := &Runner{plan: plan, conns: conns, state: state, clock: clock, log: log, Sleep: sleepCtx}
 	r.crash, r.crashErr = parseCrash(os.Getenv(CrashEnv))
 	return r
 }
@@ -106,6 +104,9 @@ type SyncOptions struct {
 	DryRun func(Decision)
 	// SkipRetries leaves the retry queue alone for this run.
 	SkipRetries bool
+	// Fetch, when set, re-fetches Keys with this request in place of
+	// source.get (an inbox's trigger.inbox.fetch).
+	Fetch *Request
 }
 
 // RunResult summarises a run.
@@ -154,25 +155,6 @@ type Decision struct {
 	Unconfirmed bool
 }
 
-// CallPreview is a request as it would go on the wire, minus auth.
-type CallPreview struct {
-	Method string            `json:"method"`
-	Path   string            `json:"path"`
-	Query  map[string]string `json:"query,omitempty"`
-	Body   any               `json:"body,omitempty"`
-}
-
-func preview(c *Call) *CallPreview {
-	p := &CallPreview{Method: c.Method, Path: c.Path, Body: c.Body}
-	if len(c.Query) > 0 {
-		p.Query = map[string]string{}
-		for k := range c.Query {
-			p.Query[k] = c.Query.Get(k)
-		}
-	}
-	return p
-}
-
 // ErrUnknownPipeline is returned for a pipeline name the plan lacks.
 var ErrUnknownPipeline = errors.New("unknown pipeline")
 
@@ -202,9 +184,11 @@ type run struct {
 	cache    sync.Map // enrich cache: rendered request → body
 	srcName  string
 	linkName string
-	// versions is the state's optional SourceVersions; with skipSame, a
-	// record whose version was handled already is skipped before enrich.
-	versions SourceVersions
+	// src and tgt are the pipeline's ports.
+	src Source
+	tgt Target
+	// skipSame: a record whose version was handled already is skipped
+	// before enrich.
 	skipSame bool
 	// fatal is the first failure that is the run's rather than a record's
 	// (credentials refused, configuration broken); fatalKeys are the
@@ -228,9 +212,22 @@ func (r *Runner) Sync(ctx context.Context, pipeline string, opts SyncOptions) (*
 	if opts.Trigger == "" {
 		opts.Trigger = "manual"
 	}
+	if opts.Fetch != nil {
+		// A copy of the pipeline that re-fetches with the given request;
+		// the plan is not touched.
+		pc := *p
+		pc.Source.Get = opts.Fetch
+		p = &pc
+	}
 	ru := &run{r: r, p: p, opts: opts, started: r.clock.Now().UTC(), reasons: map[string]int{}, seen: map[[16]byte]struct{}{},
 		srcName: p.Source.Connector, linkName: p.Upsert.LinkSystem, fatalKeys: map[string]bool{}}
-	ru.versions, _ = r.state.(SourceVersions)
+	var err error
+	if ru.src, err = r.conns.Source(p); err != nil {
+		return nil, fmt.Errorf("%s: source: %w", pipeline, err)
+	}
+	if ru.tgt, err = r.conns.Target(p); err != nil {
+		return nil, fmt.Errorf("%s: target: %w", pipeline, err)
+	}
 	if ru.linkName == "" {
 		ru.linkName = p.Upsert.Connector
 	}
@@ -245,7 +242,6 @@ func (r *Runner) Sync(ctx context.Context, pipeline string, opts SyncOptions) (*
 		res.RunID = id
 	}
 	ru.rt = mapping.NewRuntime(ctx, &apiResolver{r: r})
-	defer ru.rt.Close()
 
 	cursor, err := ru.startCursor(ctx)
 	if err == nil {
@@ -278,7 +274,7 @@ func (r *Runner) Sync(ctx context.Context, pipeline string, opts SyncOptions) (*
 	}
 	res.Counts = ru.counts
 	res.Reasons = ru.reasons
-	res.Misses = r.misses()
+	res.Misses = ru.rt.Misses()
 	res.Writes = ru.writeCounts()
 	res.Duration = r.clock.Now().Sub(ru.started)
 	res.Err = err
@@ -300,17 +296,6 @@ func (r *Runner) Sync(ctx context.Context, pipeline string, opts SyncOptions) (*
 		}
 	}
 	return res, err
-}
-
-func (r *Runner) misses() map[string]int {
-	out := map[string]int{}
-	for _, name := range r.plan.Lookups.Names() {
-		l, _ := r.plan.Lookups.Get(name)
-		if n := l.Misses.Load(); n > 0 {
-			out[name] = int(n)
-		}
-	}
-	return out
 }
 
 // startCursor renders the cursor this run reads from: the stored value (or
@@ -390,17 +375,6 @@ func (ru *run) nextCursor() *string {
 
 // listing reads the source page by page and commits each page.
 func (ru *run) listing(ctx context.Context, res *RunResult) error {
-	src := ru.p.Source
-	caller, err := ru.r.callers.Get(src.Connector)
-	if err != nil {
-		return err
-	}
-	call, err := src.Request.render(ctx, nil, ru.vars)
-	if err != nil {
-		return fmt.Errorf("%s: source request: %w", ru.p.Name, err)
-	}
-	call.Label = ru.p.Name + "/source"
-	call.Idempotent = true
 	read := 0
 	last := 0
 	flush := func(pg *Page, final bool) error {
@@ -424,7 +398,12 @@ func (ru *run) listing(ctx context.Context, res *RunResult) error {
 		}
 		return fatal
 	}
-	err = caller.List(ctx, call, func(pg *Page) error {
+	err := ru.src.List(ctx, ru.vars, func(pg *Page) error {
+		if ru.r.BeforePage != nil {
+			if err := ru.r.BeforePage(ctx); err != nil {
+				return err
+			}
+		}
 		if ru.opts.Limit > 0 && read+len(pg.Records) > ru.opts.Limit {
 			pg.Records = pg.Records[:ru.opts.Limit-read]
 		}
@@ -503,7 +482,7 @@ func runFatal(class Class, err error) bool {
 		return true
 	case ClassAuth:
 		var re *RemoteError
-		return !errors.As(err, &re) || re.Status != http.StatusForbidden
+		return !errors.As(err, &re) || re.Status != 403
 	}
 	return false
 }
@@ -543,6 +522,15 @@ func (ru *run) page(ctx context.Context, records []any) []Outcome {
 	ru.seenPrev, ru.seen = ru.seen, make(map[[16]byte]struct{}, len(records))
 	ru.mu.Unlock()
 	results := make([][]Outcome, len(records))
+	kn, err := ru.known(ctx, ru.pageKeys(ctx, records))
+	if err != nil {
+		// Without what the state knows, no record can be decided safely.
+		outs := make([]Outcome, 0, len(records))
+		for _, rec := range records {
+			outs = append(outs, ru.fail(ru.keyOf(ctx, rec), "", "state", ClassRetryable, err))
+		}
+		return outs
+	}
 	n := ru.p.Concurrency
 	if n < 1 {
 		n = 1
@@ -558,7 +546,7 @@ func (ru *run) page(ctx context.Context, records []any) []Outcome {
 		go func(i int, rec any) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			results[i] = ru.record(ctx, rec)
+			results[i] = ru.record(ctx, rec, kn)
 		}(i, rec)
 	}
 	wg.Wait()
@@ -567,6 +555,36 @@ func (ru *run) page(ctx context.Context, records []any) []Outcome {
 		outs = append(outs, rs...)
 	}
 	return outs
+}
+
+// keyOf is a record's source key, or a stand-in naming its content's hash
+// for a record without one.
+func (ru *run) keyOf(ctx context.Context, rec any) string {
+	if kv, err := ru.p.Source.Key.One(ctx, rec, ru.vars); err == nil {
+		if k := ScalarString(kv); k != "" {
+			return k
+		}
+	}
+	return fmt.Sprintf("unkeyed-%s", shortHash(rec))
+}
+
+// pageKeys lists the source keys of a page's records.
+func (ru *run) pageKeys(ctx context.Context, records []any) []string {
+	keys := make([]string, 0, len(records))
+	for _, rec := range records {
+		keys = append(keys, ru.keyOf(ctx, rec))
+	}
+	return keys
+}
+
+// known reads, in one query of the state, what it remembers of these
+// source records and their fanned-out items.
+func (ru *run) known(ctx context.Context, keys []string) (*Known, error) {
+	kn, err := ru.r.state.Known(ctx, KnownQuery{Pipeline: ru.p.Name, SourceKeys: keys, LinkFrom: ru.srcName, LinkTo: ru.linkName})
+	if err != nil {
+		return nil, fmt.Errorf("%s: read state: %w", ru.p.Name, err)
+	}
+	return &kn, nil
 }
 
 // byKeys re-fetches each key with source.get and processes it.
@@ -610,36 +628,21 @@ func (ru *run) refetchAll(ctx context.Context, keys []string) error {
 }
 
 func (ru *run) refetch(ctx context.Context, key string) []Outcome {
-	src := ru.p.Source
-	caller, err := ru.r.callers.Get(src.Connector)
-	if err != nil {
-		return []Outcome{ru.fail(key, "", "config", ClassConfig, err)}
-	}
 	v := *ru.vars
 	v.Key = key
-	call, err := src.Get.render(ctx, nil, &v)
-	if err != nil {
-		return []Outcome{ru.fail(key, "", "get_request", ClassConfig, err)}
+	rec, err := ru.src.Get(ctx, &v)
+	if errors.Is(err, ErrNotFound) {
+		// The source record is gone: nothing left to sync.
+		return []Outcome{ru.outcome(Decision{RecordKey: key, Action: ActionSkipped, Reason: "source_gone"}, "", nil)}
 	}
-	call.Label = ru.p.Name + "/get"
-	call.Idempotent = true
-	resp, err := caller.Do(ctx, call)
 	if err != nil {
-		var re *RemoteError
-		if errors.As(err, &re) && re.Status == 404 {
-			// The source record is gone: nothing left to sync.
-			return []Outcome{ru.outcome(Decision{RecordKey: key, Action: ActionSkipped, Reason: "source_gone"}, "", nil)}
-		}
 		return []Outcome{ru.fail(key, "", "source_get", ClassOf(err), err)}
 	}
-	recs, err := call.records(ctx, resp.Body)
-	if err != nil || len(recs) != 1 {
-		if err == nil {
-			err = fmt.Errorf("get returned %d records, want 1", len(recs))
-		}
-		return []Outcome{ru.fail(key, "", "source_get", ClassPermanent, err)}
+	kn, err := ru.known(ctx, []string{key})
+	if err != nil {
+		return []Outcome{ru.fail(key, "", "state", ClassRetryable, err)}
 	}
-	return ru.record(ctx, recs[0])
+	return ru.record(ctx, rec, kn)
 }
 
 // retries re-processes due records from the queue.
@@ -690,9 +693,9 @@ func (ru *run) retries(ctx context.Context) error {
 // outcome per item written (one, or one per fanned-out item), each marked
 // with its source record and, when every item was handled, the record's
 // version.
-func (ru *run) record(ctx context.Context, rec any) []Outcome {
+func (ru *run) record(ctx context.Context, rec any, kn *Known) []Outcome {
 	ru.r.crash.hit(CrashMidPage)
-	outs, key, version := ru.process(ctx, rec)
+	outs, key, version := ru.process(ctx, rec, kn)
 	if key == "" {
 		return outs
 	}
@@ -714,23 +717,23 @@ func (ru *run) record(ctx context.Context, rec any) []Outcome {
 // state holds no time from a case and a spec change makes every record new.
 func (ru *run) sourceVersion(ctx context.Context, m map[string]any) string {
 	u := ru.p.Source.Updated
-	if u == nil || ru.versions == nil {
+	if u == nil {
 		return ""
 	}
 	v, err := u.One(ctx, m, ru.vars)
-	if err != nil || scalarString(v) == "" {
+	if err != nil || ScalarString(v) == "" {
 		return ""
 	}
-	return shortHash([]string{scalarString(v), ru.r.plan.Hash})
+	return shortHash([]string{ScalarString(v), ru.r.plan.Hash})
 }
 
 // process is record's body: it returns the outcomes, the record's key ("" for
 // a record without one) and its version ("" when unknown).
-func (ru *run) process(ctx context.Context, rec any) (outs []Outcome, key, version string) {
+func (ru *run) process(ctx context.Context, rec any, kn *Known) (outs []Outcome, key, version string) {
 	p := ru.p
 	keyV, err := p.Source.Key.One(ctx, rec, ru.vars)
 	if err == nil {
-		key = scalarString(keyV)
+		key = ScalarString(keyV)
 	}
 	if key == "" {
 		return []Outcome{ru.fail(fmt.Sprintf("unkeyed-%s", shortHash(rec)), "", "no_key", ClassData, fmt.Errorf("source.key yields no value"))}, "", ""
@@ -789,11 +792,7 @@ func (ru *run) process(ctx context.Context, rec any) (outs []Outcome, key, versi
 	// version was handled already: skip it before any request.
 	version = ru.sourceVersion(ctx, m)
 	if version != "" && ru.skipSame {
-		old, ok, err := ru.versions.SourceVersion(ctx, p.Name, key)
-		if err != nil {
-			return []Outcome{ru.fail(key, cursorVal, "state", ClassRetryable, err)}, key, version
-		}
-		if ok && old == version {
+		if old, ok := kn.Versions[key]; ok && old == version {
 			return []Outcome{ru.outcome(Decision{RecordKey: key, Action: ActionUnchanged, Reason: "same_source_version"}, cursorVal, nil)}, key, version
 		}
 	}
@@ -840,10 +839,10 @@ func (ru *run) process(ctx context.Context, rec any) (outs []Outcome, key, versi
 		items = items[:0]
 		for _, v := range vals {
 			kv, err := p.Each.Key.One(ctx, v, ru.vars)
-			if err != nil || scalarString(kv) == "" {
+			if err != nil || ScalarString(kv) == "" {
 				return []Outcome{ru.fail(key, cursorVal, "each_key", ClassData, fmt.Errorf("each.key yields no value"))}, key, version
 			}
-			items = append(items, item{key: key + "#" + scalarString(kv), v: v})
+			items = append(items, item{key: key + "#" + ScalarString(kv), v: v})
 		}
 		if len(items) == 0 {
 			return []Outcome{ru.outcome(Decision{RecordKey: key, Action: ActionSkipped, Reason: "nothing_to_write"}, cursorVal, nil)}, key, version
@@ -851,13 +850,13 @@ func (ru *run) process(ctx context.Context, rec any) (outs []Outcome, key, versi
 	}
 	outs = make([]Outcome, 0, len(items))
 	for _, it := range items {
-		outs = append(outs, ru.item(ctx, it.key, cursorVal, m, it.v))
+		outs = append(outs, ru.item(ctx, it.key, cursorVal, m, it.v, kn))
 	}
 	return outs, key, version
 }
 
 // item maps, upserts and runs after-steps for one item.
-func (ru *run) item(ctx context.Context, key, cursorVal string, rec map[string]any, input any) Outcome {
+func (ru *run) item(ctx context.Context, key, cursorVal string, rec map[string]any, input any, kn *Known) Outcome {
 	p := ru.p
 	v := *ru.vars
 	v.Record = rec
@@ -866,7 +865,7 @@ func (ru *run) item(ctx context.Context, key, cursorVal string, rec map[string]a
 		return ru.mapFailure(key, cursorVal, err)
 	}
 	v.Payload = payload
-	d, txnV, resp := ru.upsert(ctx, key, payload, &v)
+	d, txnV, resp := ru.upsert(ctx, key, payload, &v, kn)
 	if d.Action == ActionFailed || d.Action == ActionSkipped {
 		return ru.outcome(d, cursorVal, nil)
 	}
@@ -925,30 +924,23 @@ func redactMiss(err error, miss *mapping.MissError) error {
 }
 
 // upsert decides and performs the write for one payload.
-func (ru *run) upsert(ctx context.Context, key string, payload map[string]any, v *mapping.Vars) (Decision, any, any) {
+func (ru *run) upsert(ctx context.Context, key string, payload map[string]any, v *mapping.Vars, kn *Known) (Decision, any, any) {
 	p := ru.p
 	u := p.Upsert
 	d := Decision{Pipeline: p.Name, RecordKey: key, Payload: payload}
-	caller, err := ru.r.callers.Get(u.Connector)
-	if err != nil {
-		return ru.failDecision(key, "config", ClassConfig, err), nil, nil
-	}
 	bkeyV, err := u.Key.One(ctx, payload, v)
 	if err != nil {
 		return ru.failDecision(key, "key_error", ClassData, fmt.Errorf("upsert.key: %w", err)), nil, nil
 	}
-	bkey := scalarString(bkeyV)
+	bkey := ScalarString(bkeyV)
 	if bkey == "" && u.KeyFallback != nil {
 		if fv, err := u.KeyFallback.One(ctx, payload, v); err == nil {
-			bkey = scalarString(fv)
+			bkey = ScalarString(fv)
 		}
 	}
 	hash := payloadHash(payload)
 	dry := ru.opts.DryRun != nil
-	last, haveLast, err := ru.r.state.Record(ctx, p.Name, key)
-	if err != nil {
-		return ru.failDecision(key, "state", ClassRetryable, err), nil, nil
-	}
+	last, haveLast := kn.Records[key]
 	if haveLast && u.Unchanged == "hash" && last.PayloadHash == hash {
 		d.Action, d.TargetID, d.Reason = ActionUnchanged, last.TargetID, "same_payload"
 		return d, nil, nil
@@ -964,23 +956,14 @@ func (ru *run) upsert(ctx context.Context, key string, payload map[string]any, v
 	targetID := ""
 	if haveLast && last.TargetID != "" {
 		targetID = last.TargetID
-	} else if id, ok, err := ru.r.state.FindLink(ctx, ru.srcName, key, ru.linkName); err != nil {
-		return ru.failDecision(key, "state", ClassRetryable, err), nil, nil
-	} else if ok {
+	} else if id, ok := kn.Links[key]; ok {
 		targetID = id
 	}
 	// A create recorded but never committed: a crash (or a timeout after
 	// sending) hid whether it reached the target.
-	intents, _ := ru.r.state.(WriteIntents)
 	intent := ""
-	if intents != nil && targetID == "" && !dry {
-		h, ok, err := intents.CreateIntent(ctx, p.Name, key)
-		if err != nil {
-			return ru.failDecision(key, "state", ClassRetryable, err), nil, nil
-		}
-		if ok {
-			intent = h
-		}
+	if targetID == "" && !dry {
+		intent = kn.Intents[key]
 	}
 	var target any
 	found := false
@@ -989,15 +972,15 @@ func (ru *run) upsert(ctx context.Context, key string, payload map[string]any, v
 			// An empty key would match everything: never search with it.
 			return ru.failDecision(key, "empty_key", ClassData, fmt.Errorf("upsert key is empty; refusing to search the target with it")), nil, nil
 		}
-		id, rec, n, err := ru.find(ctx, caller, v)
+		m, err := ru.tgt.Find(ctx, payload, v)
 		if err != nil {
 			return ru.failDecision(key, "find", ClassOf(err), err), nil, nil
 		}
-		if n > 1 {
-			return ru.failDecision(key, "ambiguous_match", ClassPermanent, fmt.Errorf("%d target records match the key; not choosing one", n)), nil, nil
+		if m.Count > 1 {
+			return ru.failDecision(key, "ambiguous_match", ClassPermanent, fmt.Errorf("%d target records match the key; not choosing one", m.Count)), nil, nil
 		}
-		if n == 1 {
-			targetID, target, found = id, rec, true
+		if m.Count == 1 {
+			targetID, target, found = m.ID, m.Record, true
 		}
 	}
 	switch {
@@ -1015,9 +998,6 @@ func (ru *run) upsert(ctx context.Context, key string, payload map[string]any, v
 	d.Before = target
 	v.TargetID, v.Target = nilIfEmpty(targetID), target
 
-	var call *Call
-	var req *Request
-	var txn = u.CreateTxn
 	switch {
 	case targetID != "" && u.Mode == "create_only":
 		d.Action, d.TargetID, d.Reason = ActionUnchanged, targetID, "exists"
@@ -1026,10 +1006,8 @@ func (ru *run) upsert(ctx context.Context, key string, payload map[string]any, v
 		d.Action, d.Reason = ActionSkipped, "target_not_found"
 		return d, nil, nil
 	case targetID != "" && u.Update != nil:
-		req, txn = u.Update, u.UpdateTxn
 		d.Action = ActionUpdated
 	case u.Create != nil:
-		req = u.Create
 		d.Action = ActionCreated
 		if targetID != "" || haveLast {
 			d.Action = ActionUpdated // an upsert endpoint updating what it has
@@ -1038,13 +1016,11 @@ func (ru *run) upsert(ctx context.Context, key string, payload map[string]any, v
 		d.Action, d.Reason = ActionSkipped, "no_write_for_state"
 		return d, nil, nil
 	}
-	call, err = req.render(ctx, payload, v)
+	update := d.Action == ActionUpdated
+	d.Request, err = ru.tgt.Preview(ctx, update, payload, v)
 	if err != nil {
 		return ru.failDecision(key, "request", ClassData, err), nil, nil
 	}
-	call.Label = p.Name + "/upsert"
-	call.Idempotent = u.Idempotent || d.Action == ActionUpdated && call.Method != "POST"
-	d.Request = preview(call)
 	d.TargetID = targetID
 	d.Reason = "payload_changed"
 	if d.Action == ActionCreated {
@@ -1063,40 +1039,39 @@ func (ru *run) upsert(ctx context.Context, key string, payload map[string]any, v
 	// commits cannot hide it (an upsert endpoint with no find needs no
 	// record: sending it again is safe by declaration).
 	recorded := false
-	if intents != nil && targetID == "" && !(u.Idempotent && u.Find == nil) {
-		if err := intents.BeginCreate(ctx, p.Name, key, hash, ru.id, ru.r.clock.Now().UTC()); err != nil {
+	if targetID == "" && !(u.Idempotent && u.Find == nil) {
+		in := []Intent{{Pipeline: p.Name, RecordKey: key, PayloadHash: hash}}
+		if err := ru.r.state.BeginCreates(ctx, ru.id, ru.r.clock.Now().UTC(), in); err != nil {
 			return ru.failDecision(key, "state", ClassRetryable, err), nil, nil
 		}
 		recorded = true
 	}
-	resp, err := caller.Do(ctx, call)
+	var w Written
+	if update {
+		w, err = ru.tgt.Update(ctx, payload, v)
+	} else {
+		w, err = ru.tgt.Create(ctx, payload, v)
+	}
+	var notOK *NotOKError
+	if err == nil || errors.As(err, &notOK) {
+		ru.r.crash.hit(CrashAfterWrite)
+	}
 	if err != nil {
 		fd := ru.failDecision(key, reasonFor(err), ClassOf(err), err)
-		var re *RemoteError
 		// The connector knows whether the request left: a run stopped by a
 		// refused login or a signal before sending must not leave the
 		// record flagged for a person to check.
-		fd.Unconfirmed = recorded && errors.As(err, &re) && re.MaybeApplied
+		fd.Unconfirmed = recorded && MaybeApplied(err)
 		if recorded && !fd.Unconfirmed {
 			// Best effort: the page commit clears it too, if it comes.
-			_ = intents.AbandonCreate(context.WithoutCancel(ctx), p.Name, key)
+			_ = ru.r.state.AbandonCreate(context.WithoutCancel(ctx), p.Name, key)
 		}
 		return fd, nil, nil
 	}
-	ru.r.crash.hit(CrashAfterWrite)
-	check := u.CreateCheck
-	if req == u.Update {
-		check = u.UpdateCheck
-	}
-	if err := check.apply(ctx, call, resp, v); err != nil {
-		return ru.failDecision(key, "not_ok", ClassOf(err), err), nil, nil
-	}
 	ru.countWrite(u.Connector)
 	d.Reason = ""
-	if d.Action == ActionCreated && u.CreateID != nil {
-		if idV, err := u.CreateID.One(ctx, resp.Body, v); err == nil && scalarString(idV) != "" {
-			d.TargetID = scalarString(idV)
-		}
+	if d.Action == ActionCreated && w.ID != "" {
+		d.TargetID = w.ID
 	}
 	if d.TargetID == "" && u.Find == nil {
 		// An upsert endpoint keyed on the business key: the key is the
@@ -1105,53 +1080,16 @@ func (ru *run) upsert(ctx context.Context, key string, payload map[string]any, v
 		// the key where the target expects its own id.
 		d.TargetID = bkey
 	}
-	var txnV any
-	if txn != nil {
-		if tv, err := txn.One(ctx, resp.Body, v); err == nil {
-			txnV = tv
-		}
-	}
-	return withHash(d, hash, txnV), txnV, resp.Body
+	return withHash(d, hash, w.Transaction), w.Transaction, w.Answer
 }
 
 // withHash carries the payload hash and transaction to the outcome.
 func withHash(d Decision, hash string, txn any) Decision {
 	d.Error = ""
 	d.Class = ""
-	d.Transaction = scalarString(txn)
+	d.Transaction = ScalarString(txn)
 	d.PayloadHash = hash
 	return d
-}
-
-// find queries the target by key and returns the one match's id.
-func (ru *run) find(ctx context.Context, caller Caller, v *mapping.Vars) (string, any, int, error) {
-	u := ru.p.Upsert
-	call, err := u.Find.render(ctx, v.Payload, v)
-	if err != nil {
-		return "", nil, 0, err
-	}
-	call.Label = ru.p.Name + "/find"
-	call.Idempotent = true
-	resp, err := caller.Do(ctx, call)
-	if err != nil {
-		return "", nil, 0, err
-	}
-	recs, err := call.records(ctx, resp.Body)
-	if err != nil {
-		return "", nil, 0, err
-	}
-	if len(recs) != 1 {
-		return "", nil, len(recs), nil
-	}
-	idV, err := u.FindID.One(ctx, recs[0], v)
-	if err != nil {
-		return "", nil, 0, fmt.Errorf("find.id: %w", err)
-	}
-	id := scalarString(idV)
-	if id == "" {
-		return "", nil, 0, fmt.Errorf("find.id yields no value")
-	}
-	return id, recs[0], 1, nil
 }
 
 // after runs the after-steps of a written item.
@@ -1180,29 +1118,20 @@ func (ru *run) after(ctx context.Context, d *Decision, v *mapping.Vars) error {
 }
 
 func (ru *run) afterStep(ctx context.Context, a *After, v *mapping.Vars) error {
-	caller, err := ru.r.callers.Get(a.Connector)
+	caller, err := ru.r.conns.Caller(a.Connector)
 	if err != nil {
 		return err
 	}
-	call, err := a.Request.render(ctx, v.Payload, v)
+	ans, err := caller.Call(ctx, &a.Request, v.Payload, v, CallOptions{Label: ru.p.Name + "/after/" + a.Name, Write: true, Check: &a.Check})
 	if err != nil {
-		return err
-	}
-	call.Label = ru.p.Name + "/after/" + a.Name
-	call.Idempotent = call.Method != "POST"
-	resp, err := caller.Do(ctx, call)
-	if err != nil {
-		return err
-	}
-	if err := a.Check.apply(ctx, call, resp, v); err != nil {
 		return err
 	}
 	if a.Poll == nil {
 		ru.countWrite(a.Connector)
 	}
 	if a.Transaction != nil {
-		tv, err := a.Transaction.One(ctx, resp.Body, v)
-		if err != nil || scalarString(tv) == "" {
+		tv, err := a.Transaction.One(ctx, ans.Body, v)
+		if err != nil || ScalarString(tv) == "" {
 			return fmt.Errorf("no transaction id in the response")
 		}
 		v.Transaction = tv
@@ -1252,18 +1181,19 @@ func (e *NotOKError) Error() string {
 // FailureClass: the remote refused the request, as with a 4xx.
 func (e *NotOKError) FailureClass() Class { return ClassPermanent }
 
-// apply judges a request's answer: nil when there is no ok program or it
-// holds, else a NotOKError with the reason the refusal program reads.
-func (c AnswerCheck) apply(ctx context.Context, call *Call, resp *Response, v *mapping.Vars) error {
+// Judge judges a request's successful answer: nil when there is no ok
+// program or it holds, else a NotOKError with the reason the refusal
+// program reads. Connectors call it with the request they sent.
+func (c AnswerCheck) Judge(ctx context.Context, body any, v *mapping.Vars, method, path string, status int) error {
 	if c.OK == nil {
 		return nil
 	}
-	if got, err := c.OK.One(ctx, resp.Body, v); err == nil && got == true {
+	if got, err := c.OK.One(ctx, body, v); err == nil && got == true {
 		return nil
 	}
-	e := &NotOKError{Method: call.Method, Path: call.Path, Status: resp.Status}
+	e := &NotOKError{Method: method, Path: path, Status: status}
 	if c.Refusal != nil {
-		if got, err := c.Refusal.One(ctx, resp.Body, v); err == nil {
+		if got, err := c.Refusal.One(ctx, body, v); err == nil {
 			e.Reason = refusalText(got)
 		}
 	}
@@ -1282,21 +1212,15 @@ func (ru *run) poll(ctx context.Context, caller Caller, a *After, v *mapping.Var
 	po := a.Poll
 	deadline := ru.r.clock.Now().Add(po.Timeout)
 	for attempt := 0; ; attempt++ {
-		call, err := po.Request.render(ctx, v.Payload, v)
+		ans, err := caller.Call(ctx, &po.Request, v.Payload, v, CallOptions{Label: ru.p.Name + "/poll/" + a.Name})
 		if err != nil {
 			return err
 		}
-		call.Label = ru.p.Name + "/poll/" + a.Name
-		call.Idempotent = true
-		resp, err := caller.Do(ctx, call)
-		if err != nil {
-			return err
-		}
-		sv, err := po.Status.One(ctx, resp.Body, v)
+		sv, err := po.Status.One(ctx, ans.Body, v)
 		if err != nil {
 			return fmt.Errorf("poll status: %w", err)
 		}
-		state := scalarString(sv)
+		state := ScalarString(sv)
 		switch {
 		case po.Done[state]:
 			return nil
@@ -1305,7 +1229,7 @@ func (ru *run) poll(ctx context.Context, caller Caller, a *After, v *mapping.Var
 		}
 		// Unknown states count as still pending.
 		if !ru.r.clock.Now().Before(deadline) {
-			return &RemoteError{Class: ClassRetryable, Method: call.Method, Path: call.Path, Msg: "poll timed out in state " + state}
+			return &RemoteError{Class: ClassRetryable, Msg: "poll " + a.Name + " timed out in state " + state}
 		}
 		if err := ru.r.Sleep(ctx, po.Interval); err != nil {
 			return err
@@ -1315,19 +1239,18 @@ func (ru *run) poll(ctx context.Context, caller Caller, a *After, v *mapping.Var
 
 // enrich performs one enrich request for a record.
 func (ru *run) enrich(ctx context.Context, e *Enrich, rec map[string]any) (any, error) {
-	caller, err := ru.r.callers.Get(e.Connector)
+	caller, err := ru.r.conns.Caller(e.Connector)
 	if err != nil {
 		return nil, err
 	}
-	call, err := e.Request.render(ctx, rec, ru.vars)
-	if err != nil {
-		return nil, err
-	}
-	call.Label = ru.p.Name + "/enrich/" + e.Name
-	call.Idempotent = true
+	label := ru.p.Name + "/enrich/" + e.Name
 	var cacheKey string
 	if e.Cache {
-		b, _ := json.Marshal(preview(call))
+		pv, err := caller.Preview(ctx, &e.Request, rec, ru.vars)
+		if err != nil {
+			return nil, err
+		}
+		b, _ := json.Marshal(pv)
 		cacheKey = e.Name + string(b)
 		if v, ok := ru.cache.Load(cacheKey); ok {
 			return v, nil
@@ -1335,28 +1258,18 @@ func (ru *run) enrich(ctx context.Context, e *Enrich, rec map[string]any) (any, 
 	}
 	var out any
 	if e.AllPages {
-		var all []any
-		err = caller.List(ctx, call, func(pg *Page) error {
+		all := []any{}
+		err = caller.CallPages(ctx, &e.Request, rec, ru.vars, label, func(pg *Page) error {
 			all = append(all, pg.Records...)
 			return nil
 		})
 		out = all
-		if all == nil {
-			out = []any{}
-		}
 	} else {
-		var resp *Response
-		resp, err = caller.Do(ctx, call)
-		if err == nil {
-			out = resp.Body
-			if call.Records != nil {
-				var recs []any
-				recs, err = call.Records(ctx, resp.Body)
-				out = recs
-				if recs == nil {
-					out = []any{}
-				}
-			}
+		var ans Answer
+		ans, err = caller.Call(ctx, &e.Request, rec, ru.vars, CallOptions{Label: label})
+		out = ans.Body
+		if ans.Records != nil {
+			out = ans.Records
 		}
 	}
 	if err != nil {
@@ -1424,6 +1337,10 @@ func reasonFor(err error) string {
 		}
 		return "transport"
 	}
+	var notOK *NotOKError
+	if errors.As(err, &notOK) {
+		return "not_ok"
+	}
 	return "write_error"
 }
 
@@ -1450,7 +1367,7 @@ func refusalText(v any) string {
 	return Clip(strings.TrimSpace(s), maxRefusal)
 }
 
-func scalarString(v any) string {
+func ScalarString(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return ""
@@ -1530,22 +1447,16 @@ func (a *apiResolver) Resolve(ctx context.Context, name, key string) (any, bool,
 	if !ok {
 		return nil, false, fmt.Errorf("no API lookup %s", name)
 	}
-	caller, err := a.r.callers.Get(l.Connector)
+	caller, err := a.r.conns.Caller(l.Connector)
 	if err != nil {
 		return nil, false, err
 	}
 	v := &mapping.Vars{Vars: a.r.plan.Vars, Key: key}
-	call, err := l.Request.render(ctx, nil, v)
+	ans, err := caller.Call(ctx, &l.Request, nil, v, CallOptions{Label: "lookup/" + name})
 	if err != nil {
 		return nil, false, err
 	}
-	call.Label = "lookup/" + name
-	call.Idempotent = true
-	resp, err := caller.Do(ctx, call)
-	if err != nil {
-		return nil, false, err
-	}
-	val, err := l.Value.One(ctx, resp.Body, v)
+	val, err := l.Value.One(ctx, ans.Body, v)
 	if err != nil {
 		return nil, false, err
 	}

@@ -5,6 +5,7 @@ package specs_test
 
 import (
 	"casesync/internal/testenv"
+	"casesync/internal/wire"
 	"context"
 	"encoding/json"
 	"errors"
@@ -37,15 +38,6 @@ type offsetClock struct{ off atomic.Int64 }
 
 func (c *offsetClock) Now() time.Time          { return time.Now().Add(time.Duration(c.off.Load())) }
 func (c *offsetClock) Advance(d time.Duration) { c.off.Add(int64(d)) }
-
-type poolCallers struct{ p *rest.Pool }
-
-func (pc poolCallers) Get(name string) (engine.Caller, error) {
-	if c := pc.p.Get(name); c != nil {
-		return c, nil
-	}
-	return nil, errors.New("no connector " + name)
-}
 
 // load loads the deployment in dir (relative to the repository root).
 func load(t *testing.T, dir string) *engine.Plan {
@@ -86,13 +78,12 @@ func start(t *testing.T, dir string, opts sandbox.Options) *deployment {
 	clock := &offsetClock{}
 	// Retries do not wait: a test with failing fakes stays fast.
 	noSleep := func(ctx context.Context, _ time.Duration) error { return ctx.Err() }
-	pool, err := rest.NewPool(plan, sb, rest.Options{Clock: clock, Sleep: noSleep})
+	dep, err := wire.Open(plan, wire.Options{State: st, Secrets: sb, Clock: clock, REST: rest.Options{Clock: clock, Sleep: noSleep}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { pool.Close() })
-	return &deployment{t: t, sb: sb, plan: plan, store: st, clock: clock,
-		runner: engine.NewRunner(plan, poolCallers{pool}, st, clock, nil)}
+	t.Cleanup(func() { dep.Close() })
+	return &deployment{t: t, sb: sb, plan: plan, store: st, clock: clock, runner: dep.Runner}
 }
 
 func ctx(t *testing.T) context.Context {

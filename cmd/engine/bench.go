@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,12 +16,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"casesync/connectors/rest"
 	"casesync/engine"
 	"casesync/engine/spec"
 	"casesync/internal/fakes/faults"
 	"casesync/internal/sandbox"
-	"casesync/internal/state"
+	"casesync/internal/wire"
 )
 
 const benchLong = `Bench measures casesync against the in-process fakes and prints a table plus
@@ -197,18 +195,17 @@ func (e *benchEnv) mapping(ctx context.Context, plan *engine.Plan) error {
 		return err
 	}
 	defer sb.Close()
-	p := plan.WithBaseURLs(sb.URLs)
-	pool, err := rest.NewPool(p, sb, rest.Options{})
+	p, err := wire.Adjust(plan, wire.LoadOptions{BaseURLs: sb.URLs})
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	st, err := state.Open(filepath.Join(os.TempDir(), fmt.Sprintf("casesync-bench-%d.db", os.Getpid())))
+	statePath := filepath.Join(os.TempDir(), fmt.Sprintf("casesync-bench-%d.db", os.Getpid()))
+	dep, err := wire.Open(p, wire.Options{StatePath: statePath, Secrets: sb})
 	if err != nil {
 		return err
 	}
-	defer func() { st.Close(); os.Remove(st.Path()); os.Remove(st.Path() + ".lock") }()
-	r := engine.NewRunner(p, poolCallers{pool}, st, engine.SystemClock{}, slog.New(slog.DiscardHandler))
+	defer func() { dep.Close(); os.Remove(statePath); os.Remove(statePath + ".lock") }()
+	r := dep.Runner
 	var recs []any
 	for _, c := range sb.Primero.Cases() {
 		recs = append(recs, any(c))

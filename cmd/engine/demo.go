@@ -12,12 +12,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"casesync/connectors/rest"
 	"casesync/engine"
 	"casesync/engine/spec"
 	"casesync/internal/fakes/faults"
 	"casesync/internal/redact"
 	"casesync/internal/sandbox"
+	"casesync/internal/wire"
 )
 
 const demoLong = `Demo starts faithful fake Primero, OSCaR and PING servers on loopback ports,
@@ -142,11 +142,6 @@ func (a *app) demoDeployment(ctx context.Context, f demoFlags, dir, tmp string) 
 	if f.keepState != "" {
 		path = strings.TrimSuffix(f.keepState, ".db") + "-" + plan.Name + ".db"
 	}
-	st, err := openStateWrite(path, f.wait)
-	if err != nil {
-		return 0, err
-	}
-	defer st.Close()
 	var vals []string
 	for _, n := range plan.Secrets {
 		if v, ok := sb.Secret(n); ok {
@@ -155,12 +150,12 @@ func (a *app) demoDeployment(ctx context.Context, f demoFlags, dir, tmp string) 
 	}
 	red := redact.New(vals...)
 	log := f.logs.newLogger(a.stderr, red)
-	pool, err := rest.NewPool(plan, sb, rest.Options{Logger: log})
+	dep, err := wire.Open(plan, wire.Options{StatePath: path, StateWait: f.wait, Secrets: sb, Log: log})
 	if err != nil {
 		return 0, &exitError{code: 2, err: err}
 	}
-	defer pool.Close()
-	runner := engine.NewRunner(plan, poolCallers{pool}, st, engine.SystemClock{}, log)
+	defer dep.Close()
+	runner := dep.Runner
 
 	fmt.Fprintf(w, "\n%s (%s)\n", plan.Name, dir)
 	if f.keepState != "" {

@@ -20,6 +20,7 @@ import (
 	"casesync/engine/spec"
 	"casesync/internal/redact"
 	"casesync/internal/state"
+	"casesync/internal/wire"
 )
 
 // common are the flags every command that runs a deployment shares.
@@ -93,12 +94,14 @@ func (a *app) loadPlan(c *common) (*engine.Plan, error) {
 		}
 		urls[name] = u
 	}
-	plan = plan.WithBaseURLs(urls)
+	lo := wire.LoadOptions{BaseURLs: urls}
 	if v := a.getenv("CASESYNC_CONCURRENCY"); v != "" {
 		// Set by engine bench --concurrency for its child process.
-		if n, err := strconv.Atoi(v); err == nil {
-			plan = plan.WithConcurrency(n)
-		}
+		lo.Concurrency, _ = strconv.Atoi(v)
+	}
+	plan, err = wire.Adjust(plan, lo)
+	if err != nil {
+		return nil, usageError("--base-url: %v", err)
 	}
 	return plan, nil
 }
@@ -202,7 +205,8 @@ func (a *app) logger(c *common, red *redact.Redactor) *slog.Logger {
 	return c.logs.newLogger(a.stderr, red)
 }
 
-// deployment is a loaded plan with its state, connectors and runner.
+// deployment is a loaded plan with its state, connectors and runner
+// (internal/wire), and the command's logger and redactor.
 type deployment struct {
 	plan   *engine.Plan
 	store  *state.Store
@@ -210,25 +214,18 @@ type deployment struct {
 	runner *engine.Runner
 	log    *slog.Logger
 	red    *redact.Redactor
+	wired  *wire.Deployment
+	// ownStore: a dry-run's store, opened here and closed with it.
+	ownStore bool
 }
 
 func (d *deployment) Close() {
-	if d.pool != nil {
-		d.pool.Close()
+	if d.wired != nil {
+		d.wired.Close()
 	}
-	if d.store != nil {
+	if d.ownStore && d.store != nil {
 		d.store.Close()
 	}
-}
-
-type poolCallers struct{ p *rest.Pool }
-
-func (pc poolCallers) Get(name string) (engine.Caller, error) {
-	c := pc.p.Get(name)
-	if c == nil {
-		return nil, fmt.Errorf("no connector %q", name)
-	}
-	return c, nil
 }
 
 // open loads everything a run needs. readOnly opens the state without
@@ -254,19 +251,19 @@ func (a *app) openPlan(ctx context.Context, c *common, plan *engine.Plan, readOn
 	log := a.logger(c, red)
 	d := &deployment{plan: plan, log: log, red: red}
 	path := a.statePathFor(c, plan)
+	o := wire.Options{StatePath: path, Secrets: sec, Log: log}
 	if readOnly {
-		d.store, err = openStateForDryRun(path)
-	} else {
-		d.store, err = openStateWrite(path, c.wait)
+		if o.State, err = openStateForDryRun(path); err != nil {
+			return nil, &exitError{code: 2, err: err}
+		}
+		d.store, d.ownStore = o.State, true
 	}
-	if err != nil {
-		return nil, &exitError{code: 2, err: err}
-	}
-	d.pool, err = rest.NewPool(plan, sec, rest.Options{Logger: log})
+	o.StateWait = c.wait
+	d.wired, err = wire.Open(plan, o)
 	if err != nil {
 		d.Close()
 		return nil, &exitError{code: 2, err: err}
 	}
-	d.runner = engine.NewRunner(plan, poolCallers{d.pool}, d.store, engine.SystemClock{}, log)
+	d.store, d.pool, d.runner = d.wired.State, d.wired.Conns, d.wired.Runner
 	return d, nil
 }

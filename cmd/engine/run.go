@@ -22,6 +22,7 @@ import (
 	"casesync/internal/daemon"
 	"casesync/internal/redact"
 	"casesync/internal/watch"
+	"casesync/internal/wire"
 )
 
 const runLong = `Run is the always-on daemon for one deployment. It
@@ -123,8 +124,8 @@ func (a *app) runDaemon(ctx context.Context, f *runFlags) error {
 	d, err := daemon.New(daemon.Config{
 		Plan: plan,
 		Load: a.planLoader(&f.common),
-		Connect: func(p *engine.Plan) (*rest.Pool, error) {
-			return rest.NewPool(p, sec, rest.Options{Logger: log, Redactor: red})
+		Open: func(p *engine.Plan, observe func(string, string, time.Duration)) (*wire.Deployment, error) {
+			return wire.Open(p, wire.Options{State: store, Secrets: sec, Log: log, REST: rest.Options{Redactor: red, Observe: observe}})
 		},
 		Secrets:      sec,
 		State:        store,
@@ -201,12 +202,13 @@ func (a *app) planLoader(c *common) func() (*engine.Plan, error) {
 		urls := map[string]string{}
 		for _, kv := range c.baseURLs {
 			name, u, _ := strings.Cut(kv, "=")
-			if _, known := plan.Connectors[name]; !known {
-				return nil, fmt.Errorf("--base-url: the reloaded spec has no connector %q", name)
-			}
 			urls[name] = u
 		}
-		return plan.WithBaseURLs(urls), nil
+		plan, err = wire.Adjust(plan, wire.LoadOptions{BaseURLs: urls})
+		if err != nil {
+			return nil, fmt.Errorf("--base-url: the reloaded spec: %w", err)
+		}
+		return plan, nil
 	}
 }
 

@@ -108,13 +108,7 @@ func (a *app) syncChain(ctx context.Context, d *deployment, pipeline string, opt
 		if !chain {
 			continue
 		}
-		for _, next := range d.plan.Order {
-			for _, after := range d.plan.Pipelines[next].Spec.Trigger.After {
-				if after == name {
-					queue = append(queue, next)
-				}
-			}
-		}
+		queue = append(queue, d.plan.ChainedAfter(name)...)
 		opts.Trigger = "after:" + name
 	}
 	if failed {

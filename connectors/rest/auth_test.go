@@ -147,7 +147,7 @@ func TestAuth_Kinds(t *testing.T) {
 			}
 			c, _ := newClient(t, connector(srv.URL, func(c *engine.Connector) { c.Auth.Spec = auth }), testSecrets)
 			for range 3 {
-				resp, err := c.Do(t.Context(), &engine.Call{Method: "GET", Path: "/api/items"})
+				resp, err := c.Do(t.Context(), &rest.Call{Method: "GET", Path: "/api/items"})
 				if err != nil {
 					t.Fatalf("Do: %v", err)
 				}
@@ -257,7 +257,7 @@ func TestTokenLogin_RotatedHeadersAreSentBack(t *testing.T) {
 	srv := serve(t, ts.handler)
 	c, _ := newClient(t, tokenConnector(srv.URL, true), testSecrets)
 	for i := range 5 {
-		if _, err := c.Do(t.Context(), &engine.Call{Path: "/api"}); err != nil {
+		if _, err := c.Do(t.Context(), &rest.Call{Path: "/api"}); err != nil {
 			t.Fatalf("call %d: %v", i, err)
 		}
 	}
@@ -288,12 +288,12 @@ func TestTokenLogin_401ReloginsExactlyOnce(t *testing.T) {
 			})
 			c, _ := newClient(t, tokenConnector(srv.URL, false), testSecrets)
 			if !tc.always401 {
-				if _, err := c.Do(t.Context(), &engine.Call{Path: "/api"}); err != nil {
+				if _, err := c.Do(t.Context(), &rest.Call{Path: "/api"}); err != nil {
 					t.Fatal(err)
 				}
 				ts.invalidateAll()
 			}
-			_, err := c.Do(t.Context(), &engine.Call{Path: "/api", Method: "POST", Body: map[string]any{"a": 1}})
+			_, err := c.Do(t.Context(), &rest.Call{Path: "/api", Method: "POST", Body: map[string]any{"a": 1}})
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
 			}
@@ -316,7 +316,7 @@ func TestTokenLogin_ConcurrentCallsShareOneLogin(t *testing.T) {
 		var wg sync.WaitGroup
 		for range 20 {
 			wg.Go(func() {
-				if _, err := c.Do(t.Context(), &engine.Call{Path: "/api"}); err != nil {
+				if _, err := c.Do(t.Context(), &rest.Call{Path: "/api"}); err != nil {
 					t.Error(err)
 				}
 			})
@@ -342,7 +342,7 @@ func TestTokenLogin_RefusedLoginIsNotRepeated(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 10 {
 		wg.Go(func() {
-			_, err := c.Do(t.Context(), &engine.Call{Path: "/api"})
+			_, err := c.Do(t.Context(), &rest.Call{Path: "/api"})
 			if classOf(err) != engine.ClassAuth {
 				t.Errorf("err = %v, want an auth error", err)
 			}
@@ -376,12 +376,12 @@ func TestTokenLogin_ReloginAheadOfExpiry(t *testing.T) {
 			}
 			clock := newFakeClock()
 			c, _ := newClient(t, conn, testSecrets, func(o *rest.Options) { o.Clock = clock })
-			if _, err := c.Do(t.Context(), &engine.Call{Path: "/api"}); err != nil {
+			if _, err := c.Do(t.Context(), &rest.Call{Path: "/api"}); err != nil {
 				t.Fatal(err)
 			}
 			for _, d := range tc.advance {
 				clock.Advance(d)
-				if _, err := c.Do(t.Context(), &engine.Call{Path: "/api"}); err != nil {
+				if _, err := c.Do(t.Context(), &rest.Call{Path: "/api"}); err != nil {
 					t.Fatal(err)
 				}
 			}

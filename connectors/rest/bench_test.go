@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"testing"
 
+	"casesync/connectors/rest"
 	"casesync/engine"
 )
 
@@ -36,7 +37,7 @@ func benchServer(n int) http.HandlerFunc {
 func benchList(b *testing.B, n int) {
 	srv := serve(b, benchServer(n))
 	c, _ := newClient(b, connector(srv.URL), nil)
-	call := &engine.Call{Path: "/cases", Pagination: pageSpec(100, 0, ".metadata.total"), Records: dataRecords}
+	call := &rest.Call{Path: "/cases", Pagination: pageSpec(100, 0, ".metadata.total"), Records: dataRecords}
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

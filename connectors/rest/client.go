@@ -53,10 +53,14 @@ type Options struct {
 	// one (as Pool does) masks every secret of a deployment everywhere.
 	// nil gives the Client its own.
 	Redactor *redact.Redactor
+	// Observe, when set, is told how long each call took, retries
+	// included: call "do" for a single request, "page" for each page of a
+	// listing (the daemon's latency metric).
+	Observe func(connector, call string, d time.Duration)
 }
 
-// Client is a connector: it implements engine.Caller for one
-// engine.Connector. Lifecycle:
+// Client is a connector: it speaks HTTP for one engine.Connector, and Pool
+// hands it to the runner as the engine's ports (ports.go). Lifecycle:
 //  1. New resolves the connector's secrets, compiles nothing new (the plan
 //     holds compiled programs) and validates its auth and pagination kinds;
 //  2. Do and List may be called from any number of goroutines, which share
@@ -72,6 +76,7 @@ type Client struct {
 	transport *http.Transport // non-nil when the Client owns it
 	clock     engine.Clock
 	sleep     func(ctx context.Context, d time.Duration) error
+	observe   func(connector, call string, d time.Duration)
 
 	randMu sync.Mutex
 	rand   *rand.Rand
@@ -91,8 +96,6 @@ type Client struct {
 	closed atomic.Bool
 }
 
-var _ engine.Caller = (*Client)(nil)
-
 // ErrClosed is returned by calls on a closed Client.
 var ErrClosed = errors.New("connector closed")
 
@@ -110,6 +113,7 @@ func New(c *engine.Connector, secrets engine.Secrets, opts Options) (*Client, er
 		red:      opts.Redactor,
 		clock:    opts.Clock,
 		sleep:    opts.Sleep,
+		observe:  opts.Observe,
 		rand:     opts.Rand,
 		normal:   c.Spec.Normalize,
 		timeout:  orDuration(c.Timeout, defaultTimeout),
@@ -207,15 +211,20 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// Do sends one request and decodes its JSON response. See engine.Caller for
-// the retry contract.
-func (c *Client) Do(ctx context.Context, call *engine.Call) (*engine.Response, error) {
+// Do sends one request and decodes its JSON response. Transport failures,
+// 5xx and 429 are retried inside Do when call.Idempotent; otherwise an
+// error with MaybeApplied set tells the runner to re-check by key before
+// trying again.
+func (c *Client) Do(ctx context.Context, call *Call) (*Response, error) {
 	if c.closed.Load() {
 		return nil, ErrClosed
 	}
 	o, err := c.outbound(call)
 	if err != nil {
 		return nil, err
+	}
+	if c.observe != nil {
+		defer func(t time.Time) { c.observe(c.name, "do", time.Since(t)) }(time.Now())
 	}
 	return c.send(ctx, o)
 }

@@ -137,7 +137,7 @@ func confServe(tb testing.TB, h http.Handler) string {
 }
 
 // confRecords selects a top-level array member of a body.
-func confRecords(member string) engine.RecordsFunc {
+func confRecords(member string) rest.RecordsFunc {
 	return func(_ context.Context, body any) ([]any, error) {
 		m, ok := body.(map[string]any)
 		if !ok {
@@ -153,8 +153,8 @@ func confRecords(member string) engine.RecordsFunc {
 type confCase struct {
 	name   string
 	start  func(tb testing.TB) confFake
-	read   func() *engine.Call
-	refuse func() *engine.Call
+	read   func() *rest.Call
+	refuse func() *rest.Call
 	// refusedStatus is what the fake answers refuse with.
 	refusedStatus int
 }
@@ -167,12 +167,12 @@ func confCases() []confCase {
 			tb.Cleanup(s.Close)
 			return confFake{name: "primero", url: confServe(tb, s), counters: s.Counters(), expire: s.ExpireTokens, login: "POST /api/v2/tokens"}
 		},
-		read: func() *engine.Call {
-			return &engine.Call{Method: http.MethodGet, Path: "/api/v2/cases", Query: map[string][]string{"per": {"1"}}, Idempotent: true}
+		read: func() *rest.Call {
+			return &rest.Call{Method: http.MethodGet, Path: "/api/v2/cases", Query: map[string][]string{"per": {"1"}}, Idempotent: true}
 		},
 		// A subform row key outside the form: Primero's 422.
-		refuse: func() *engine.Call {
-			return &engine.Call{Method: http.MethodPost, Path: "/api/v2/cases",
+		refuse: func() *rest.Call {
+			return &rest.Call{Method: http.MethodPost, Path: "/api/v2/cases",
 				Body: map[string]any{"data": map[string]any{"module_id": "primeromodule-cp", "services_section": []any{map[string]any{"no_such_field": "x"}}}}}
 		},
 		refusedStatus: http.StatusUnprocessableEntity,
@@ -182,12 +182,12 @@ func confCases() []confCase {
 			s := oscar.New(oscar.Options{Clients: 12, Seed: 3})
 			return confFake{name: "oscar", url: confServe(tb, s), counters: s.Counters(), expire: s.ExpireTokens, login: "POST /api/v1/admin_auth/sign_in"}
 		},
-		read: func() *engine.Call {
-			return &engine.Call{Method: http.MethodGet, Path: "/api/v1/organizations/clients", Idempotent: true}
+		read: func() *rest.Call {
+			return &rest.Call{Method: http.MethodGet, Path: "/api/v1/organizations/clients", Idempotent: true}
 		},
 		// An upsert without organization_name.
-		refuse: func() *engine.Call {
-			return &engine.Call{Method: http.MethodPost, Path: "/api/v1/organizations/clients/upsert", Idempotent: true,
+		refuse: func() *rest.Call {
+			return &rest.Call{Method: http.MethodPost, Path: "/api/v1/organizations/clients/upsert", Idempotent: true,
 				Body: map[string]any{"organization": map[string]any{"external_id": "conf-1"}}}
 		},
 		refusedStatus: http.StatusUnprocessableEntity,
@@ -198,13 +198,13 @@ func confCases() []confCase {
 			s := ping.New(ping.Options{Interventions: 23, Seed: 3, PageSize: 5})
 			return confFake{name: "ping", url: confServe(tb, s), counters: s.Counters(), expire: s.ExpireTokens, login: "POST " + ping.TokenPath}
 		},
-		read: func() *engine.Call {
-			return &engine.Call{Method: http.MethodPost, Path: ping.RetrievePath, Idempotent: true, Body: confPingRetrieve(ping.SHPPendingInterventions)}
+		read: func() *rest.Call {
+			return &rest.Call{Method: http.MethodPost, Path: ping.RetrievePath, Idempotent: true, Body: confPingRetrieve(ping.SHPPendingInterventions)}
 		},
 		// PING has no 422: what it cannot act on is a 400 with its own
 		// message, here an unknown shipping process.
-		refuse: func() *engine.Call {
-			return &engine.Call{Method: http.MethodPost, Path: ping.RetrievePath, Idempotent: true, Body: confPingRetrieve("SHP-0000")}
+		refuse: func() *rest.Call {
+			return &rest.Call{Method: http.MethodPost, Path: ping.RetrievePath, Idempotent: true, Body: confPingRetrieve("SHP-0000")}
 		},
 		refusedStatus: http.StatusBadRequest,
 	})
@@ -312,7 +312,7 @@ func TestConformance_PrimeroPages(t *testing.T) {
 
 	seen := map[string]int{}
 	pages := 0
-	err := c.List(t.Context(), &engine.Call{Method: http.MethodGet, Path: "/api/v2/cases", Records: confRecords("data"), Idempotent: true},
+	err := c.List(t.Context(), &rest.Call{Method: http.MethodGet, Path: "/api/v2/cases", Records: confRecords("data"), Idempotent: true},
 		func(p *engine.Page) error {
 			pages++
 			if p.Number != pages {
@@ -360,7 +360,7 @@ func TestConformance_PingCursor(t *testing.T) {
 	c := confClient(t, plan, f, confSecrets)
 	seen := map[string]int{}
 	pages := 0
-	err := c.List(t.Context(), &engine.Call{Method: http.MethodPost, Path: ping.RetrievePath, Body: confPingRetrieve(ping.SHPPendingInterventions),
+	err := c.List(t.Context(), &rest.Call{Method: http.MethodPost, Path: ping.RetrievePath, Body: confPingRetrieve(ping.SHPPendingInterventions),
 		Records: confRecords("Data"), Idempotent: true}, func(p *engine.Page) error {
 		pages++
 		for _, r := range p.Records {

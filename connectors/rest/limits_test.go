@@ -32,7 +32,7 @@ func TestLimits_RateHeldAtServer(t *testing.T) {
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() {
-			if _, err := c.Do(t.Context(), &engine.Call{Path: "/x"}); err != nil {
+			if _, err := c.Do(t.Context(), &rest.Call{Path: "/x"}); err != nil {
 				t.Error(err)
 			}
 		})
@@ -67,7 +67,7 @@ func TestLimits_ConcurrencyCapAtServer(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
-			if _, err := c.Do(t.Context(), &engine.Call{Path: "/x"}); err != nil {
+			if _, err := c.Do(t.Context(), &rest.Call{Path: "/x"}); err != nil {
 				t.Error(err)
 			}
 		})
@@ -96,7 +96,7 @@ func TestPool(t *testing.T) {
 	if p.Get("nope") != nil {
 		t.Error("Get of an unknown connector must be a nil interface")
 	}
-	if _, err := p.Get("services").Do(t.Context(), &engine.Call{Path: "/x"}); err != nil {
+	if _, err := p.Get("services").Do(t.Context(), &rest.Call{Path: "/x"}); err != nil {
 		t.Fatal(err)
 	}
 	st := p.Stats()
@@ -109,7 +109,7 @@ func TestPool(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	if _, err := p.Get("cases").Do(t.Context(), &engine.Call{Path: "/x"}); !errors.Is(err, rest.ErrClosed) {
+	if _, err := p.Get("cases").Do(t.Context(), &rest.Call{Path: "/x"}); !errors.Is(err, rest.ErrClosed) {
 		t.Errorf("Do after Close: %v, want ErrClosed", err)
 	}
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
 
 	"casesync/engine"
 	"casesync/engine/mapping"
@@ -19,7 +20,7 @@ type pager interface {
 	// next reads page n's response, with got records, and reports whether
 	// another page follows and the server's announced total (-1: none).
 	// A listing that contradicts itself is an error, never a short result.
-	next(ctx context.Context, o *outbound, resp *engine.Response, got int) (more bool, total int, err error)
+	next(ctx context.Context, o *outbound, resp *Response, got int) (more bool, total int, err error)
 }
 
 // paginator starts listings of one pagination kind; it is built once per
@@ -98,9 +99,10 @@ func (e *ListingError) FailureClass() engine.Class { return engine.ClassRetryabl
 
 var errInconsistent = errors.New("inconsistent listing")
 
-// List streams a listing page by page; see engine.Caller. Page requests
+// List streams a listing page by page: fn sees each page's records as soon
+// as that page arrives, and the listing never sits in memory. Page requests
 // are reads and are retried as idempotent whatever their method.
-func (c *Client) List(ctx context.Context, call *engine.Call, fn func(*engine.Page) error) error {
+func (c *Client) List(ctx context.Context, call *Call, fn func(*engine.Page) error) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}
@@ -123,9 +125,13 @@ func (c *Client) List(ctx context.Context, call *engine.Call, fn func(*engine.Pa
 		if err := p.prepare(o, n); err != nil {
 			return &ListingError{Connector: c.name, Page: n, Msg: c.red.String(err.Error())}
 		}
+		sent := time.Now()
 		resp, err := c.send(ctx, o)
 		if err != nil {
 			return fmt.Errorf("fetch page %d of %s: %w", n, c.name, err)
+		}
+		if c.observe != nil {
+			c.observe(c.name, "page", time.Since(sent))
 		}
 		recs, err := records(ctx, call.Records, resp.Body)
 		if err != nil {
@@ -151,7 +157,7 @@ func (c *Client) List(ctx context.Context, call *engine.Call, fn func(*engine.Pa
 
 // records extracts a page's records: with no program, an array body is the
 // records, no body is none, and any other body is one record.
-func records(ctx context.Context, f engine.RecordsFunc, body any) ([]any, error) {
+func records(ctx context.Context, f RecordsFunc, body any) ([]any, error) {
 	if f != nil {
 		return f(ctx, body)
 	}
@@ -173,7 +179,7 @@ type counted struct {
 	seen  int
 }
 
-func (k *counted) next(ctx context.Context, resp *engine.Response, got int) (bool, int, error) {
+func (k *counted) next(ctx context.Context, resp *Response, got int) (bool, int, error) {
 	total := -1
 	if k.total != nil {
 		v, err := k.total.One(ctx, resp.Body, nil)

@@ -50,7 +50,7 @@ func (p *bodyCursorPager) prepare(o *outbound, n int) error {
 	return nil
 }
 
-func (p *bodyCursorPager) next(ctx context.Context, _ *outbound, resp *engine.Response, _ int) (bool, int, error) {
+func (p *bodyCursorPager) next(ctx context.Context, _ *outbound, resp *Response, _ int) (bool, int, error) {
 	v, err := p.jq.One(ctx, resp.Body, nil)
 	if err != nil {
 		return false, -1, fmt.Errorf("next: %w", err)

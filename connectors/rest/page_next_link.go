@@ -47,7 +47,7 @@ func (p *nextLinkPager) prepare(o *outbound, n int) error {
 	return nil
 }
 
-func (p *nextLinkPager) next(ctx context.Context, o *outbound, resp *engine.Response, _ int) (bool, int, error) {
+func (p *nextLinkPager) next(ctx context.Context, o *outbound, resp *Response, _ int) (bool, int, error) {
 	link := ""
 	if p.jq != nil {
 		v, err := p.jq.One(ctx, resp.Body, nil)

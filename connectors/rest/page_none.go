@@ -15,6 +15,6 @@ type nonePager struct{}
 
 func (nonePager) prepare(*outbound, int) error { return nil }
 
-func (nonePager) next(context.Context, *outbound, *engine.Response, int) (bool, int, error) {
+func (nonePager) next(context.Context, *outbound, *Response, int) (bool, int, error) {
 	return false, -1, nil
 }

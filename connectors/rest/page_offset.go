@@ -51,6 +51,6 @@ func (p *offsetPager) prepare(o *outbound, _ int) error {
 	return nil
 }
 
-func (p *offsetPager) next(ctx context.Context, _ *outbound, resp *engine.Response, got int) (bool, int, error) {
+func (p *offsetPager) next(ctx context.Context, _ *outbound, resp *Response, got int) (bool, int, error) {
 	return p.counted.next(ctx, resp, got)
 }

@@ -52,6 +52,6 @@ func (p *pagePager) prepare(o *outbound, n int) error {
 	return nil
 }
 
-func (p *pagePager) next(ctx context.Context, _ *outbound, resp *engine.Response, got int) (bool, int, error) {
+func (p *pagePager) next(ctx context.Context, _ *outbound, resp *Response, got int) (bool, int, error) {
 	return p.counted.next(ctx, resp, got)
 }

@@ -137,7 +137,7 @@ func TestList_Paginators(t *testing.T) {
 	tests := []struct {
 		name     string
 		handler  func(t *testing.T) http.HandlerFunc
-		call     engine.Call
+		call     rest.Call
 		wantIDs  []int
 		wantReqs int32
 		wantPage []int // records per page
@@ -146,69 +146,69 @@ func TestList_Paginators(t *testing.T) {
 		{
 			name:    "page with total",
 			handler: func(*testing.T) http.HandlerFunc { return pageServer(25, 25, 0) },
-			call:    engine.Call{Path: "/cases", Pagination: pageSpec(10, 0, ".metadata.total"), Records: dataRecords},
+			call:    rest.Call{Path: "/cases", Pagination: pageSpec(10, 0, ".metadata.total"), Records: dataRecords},
 			wantIDs: seq(25), wantReqs: 3, wantPage: []int{10, 10, 5},
 		},
 		{
 			name:    "page with total, exact multiple: no empty page asked",
 			handler: func(*testing.T) http.HandlerFunc { return pageServer(20, 20, 0) },
-			call:    engine.Call{Path: "/cases", Pagination: pageSpec(10, 0, ".metadata.total"), Records: dataRecords},
+			call:    rest.Call{Path: "/cases", Pagination: pageSpec(10, 0, ".metadata.total"), Records: dataRecords},
 			wantIDs: seq(20), wantReqs: 2, wantPage: []int{10, 10},
 		},
 		{
 			name:    "page without total stops on the empty page",
 			handler: func(*testing.T) http.HandlerFunc { return pageServer(20, 20, 0) },
-			call:    engine.Call{Path: "/cases", Pagination: pageSpec(10, 0, ""), Records: dataRecords},
+			call:    rest.Call{Path: "/cases", Pagination: pageSpec(10, 0, ""), Records: dataRecords},
 			wantIDs: seq(20), wantReqs: 3, wantPage: []int{10, 10, 0},
 		},
 		{
 			name:     "empty listing",
 			handler:  func(*testing.T) http.HandlerFunc { return pageServer(0, 0, 0) },
-			call:     engine.Call{Path: "/cases", Pagination: pageSpec(10, 0, ".metadata.total"), Records: dataRecords},
+			call:     rest.Call{Path: "/cases", Pagination: pageSpec(10, 0, ".metadata.total"), Records: dataRecords},
 			wantReqs: 1, wantPage: []int{0},
 		},
 		{
 			name:    "server total larger than the records it has",
 			handler: func(*testing.T) http.HandlerFunc { return pageServer(25, 30, 0) },
-			call:    engine.Call{Path: "/cases", Pagination: pageSpec(10, 0, ".metadata.total"), Records: dataRecords},
+			call:    rest.Call{Path: "/cases", Pagination: pageSpec(10, 0, ".metadata.total"), Records: dataRecords},
 			wantErr: "pages ran out after 25 records of an announced 30",
 		},
 		{
 			name:    "server total smaller than the records it sends",
 			handler: func(*testing.T) http.HandlerFunc { return pageServer(25, 15, 0) },
-			call:    engine.Call{Path: "/cases", Pagination: pageSpec(10, 0, ".metadata.total"), Records: dataRecords},
+			call:    rest.Call{Path: "/cases", Pagination: pageSpec(10, 0, ".metadata.total"), Records: dataRecords},
 			wantErr: "received 20 records, more than the announced total 15",
 		},
 		{
 			name:    "server caps per below what we asked",
 			handler: func(*testing.T) http.HandlerFunc { return pageServer(25, 25, 5) },
-			call:    engine.Call{Path: "/cases", Pagination: pageSpec(10, 0, ".metadata.total"), Records: dataRecords},
+			call:    rest.Call{Path: "/cases", Pagination: pageSpec(10, 0, ".metadata.total"), Records: dataRecords},
 			wantErr: "pages ran out after 5 records of an announced 25",
 		},
 		{
 			name:    "max_pages reached with pages left",
 			handler: func(*testing.T) http.HandlerFunc { return pageServer(25, 25, 0) },
-			call:    engine.Call{Path: "/cases", Pagination: pageSpec(10, 2, ".metadata.total"), Records: dataRecords},
+			call:    rest.Call{Path: "/cases", Pagination: pageSpec(10, 2, ".metadata.total"), Records: dataRecords},
 			wantErr: "more pages after max_pages 2",
 		},
 		{
 			name:    "offset",
 			handler: func(*testing.T) http.HandlerFunc { return offsetServer(25) },
-			call: engine.Call{Path: "/items", Records: dataRecords, Pagination: &engine.Pagination{Kind: "offset",
+			call: rest.Call{Path: "/items", Records: dataRecords, Pagination: &engine.Pagination{Kind: "offset",
 				Spec: engine.PaginationSpec{Offset: &engine.OffsetPagination{OffsetParam: "offset", LimitParam: "limit", Limit: 10, Total: ".count"}}}},
 			wantIDs: seq(25), wantReqs: 3, wantPage: []int{10, 10, 5},
 		},
 		{
 			name:    "next_link from the body",
 			handler: func(*testing.T) http.HandlerFunc { return nextLinkServer(25, 10) },
-			call: engine.Call{Path: "/items", Records: dataRecords, Pagination: &engine.Pagination{Kind: "next_link",
+			call: rest.Call{Path: "/items", Records: dataRecords, Pagination: &engine.Pagination{Kind: "next_link",
 				Spec: engine.PaginationSpec{NextLink: &engine.NextLinkPagination{JQ: ".next"}}, Next: jq(".next")}},
 			wantIDs: seq(25), wantReqs: 3, wantPage: []int{10, 10, 5},
 		},
 		{
 			name:    "next_link from the Link header",
 			handler: func(*testing.T) http.HandlerFunc { return nextLinkServer(25, 10) },
-			call: engine.Call{Path: "/items", Records: dataRecords, Pagination: &engine.Pagination{Kind: "next_link",
+			call: rest.Call{Path: "/items", Records: dataRecords, Pagination: &engine.Pagination{Kind: "next_link",
 				Spec: engine.PaginationSpec{NextLink: &engine.NextLinkPagination{LinkHeader: true}}}},
 			wantIDs: seq(25), wantReqs: 3, wantPage: []int{10, 10, 5},
 		},
@@ -219,14 +219,14 @@ func TestList_Paginators(t *testing.T) {
 					writeJSON(w, 200, map[string]any{"data": items(0, 1), "next": "https://elsewhere.example/items?after=1"})
 				}
 			},
-			call: engine.Call{Path: "/items", Records: dataRecords, Pagination: &engine.Pagination{Kind: "next_link",
+			call: rest.Call{Path: "/items", Records: dataRecords, Pagination: &engine.Pagination{Kind: "next_link",
 				Spec: engine.PaginationSpec{NextLink: &engine.NextLinkPagination{JQ: ".next"}}}},
 			wantErr: "next link leaves",
 		},
 		{
 			name:    "body_cursor merges the continuation into the next body",
 			handler: func(t *testing.T) http.HandlerFunc { return cursorServer(t, 25, 10) },
-			call: engine.Call{Method: "POST", Path: "/retrieve", Body: map[string]any{"ShippingProcessId": "SHP-1", "PartnerId": "P-1"},
+			call: rest.Call{Method: "POST", Path: "/retrieve", Body: map[string]any{"ShippingProcessId": "SHP-1", "PartnerId": "P-1"},
 				Records:    dataFieldRecords,
 				Pagination: &engine.Pagination{Kind: "body_cursor", Spec: engine.PaginationSpec{BodyCursor: &engine.BodyCursorPagination{Next: cursorNext}}}},
 			wantIDs: seq(25), wantReqs: 3, wantPage: []int{10, 10, 5},
@@ -238,7 +238,7 @@ func TestList_Paginators(t *testing.T) {
 					writeJSON(w, 200, map[string]any{"Data": items(0, 2), "PagingSummary": map[string]any{"PagingCookie": "same", "PageNumber": 1, "IsMoreRecordsAvailable": true}})
 				}
 			},
-			call: engine.Call{Method: "POST", Path: "/retrieve", Body: map[string]any{"q": 1}, Records: dataFieldRecords,
+			call: rest.Call{Method: "POST", Path: "/retrieve", Body: map[string]any{"q": 1}, Records: dataFieldRecords,
 				Pagination: &engine.Pagination{Kind: "body_cursor", Spec: engine.PaginationSpec{BodyCursor: &engine.BodyCursorPagination{Next: cursorNext}}}},
 			wantErr: "the cursor did not advance",
 		},
@@ -247,7 +247,7 @@ func TestList_Paginators(t *testing.T) {
 			handler: func(*testing.T) http.HandlerFunc {
 				return func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, items(0, 3)) }
 			},
-			call:    engine.Call{Path: "/all", Pagination: &engine.Pagination{Kind: "none", Spec: engine.PaginationSpec{None: &struct{}{}}}},
+			call:    rest.Call{Path: "/all", Pagination: &engine.Pagination{Kind: "none", Spec: engine.PaginationSpec{None: &struct{}{}}}},
 			wantIDs: seq(3), wantReqs: 1, wantPage: []int{3},
 		},
 		{
@@ -255,7 +255,7 @@ func TestList_Paginators(t *testing.T) {
 			handler: func(*testing.T) http.HandlerFunc {
 				return func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]any{"id": 1}) }
 			},
-			call:    engine.Call{Path: "/one"},
+			call:    rest.Call{Path: "/one"},
 			wantIDs: seq(1), wantReqs: 1, wantPage: []int{1},
 		},
 	}
@@ -301,20 +301,20 @@ func TestList_Paginators(t *testing.T) {
 func TestList_ErrorsAreTyped(t *testing.T) {
 	srv := serve(t, pageServer(25, 30, 0))
 	c, _ := newClient(t, connector(srv.URL), nil)
-	err := c.List(t.Context(), &engine.Call{Path: "/x", Pagination: pageSpec(10, 0, ".metadata.total"), Records: dataRecords},
+	err := c.List(t.Context(), &rest.Call{Path: "/x", Pagination: pageSpec(10, 0, ".metadata.total"), Records: dataRecords},
 		func(*engine.Page) error { return nil })
 	var le *rest.ListingError
 	if !errors.As(err, &le) || classOf(err) != engine.ClassRetryable {
 		t.Errorf("lying total: err = %T %v, class %s; want *rest.ListingError, retryable", err, err, classOf(err))
 	}
-	err = c.List(t.Context(), &engine.Call{Path: "/x", Pagination: pageSpec(10, 1, ""), Records: dataRecords},
+	err = c.List(t.Context(), &rest.Call{Path: "/x", Pagination: pageSpec(10, 1, ""), Records: dataRecords},
 		func(*engine.Page) error { return nil })
 	var me *rest.MaxPagesError
 	if !errors.As(err, &me) || classOf(err) != engine.ClassConfig {
 		t.Errorf("max pages: err = %T %v, class %s; want *rest.MaxPagesError, config", err, err, classOf(err))
 	}
 	stop := errors.New("stop")
-	if err := c.List(t.Context(), &engine.Call{Path: "/x", Pagination: pageSpec(10, 0, ""), Records: dataRecords},
+	if err := c.List(t.Context(), &rest.Call{Path: "/x", Pagination: pageSpec(10, 0, ""), Records: dataRecords},
 		func(*engine.Page) error { return stop }); !errors.Is(err, stop) {
 		t.Errorf("callback error: got %v, want it returned as is", err)
 	}
@@ -324,7 +324,7 @@ func TestList_ConnectorDefaultPagination(t *testing.T) {
 	srv := serve(t, pageServer(15, 15, 0))
 	c, _ := newClient(t, connector(srv.URL, func(c *engine.Connector) { c.Pagination = pageSpec(10, 0, ".metadata.total") }), nil)
 	n := 0
-	if err := c.List(t.Context(), &engine.Call{Path: "/x", Records: dataRecords}, func(p *engine.Page) error {
+	if err := c.List(t.Context(), &rest.Call{Path: "/x", Records: dataRecords}, func(p *engine.Page) error {
 		n += len(p.Records)
 		if p.Total != 15 {
 			t.Errorf("Total = %d, want 15", p.Total)

@@ -73,7 +73,7 @@ func NewPool(plan *engine.Plan, secrets engine.Secrets, opts Options) (*Pool, er
 
 // Get returns the named connector, or nil when the plan has none by that
 // name (engine/spec resolves connector references, so that is a bug).
-func (p *Pool) Get(name string) engine.Caller {
+func (p *Pool) Get(name string) *Client {
 	if c, ok := p.clients[name]; ok {
 		return c
 	}

@@ -114,18 +114,18 @@ func TestRedaction_CanaryNeverLeaks(t *testing.T) {
 	// login first: a token can be masked only once it has been issued.
 	for _, c := range []*rest.Client{login, keyed} {
 		for _, path := range []string{"/401", "/422", "/500", "/text"} {
-			_, err := c.Do(ctx, &engine.Call{Method: "POST", Path: path, Body: map[string]any{"k": canaryKey},
+			_, err := c.Do(ctx, &rest.Call{Method: "POST", Path: path, Body: map[string]any{"k": canaryKey},
 				Query: url.Values{"api_key": {canaryKey}, "q": {canaryPass}}})
 			record(err)
 		}
-		err := c.List(ctx, &engine.Call{Path: "/list", Records: dataRecords,
+		err := c.List(ctx, &rest.Call{Path: "/list", Records: dataRecords,
 			Pagination: &engine.Pagination{Kind: "next_link", Spec: engine.PaginationSpec{NextLink: &engine.NextLinkPagination{JQ: ".next"}}}},
 			func(*engine.Page) error { return nil })
 		if err != nil {
 			t.Fatalf("List: %v", err)
 		}
 	}
-	_, err = down.Do(ctx, &engine.Call{Path: "/x", Query: url.Values{"token": {canaryKey}, "other": {canaryPass}}})
+	_, err = down.Do(ctx, &rest.Call{Path: "/x", Query: url.Values{"token": {canaryKey}, "other": {canaryPass}}})
 	record(err)
 
 	outputs = append(outputs, logs.String())

@@ -40,7 +40,7 @@ func (c *Client) path(o *outbound) string {
 
 // outbound turns a Call into a request: URL joined and queried, headers
 // resolved (a missing secret fails here, naming it).
-func (c *Client) outbound(call *engine.Call) (*outbound, error) {
+func (c *Client) outbound(call *Call) (*outbound, error) {
 	if call == nil {
 		return nil, fmt.Errorf("connector %s: nil call", c.name)
 	}

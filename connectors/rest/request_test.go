@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"casesync/connectors/rest"
 	"casesync/engine"
 	"casesync/internal/version"
 )
@@ -41,7 +42,7 @@ func TestDo_BuildsTheRequest(t *testing.T) {
 	c, _ := newClient(t, connector(srv.URL+"/base/", func(c *engine.Connector) {
 		c.Spec.Headers = map[string]engine.Text{"X-Tenant": {Value: "t1"}, "X-Key": {Secret: "API_KEY"}}
 	}), testSecrets)
-	resp, err := c.Do(t.Context(), &engine.Call{
+	resp, err := c.Do(t.Context(), &rest.Call{
 		Method: "post", Path: "/api/items?fixed=1",
 		Query:  url.Values{"since": {"2024-01-01T00:00:00+07:00.."}},
 		Header: map[string]engine.Text{"X-Call": {Secret: "PASSWORD"}, "X-Tenant": {Value: "t2"}},
@@ -69,7 +70,7 @@ func TestDo_BuildsTheRequest(t *testing.T) {
 			t.Errorf("header %s = %q, want %q", k, g, v)
 		}
 	}
-	if _, err := c.Do(t.Context(), &engine.Call{Path: "/x", Header: map[string]engine.Text{"X": {Secret: "UNSET"}}}); engine.ClassOf(err) != engine.ClassConfig {
+	if _, err := c.Do(t.Context(), &rest.Call{Path: "/x", Header: map[string]engine.Text{"X": {Secret: "UNSET"}}}); engine.ClassOf(err) != engine.ClassConfig {
 		t.Errorf("missing call secret: err = %v, want a config error", err)
 	}
 }
@@ -96,7 +97,7 @@ func TestDo_NormalizesBodies(t *testing.T) {
 			srv := serve(t, capture(t, &got).ServeHTTP)
 			c, _ := newClient(t, connector(srv.URL, func(c *engine.Connector) { c.Spec.Normalize = tc.norm }), nil)
 			in := body()
-			if _, err := c.Do(t.Context(), &engine.Call{Method: "PUT", Path: "/x", Body: in}); err != nil {
+			if _, err := c.Do(t.Context(), &rest.Call{Method: "PUT", Path: "/x", Body: in}); err != nil {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(tc.want, got.body); diff != "" {

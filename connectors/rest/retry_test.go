@@ -28,7 +28,7 @@ func TestDo_ResilienceAndClasses(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		call engine.Call
+		call rest.Call
 		// respond answers the n-th request (1-based).
 		respond  func(w http.ResponseWriter, r *http.Request, n int)
 		timeout  time.Duration
@@ -41,7 +41,7 @@ func TestDo_ResilienceAndClasses(t *testing.T) {
 	}{
 		{
 			name: "500 then 200 on GET is retried",
-			call: engine.Call{Method: "GET", Path: "/x"},
+			call: rest.Call{Method: "GET", Path: "/x"},
 			respond: func(w http.ResponseWriter, r *http.Request, n int) {
 				if n == 1 {
 					writeJSON(w, 500, map[string]any{"error": "boom"})
@@ -53,7 +53,7 @@ func TestDo_ResilienceAndClasses(t *testing.T) {
 		},
 		{
 			name: "500 on a non-idempotent POST is not repeated",
-			call: engine.Call{Method: "POST", Path: "/x", Body: map[string]any{"a": 1}},
+			call: rest.Call{Method: "POST", Path: "/x", Body: map[string]any{"a": 1}},
 			respond: func(w http.ResponseWriter, r *http.Request, n int) {
 				writeJSON(w, 500, map[string]any{"errors": []any{map[string]any{"status": 500, "message": "Internal error", "detail": "PG::UniqueViolation: Key (name)=(Jane)"}}})
 			},
@@ -62,7 +62,7 @@ func TestDo_ResilienceAndClasses(t *testing.T) {
 		},
 		{
 			name: "500 on an idempotent POST is retried",
-			call: engine.Call{Method: "POST", Path: "/x", Body: map[string]any{"a": 1}, Idempotent: true},
+			call: rest.Call{Method: "POST", Path: "/x", Body: map[string]any{"a": 1}, Idempotent: true},
 			respond: func(w http.ResponseWriter, r *http.Request, n int) {
 				if n < 3 {
 					w.WriteHeader(502)
@@ -74,7 +74,7 @@ func TestDo_ResilienceAndClasses(t *testing.T) {
 		},
 		{
 			name: "500 every time exhausts the attempts",
-			call: engine.Call{Path: "/x"},
+			call: rest.Call{Path: "/x"},
 			respond: func(w http.ResponseWriter, r *http.Request, n int) {
 				writeJSON(w, 500, map[string]any{"message": "down"})
 			},
@@ -83,7 +83,7 @@ func TestDo_ResilienceAndClasses(t *testing.T) {
 		},
 		{
 			name: "429 with Retry-After seconds",
-			call: engine.Call{Method: "POST", Path: "/x", Body: map[string]any{}},
+			call: rest.Call{Method: "POST", Path: "/x", Body: map[string]any{}},
 			respond: func(w http.ResponseWriter, r *http.Request, n int) {
 				if n == 1 {
 					w.Header().Set("Retry-After", "7")
@@ -96,7 +96,7 @@ func TestDo_ResilienceAndClasses(t *testing.T) {
 		},
 		{
 			name: "429 with Retry-After as an HTTP date",
-			call: engine.Call{Path: "/x"},
+			call: rest.Call{Path: "/x"},
 			respond: func(w http.ResponseWriter, r *http.Request, n int) {
 				if n == 1 {
 					w.Header().Set("Retry-After", retryDate)
@@ -109,7 +109,7 @@ func TestDo_ResilienceAndClasses(t *testing.T) {
 		},
 		{
 			name: "429 without Retry-After backs off",
-			call: engine.Call{Path: "/x"},
+			call: rest.Call{Path: "/x"},
 			respond: func(w http.ResponseWriter, r *http.Request, n int) {
 				if n == 1 {
 					w.Header().Set("Content-Type", "text/plain")
@@ -123,7 +123,7 @@ func TestDo_ResilienceAndClasses(t *testing.T) {
 		},
 		{
 			name: "Retry-After beyond the cap is handed to the runner",
-			call: engine.Call{Path: "/x"},
+			call: rest.Call{Path: "/x"},
 			respond: func(w http.ResponseWriter, r *http.Request, n int) {
 				w.Header().Set("Retry-After", "3600")
 				w.WriteHeader(429)
@@ -133,7 +133,7 @@ func TestDo_ResilienceAndClasses(t *testing.T) {
 		},
 		{
 			name: "503 with Retry-After on a POST is retried",
-			call: engine.Call{Method: "POST", Path: "/x", Body: map[string]any{}},
+			call: rest.Call{Method: "POST", Path: "/x", Body: map[string]any{}},
 			respond: func(w http.ResponseWriter, r *http.Request, n int) {
 				if n == 1 {
 					w.Header().Set("Retry-After", "60")
@@ -146,7 +146,7 @@ func TestDo_ResilienceAndClasses(t *testing.T) {
 		},
 		{
 			name: "503 without Retry-After on a POST is retried: the server did not act",
-			call: engine.Call{Method: "POST", Path: "/x", Body: map[string]any{}},
+			call: rest.Call{Method: "POST", Path: "/x", Body: map[string]any{}},
 			respond: func(w http.ResponseWriter, r *http.Request, n int) {
 				if n == 1 {
 					writeJSON(w, 503, map[string]any{"error": "down for maintenance"})
@@ -158,7 +158,7 @@ func TestDo_ResilienceAndClasses(t *testing.T) {
 		},
 		{
 			name: "502 on a POST is not repeated: the upstream may have acted",
-			call: engine.Call{Method: "POST", Path: "/x", Body: map[string]any{}},
+			call: rest.Call{Method: "POST", Path: "/x", Body: map[string]any{}},
 			respond: func(w http.ResponseWriter, r *http.Request, n int) {
 				writeJSON(w, 502, map[string]any{"error": "bad gateway"})
 			},
@@ -167,7 +167,7 @@ func TestDo_ResilienceAndClasses(t *testing.T) {
 		},
 		{
 			name: "connection reset on GET is retried",
-			call: engine.Call{Path: "/x"},
+			call: rest.Call{Path: "/x"},
 			respond: func(w http.ResponseWriter, r *http.Request, n int) {
 				if n == 1 {
 					resetConn(w)
@@ -179,7 +179,7 @@ func TestDo_ResilienceAndClasses(t *testing.T) {
 		},
 		{
 			name: "connection reset on a non-idempotent POST may have applied",
-			call: engine.Call{Method: "POST", Path: "/x", Body: map[string]any{"a": 1}},
+			call: rest.Call{Method: "POST", Path: "/x", Body: map[string]any{"a": 1}},
 			respond: func(w http.ResponseWriter, r *http.Request, n int) {
 				resetConn(w)
 			},
@@ -188,7 +188,7 @@ func TestDo_ResilienceAndClasses(t *testing.T) {
 		},
 		{
 			name: "timeout on GET is retried",
-			call: engine.Call{Path: "/x"}, timeout: 100 * time.Millisecond,
+			call: rest.Call{Path: "/x"}, timeout: 100 * time.Millisecond,
 			respond: func(w http.ResponseWriter, r *http.Request, n int) {
 				if n == 1 {
 					block(w, r)
@@ -200,14 +200,14 @@ func TestDo_ResilienceAndClasses(t *testing.T) {
 		},
 		{
 			name: "timeout on a non-idempotent PUT may have applied",
-			call: engine.Call{Method: "PUT", Path: "/x", Body: map[string]any{}}, timeout: 100 * time.Millisecond,
+			call: rest.Call{Method: "PUT", Path: "/x", Body: map[string]any{}}, timeout: 100 * time.Millisecond,
 			respond:  func(w http.ResponseWriter, r *http.Request, n int) { block(w, r) },
 			wantReqs: 1,
 			wantErr:  &engine.RemoteError{Class: engine.ClassRetryable, Method: "PUT", Path: "/x", Msg: "no response within 100ms", MaybeApplied: true},
 		},
 		{
 			name: "404 is permanent and keeps the server's message",
-			call: engine.Call{Path: "/api/v2/cases/abc"},
+			call: rest.Call{Path: "/api/v2/cases/abc"},
 			respond: func(w http.ResponseWriter, r *http.Request, n int) {
 				writeJSON(w, 404, map[string]any{"errors": []any{map[string]any{"status": 404, "resource": "/api/v2/cases/abc", "message": "Not Found", "detail": "Couldn't find Child with 'id'=abc"}}})
 			},
@@ -216,7 +216,7 @@ func TestDo_ResilienceAndClasses(t *testing.T) {
 		},
 		{
 			name: "422 keeps the JSON-pointer list, not the record",
-			call: engine.Call{Method: "POST", Path: "/cases", Body: map[string]any{"data": map[string]any{"name": "Jane", "age": "x"}}},
+			call: rest.Call{Method: "POST", Path: "/cases", Body: map[string]any{"data": map[string]any{"name": "Jane", "age": "x"}}},
 			respond: func(w http.ResponseWriter, r *http.Request, n int) {
 				writeJSON(w, 422, map[string]any{"errors": []any{map[string]any{"status": 422, "message": "Invalid Record JSON", "detail": []any{"/age", "/services_section/0/unique_id"}}}})
 			},
@@ -225,7 +225,7 @@ func TestDo_ResilienceAndClasses(t *testing.T) {
 		},
 		{
 			name: "403 is an auth failure",
-			call: engine.Call{Path: "/x"},
+			call: rest.Call{Path: "/x"},
 			respond: func(w http.ResponseWriter, r *http.Request, n int) {
 				writeJSON(w, 403, map[string]any{"errors": []any{map[string]any{"status": 403, "message": "Forbidden"}}})
 			},
@@ -234,7 +234,7 @@ func TestDo_ResilienceAndClasses(t *testing.T) {
 		},
 		{
 			name: "401 with static credentials is an auth failure at once",
-			call: engine.Call{Path: "/x"},
+			call: rest.Call{Path: "/x"},
 			respond: func(w http.ResponseWriter, r *http.Request, n int) {
 				writeJSON(w, 401, map[string]any{"statusCode": 401, "message": "Access denied due to invalid subscription key."})
 			},
@@ -243,7 +243,7 @@ func TestDo_ResilienceAndClasses(t *testing.T) {
 		},
 		{
 			name: "a 2xx that is not JSON is permanent",
-			call: engine.Call{Path: "/x"},
+			call: rest.Call{Path: "/x"},
 			respond: func(w http.ResponseWriter, r *http.Request, n int) {
 				w.Header().Set("Content-Type", "text/html")
 				w.Write([]byte("<html><body>Sign in</body></html>"))
@@ -253,7 +253,7 @@ func TestDo_ResilienceAndClasses(t *testing.T) {
 		},
 		{
 			name:     "204 has no body",
-			call:     engine.Call{Method: "DELETE", Path: "/x"},
+			call:     rest.Call{Method: "DELETE", Path: "/x"},
 			respond:  func(w http.ResponseWriter, r *http.Request, n int) { w.WriteHeader(204) },
 			wantReqs: 1,
 		},
@@ -314,7 +314,7 @@ func TestDo_DialErrorRetriesEvenAWrite(t *testing.T) {
 	base := srv.URL
 	srv.Close() // nothing listens there now
 	c, sl := newClient(t, connector(base), nil)
-	_, err := c.Do(t.Context(), &engine.Call{Method: "POST", Path: "/x", Body: map[string]any{}})
+	_, err := c.Do(t.Context(), &rest.Call{Method: "POST", Path: "/x", Body: map[string]any{}})
 	re := remoteErr(t, err)
 	if re.MaybeApplied || re.Class != engine.ClassRetryable {
 		t.Errorf("err = %+v, want retryable and not MaybeApplied", re)
@@ -335,7 +335,7 @@ func TestDo_CallerCancelStopsRetrying(t *testing.T) {
 	c, _ := newClient(t, connector(srv.URL), nil, func(o *rest.Options) {
 		o.Sleep = func(ctx context.Context, _ time.Duration) error { cancel(); return ctx.Err() }
 	})
-	_, err := c.Do(ctx, &engine.Call{Path: "/x"})
+	_, err := c.Do(ctx, &rest.Call{Path: "/x"})
 	if !errors.Is(err, context.Canceled) || reqs.Load() != 1 {
 		t.Errorf("err = %v after %d requests; want context.Canceled after 1", err, reqs.Load())
 	}

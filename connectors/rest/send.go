@@ -36,7 +36,7 @@ const (
 
 // outcome is what one attempt came to.
 type outcome struct {
-	resp          *engine.Response
+	resp          *Response
 	err           error
 	action        action
 	retryAfter    time.Duration
@@ -46,7 +46,7 @@ type outcome struct {
 
 // send runs the retry loop around attempt. Every failure it returns is an
 // *engine.RemoteError (or wraps one), with secrets masked.
-func (c *Client) send(ctx context.Context, o *outbound) (*engine.Response, error) {
+func (c *Client) send(ctx context.Context, o *outbound) (*Response, error) {
 	if c.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -227,7 +227,7 @@ func (c *Client) response(o *outbound, resp *http.Response, body io.Reader, gen 
 		v, err := decodeJSON(body)
 		switch {
 		case err == nil:
-			return outcome{resp: &engine.Response{Status: st, Header: resp.Header, Body: v}}
+			return outcome{resp: &Response{Status: st, Header: resp.Header, Body: v}}
 		case errors.Is(err, errNotJSON):
 			re.Class, re.Msg = engine.ClassPermanent, "non-JSON response"
 			re.MaybeApplied = !o.idempotent

@@ -23,12 +23,20 @@ type Env struct {
 	Now      time.Time      `expr:"now"`
 	TargetID string         `expr:"target_id"`
 	Action   string         `expr:"action"`
+	// Lookup and RLookup are lookup() and rlookup(): Run binds them to the
+	// program's lookups and the run's Runtime, where misses are counted.
+	Lookup  func(name string, key any) (any, error) `expr:"lookup"`
+	RLookup func(name string, key any) (any, error) `expr:"rlookup"`
+
+	rt *Runtime
 }
 
 // Expr is a compiled expr program, safe for concurrent use.
 type Expr struct {
 	src  string
 	prog *vm.Program
+	// reg is set when the program calls lookup or rlookup.
+	reg  *Registry
 	pool sync.Pool // *vm.VM: reusing a VM keeps its stack
 }
 
@@ -44,7 +52,7 @@ const (
 // CompileExpr compiles src against Env with reg's lookups as functions.
 func CompileExpr(src string, kind ExprKind, reg *Registry) (*Expr, error) {
 	opts := []expr.Option{expr.Env(Env{}), expr.Timezone("UTC")}
-	opts = append(opts, exprFunctions(reg)...)
+	opts = append(opts, exprFunctions()...)
 	if kind == ExprBool {
 		opts = append(opts, expr.AsBool())
 	}
@@ -56,14 +64,16 @@ func CompileExpr(src string, kind ExprKind, reg *Registry) (*Expr, error) {
 		}
 		return nil, &SyntaxError{Lang: "expr", Msg: err.Error()}
 	}
-	if reg != nil {
-		for _, name := range lookupNames(src) {
+	e := &Expr{src: src, prog: prog}
+	if names := lookupNames(src); len(names) > 0 {
+		for _, name := range names {
 			if !reg.Has(name) {
 				return nil, &UnknownLookupError{Name: name}
 			}
 		}
+		e.reg = reg
 	}
-	return &Expr{src: src, prog: prog}, nil
+	return e, nil
 }
 
 // String returns the program text.
@@ -80,7 +90,11 @@ func (e *Expr) Run(env *Env) (any, error) {
 	if m == nil {
 		m = &vm.VM{}
 	}
-	out, err := m.Run(e.prog, *env)
+	run := *env
+	if e.reg != nil {
+		run.Lookup, run.RLookup = e.lookup(env.rt, false), e.lookup(env.rt, true)
+	}
+	out, err := m.Run(e.prog, run)
 	e.pool.Put(m)
 	if err != nil {
 		return nil, cleanExprError(err)
@@ -123,20 +137,23 @@ func cleanExprError(err error) error {
 	return errors.New("expr: " + msg)
 }
 
-func exprFunctions(reg *Registry) []expr.Option {
-	lookup := func(reverse bool) func(params ...any) (any, error) {
-		return func(params ...any) (any, error) {
-			name, _ := params[0].(string)
-			l, ok := reg.Get(name)
-			if !ok {
-				return nil, &UnknownLookupError{Name: name}
-			}
-			return l.Get(context.Background(), nil, params[1], reverse)
+// lookup is lookup() (or rlookup()) for one run.
+func (e *Expr) lookup(rt *Runtime, reverse bool) func(string, any) (any, error) {
+	return func(name string, key any) (any, error) {
+		l, ok := e.reg.Get(name)
+		if !ok {
+			return nil, &UnknownLookupError{Name: name}
 		}
+		ctx := context.Background()
+		if rt != nil && rt.Ctx != nil {
+			ctx = rt.Ctx
+		}
+		return l.Get(ctx, rt, key, reverse)
 	}
+}
+
+func exprFunctions() []expr.Option {
 	return []expr.Option{
-		expr.Function("lookup", lookup(false), new(func(string, any) any)),
-		expr.Function("rlookup", lookup(true), new(func(string, any) any)),
 		expr.Function("blank", func(params ...any) (any, error) { return isBlank(params[0]), nil }, new(func(any) bool)),
 	}
 }

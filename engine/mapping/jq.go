@@ -40,7 +40,7 @@ func (v *Vars) values() []any {
 	}
 	var rt any
 	if v.Runtime != nil {
-		rt = v.Runtime.handle
+		rt = v.Runtime
 	}
 	vars := any(v.Vars)
 	if v.Vars == nil {
@@ -56,7 +56,7 @@ func (v *Vars) values() []any {
 	return []any{vars, cursor, now, v.Key, v.TargetID, v.Target, v.Record, v.Payload, v.Response, v.Transaction, rt}
 }
 
-// prelude defines the helpers that need the run's handle; it is compiled in
+// prelude defines the helpers that need the run's runtime; it is compiled in
 // front of every program, so positions are taken from a separate parse of
 // the user's text alone.
 const prelude = `def lookup($n): __lookup($n; false; $__rt); def rlookup($n): __lookup($n; true; $__rt); `

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 )
 
 // OnMiss is what a lookup does when a key has no entry.
@@ -66,8 +65,6 @@ type Lookup struct {
 	ruleSet        bool
 	prefix, suffix string
 	api            bool
-	// Misses counts misses for the run summary.
-	Misses atomic.Int64
 }
 
 // NewTable returns a lookup over rows. Duplicate keys must be rejected by
@@ -123,11 +120,11 @@ func (l *Lookup) fold(s string) string {
 // default or null otherwise.
 func (l *Lookup) Get(ctx context.Context, rt *Runtime, key any, reverse bool) (any, error) {
 	if key == nil {
-		return l.miss("")
+		return l.miss(rt, "")
 	}
 	k := keyString(key)
 	if k == "" {
-		return l.miss(k)
+		return l.miss(rt, k)
 	}
 	switch {
 	case l.ruleSet:
@@ -137,7 +134,7 @@ func (l *Lookup) Get(ctx context.Context, rt *Runtime, key any, reverse bool) (a
 		if strings.HasPrefix(k, l.prefix) && strings.HasSuffix(k, l.suffix) && len(k) > len(l.prefix)+len(l.suffix) {
 			return k[len(l.prefix) : len(k)-len(l.suffix)], nil
 		}
-		return l.miss(k)
+		return l.miss(rt, k)
 	case l.api:
 		if rt == nil || rt.Resolver == nil {
 			return nil, &LookupError{Lookup: l.Name, Err: fmt.Errorf("live lookup unavailable here")}
@@ -147,7 +144,7 @@ func (l *Lookup) Get(ctx context.Context, rt *Runtime, key any, reverse bool) (a
 			return nil, &LookupError{Lookup: l.Name, Err: err}
 		}
 		if !ok {
-			return l.miss(k)
+			return l.miss(rt, k)
 		}
 		return v, nil
 	}
@@ -155,16 +152,16 @@ func (l *Lookup) Get(ctx context.Context, rt *Runtime, key any, reverse bool) (a
 		if v, ok := l.reverse[l.fold(k)]; ok {
 			return v, nil
 		}
-		return l.miss(k)
+		return l.miss(rt, k)
 	}
 	if v, ok := l.table[l.fold(k)]; ok {
 		return v, nil
 	}
-	return l.miss(k)
+	return l.miss(rt, k)
 }
 
-func (l *Lookup) miss(k string) (any, error) {
-	l.Misses.Add(1)
+func (l *Lookup) miss(rt *Runtime, k string) (any, error) {
+	rt.miss(l.Name)
 	switch l.OnMiss {
 	case MissNull:
 		return nil, nil
@@ -230,41 +227,51 @@ func (r *Registry) Names() []string {
 }
 
 // Runtime is the per-run context jq helper functions reach through the
-// hidden $__rt variable: gojq functions see only their arguments, so the
-// run's context and live-lookup resolver travel as a registered handle.
+// hidden $__rt variable, whose value is the *Runtime itself: gojq functions
+// see only their arguments, so the run's context, its live-lookup resolver
+// and its miss counts travel as one. A plan holds no run's state.
 type Runtime struct {
 	Ctx      context.Context
 	Resolver Resolver
-	handle   int
+
+	mu     sync.Mutex
+	misses map[string]int
 }
 
-var (
-	runtimes   sync.Map // int → *Runtime
-	runtimeSeq atomic.Int64
-)
-
-// NewRuntime registers a runtime; Close must be called when the run ends.
+// NewRuntime returns a run's runtime.
 func NewRuntime(ctx context.Context, res Resolver) *Runtime {
-	rt := &Runtime{Ctx: ctx, Resolver: res, handle: int(runtimeSeq.Add(1))}
-	runtimes.Store(rt.handle, rt)
-	return rt
+	return &Runtime{Ctx: ctx, Resolver: res}
 }
 
-// Close unregisters the runtime. It is safe to call twice.
-func (rt *Runtime) Close() {
-	if rt != nil {
-		runtimes.Delete(rt.handle)
+// Misses returns this run's lookup misses by lookup name.
+func (rt *Runtime) Misses() map[string]int {
+	out := map[string]int{}
+	if rt == nil {
+		return out
 	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	for k, v := range rt.misses {
+		out[k] = v
+	}
+	return out
+}
+
+func (rt *Runtime) miss(name string) {
+	if rt == nil {
+		return
+	}
+	rt.mu.Lock()
+	if rt.misses == nil {
+		rt.misses = map[string]int{}
+	}
+	rt.misses[name]++
+	rt.mu.Unlock()
 }
 
 func runtimeOf(v any) *Runtime {
-	n, ok := v.(int)
-	if !ok {
-		return nil
-	}
-	rt, _ := runtimes.Load(n)
-	r, _ := rt.(*Runtime)
-	return r
+	rt, _ := v.(*Runtime)
+	return rt
 }
 
 var lookupCall = regexp.MustCompile(`\br?lookup\(\s*"([^"]*)"`)

@@ -136,6 +136,7 @@ func ExprEnvFor(input any, v *Vars) *Env {
 		if v.TargetID != nil {
 			env.TargetID = keyString(v.TargetID)
 		}
+		env.rt = v.Runtime
 	}
 	return env
 }

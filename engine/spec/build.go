@@ -449,6 +449,10 @@ var cursorLayouts = map[string]string{
 
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
+// ParseCron reads a trigger.cron expression: five fields or a descriptor
+// such as @hourly. It is the one parser both check and the daemon use.
+func ParseCron(expr string) (cron.Schedule, error) { return cronParser.Parse(expr) }
+
 func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline {
 	at := sel("pipelines", name)
 	p := &engine.Pipeline{Name: name, Spec: ps, Pos: posString(b.l, b.l.posOf(at...)), MaxAttempts: ps.MaxAttempts, Concurrency: ps.Concurrency}
@@ -472,7 +476,7 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 	src := ps.Source
 	sat := append(at, "source")
 	b.needConnector(append(sat, "connector"), src.Connector)
-	p.Source = engine.Source{Connector: src.Connector, Request: b.request(sat, src.RequestSpec), Key: b.jq(append(sat, "key"), src.Key)}
+	p.Source = engine.PipelineSource{Connector: src.Connector, Request: b.request(sat, src.RequestSpec), Key: b.jq(append(sat, "key"), src.Key)}
 	if src.Updated != "" {
 		p.Source.Updated = b.jq(append(sat, "updated"), src.Updated)
 	}

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -13,21 +12,19 @@ import (
 
 	"casesync/connectors/rest"
 	"casesync/engine"
+	"casesync/engine/spec"
 )
 
 // bundle is everything one plan runs with. A run holds a reference for its
 // whole length, so a reload never changes the plan, runner or connectors
 // under it; the pool closes when the last run of a replaced bundle ends.
 type bundle struct {
-	plan   *engine.Plan
-	pool   *rest.Pool
-	runner *engine.Runner
-	// inboxRunners re-fetch inbox keys with trigger.inbox.fetch in place
-	// of source.get, one per pipeline that declares fetch.
-	inboxRunners map[string]*engine.Runner
-	inboxes      map[string]*inbox // by path
-	schedules    map[string]cron.Schedule
-	loadedAt     time.Time
+	plan      *engine.Plan
+	pool      *rest.Pool
+	runner    *engine.Runner
+	inboxes   map[string]*inbox // by path
+	schedules map[string]cron.Schedule
+	loadedAt  time.Time
 
 	mu      sync.Mutex
 	refs    int
@@ -40,9 +37,6 @@ type inbox struct {
 	pipeline   *engine.Pipeline
 	secretHash [32]byte
 }
-
-// cronParser is the parser engine/spec validates trigger.cron with.
-var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 // build makes a bundle for plan: connectors, runners, inbox secrets and
 // schedules. Anything missing fails the build, so a reload that cannot run
@@ -61,12 +55,12 @@ func (d *Daemon) build(plan *engine.Plan) (*bundle, error) {
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("secret(s) not set: %s", strings.Join(missing, ", "))
 	}
-	b := &bundle{plan: plan, inboxRunners: map[string]*engine.Runner{}, inboxes: map[string]*inbox{},
+	b := &bundle{plan: plan, inboxes: map[string]*inbox{},
 		schedules: map[string]cron.Schedule{}, loadedAt: d.cfg.Clock.Now()}
 	for _, name := range plan.Order {
 		p := plan.Pipelines[name]
 		if c := p.Spec.Trigger.Cron; c != "" {
-			s, err := cronParser.Parse(c)
+			s, err := spec.ParseCron(c)
 			if err != nil {
 				return nil, fmt.Errorf("%s: trigger.cron %q: %w", name, c, err)
 			}
@@ -86,34 +80,15 @@ func (d *Daemon) build(plan *engine.Plan) (*bundle, error) {
 			b.inboxes[p.Inbox.Path] = &inbox{pipeline: p, secretHash: sha256.Sum256([]byte(secret))}
 		}
 	}
-	pool, err := d.cfg.Connect(plan)
+	dep, err := d.cfg.Open(plan, d.observe)
 	if err != nil {
 		return nil, err
 	}
-	b.pool = pool
-	callers := d.meteredCallers(pool, plan)
-	b.runner = engine.NewRunner(plan, callers, d.cfg.State, d.cfg.Clock, d.log)
+	b.pool = dep.Conns
+	b.runner = dep.Runner
 	b.runner.Progress = d.progress
-	for _, name := range plan.Order {
-		p := plan.Pipelines[name]
-		if p.Inbox == nil || p.Inbox.Fetch == nil {
-			continue
-		}
-		// A copy of the plan whose pipeline re-fetches with the inbox's
-		// request: the runner's Keys mode reads source.get. The original
-		// plan is not touched.
-		cp := *plan
-		cp.Pipelines = make(map[string]*engine.Pipeline, len(plan.Pipelines))
-		for n, q := range plan.Pipelines {
-			cp.Pipelines[n] = q
-		}
-		pc := *p
-		pc.Source.Get = p.Inbox.Fetch
-		cp.Pipelines[name] = &pc
-		r := engine.NewRunner(&cp, callers, d.cfg.State, d.cfg.Clock, d.log)
-		r.Progress = d.progress
-		b.inboxRunners[name] = r
-	}
+	// Stop a source listing at a page boundary on shutdown.
+	b.runner.BeforePage = d.atPageBoundary
 	d.mu.Lock()
 	d.live[b] = true
 	d.mu.Unlock()
@@ -211,59 +186,9 @@ func (d *Daemon) connectorStats() map[string]rest.Stats {
 	return out
 }
 
-// meteredCallers hands the runner each connector wrapped to time its calls
-// and to stop a source listing at a page boundary on shutdown.
-func (d *Daemon) meteredCallers(pool *rest.Pool, plan *engine.Plan) engine.Callers {
-	m := meteredCallers{}
-	for name := range plan.Connectors {
-		if c := pool.Get(name); c != nil {
-			m[name] = &meteredCaller{Caller: c, name: name, d: d}
-		}
-	}
-	return m
-}
-
-type meteredCallers map[string]*meteredCaller
-
-func (m meteredCallers) Get(name string) (engine.Caller, error) {
-	c, ok := m[name]
-	if !ok {
-		return nil, fmt.Errorf("no connector %q", name)
-	}
-	return c, nil
-}
-
-type meteredCaller struct {
-	engine.Caller
-	name string
-	d    *Daemon
-}
-
-func (c *meteredCaller) Do(ctx context.Context, call *engine.Call) (*engine.Response, error) {
-	t := time.Now()
-	resp, err := c.Caller.Do(ctx, call)
-	c.d.m.requestDur.Observe(time.Since(t).Seconds(), c.name, "do")
-	return resp, err
-}
-
-// List times each page's arrival (not the runner's work on it). For the
-// pipeline's source listing, the moment before a page is handed over is a
-// page boundary: every earlier page has been processed and committed.
-func (c *meteredCaller) List(ctx context.Context, call *engine.Call, fn func(*engine.Page) error) error {
-	source := strings.HasSuffix(call.Label, "/source")
-	t := time.Now()
-	err := c.Caller.List(ctx, call, func(pg *engine.Page) error {
-		c.d.m.requestDur.Observe(time.Since(t).Seconds(), c.name, "page")
-		if source {
-			if err := c.d.atPageBoundary(ctx); err != nil {
-				return err
-			}
-		}
-		err := fn(pg)
-		t = time.Now()
-		return err
-	})
-	return err
+// observe records a connector call's latency.
+func (d *Daemon) observe(connector, call string, dur time.Duration) {
+	d.m.requestDur.Observe(dur.Seconds(), connector, call)
 }
 
 var errUnknown = errors.New("unknown pipeline")

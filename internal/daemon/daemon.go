@@ -12,6 +12,7 @@ import (
 	"casesync/connectors/rest"
 	"casesync/engine"
 	"casesync/internal/state"
+	"casesync/internal/wire"
 )
 
 // Config is what a Daemon needs; cmd/engine builds it.
@@ -23,9 +24,10 @@ type Config struct {
 	// Spec problems come back as spec.Problems, which /status shows with
 	// their positions.
 	Load func() (*engine.Plan, error)
-	// Connect builds the connectors of a plan; the daemon closes the pool
-	// once no run uses it any more.
-	Connect func(*engine.Plan) (*rest.Pool, error)
+	// Open wires a plan (internal/wire.Open with State as its state) and
+	// tells observe how long each connector call took; the daemon closes
+	// the deployment's connectors once no run uses them any more.
+	Open func(plan *engine.Plan, observe func(connector, call string, d time.Duration)) (*wire.Deployment, error)
 	// Secrets resolves inbox secrets (connectors resolve their own).
 	Secrets engine.Secrets
 	// State is the open state file; the caller closes it after Run.
@@ -122,8 +124,8 @@ type Daemon struct {
 
 // New builds the daemon around cfg.Plan.
 func New(cfg Config) (*Daemon, error) {
-	if cfg.Plan == nil || cfg.Load == nil || cfg.Connect == nil || cfg.State == nil {
-		return nil, errors.New("daemon: Plan, Load, Connect and State are required")
+	if cfg.Plan == nil || cfg.Load == nil || cfg.Open == nil || cfg.State == nil {
+		return nil, errors.New("daemon: Plan, Load, Open and State are required")
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = engine.SystemClock{}

@@ -19,6 +19,7 @@ import (
 	"casesync/internal/daemon"
 	"casesync/internal/sandbox"
 	"casesync/internal/state"
+	"casesync/internal/wire"
 )
 
 // deployment is the test's spec: Primero cases referred to OSCaR (the
@@ -212,9 +213,11 @@ func newEnv(tb testing.TB, o envOptions) *env {
 		tb.Fatal(err)
 	}
 	e.d, err = daemon.New(daemon.Config{
-		Plan:    plan,
-		Load:    e.load,
-		Connect: func(p *engine.Plan) (*rest.Pool, error) { return rest.NewPool(p, e.sb, rest.Options{}) },
+		Plan: plan,
+		Load: e.load,
+		Open: func(p *engine.Plan, observe func(string, string, time.Duration)) (*wire.Deployment, error) {
+			return wire.Open(p, wire.Options{State: e.store, Secrets: e.sb, Clock: o.clock, REST: rest.Options{Observe: observe}})
+		},
 		Secrets: e.sb,
 		State:   e.store,
 		Clock:   o.clock,

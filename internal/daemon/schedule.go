@@ -128,14 +128,9 @@ func (d *Daemon) runHolding(s *slot, trigger string) {
 // chain triggers every pipeline whose trigger.after names done.
 func (d *Daemon) chain(done string) {
 	plan := d.cur.Load().plan
-	for _, name := range plan.Order {
-		for _, after := range plan.Pipelines[name].Spec.Trigger.After {
-			if after != done {
-				continue
-			}
-			if err := d.Trigger(name, "after:"+done, true); err != nil && !errors.Is(err, ErrStopping) {
-				d.log.Warn("chained run not started", "pipeline", name, "after", done, "error", err)
-			}
+	for _, name := range plan.ChainedAfter(done) {
+		if err := d.Trigger(name, "after:"+done, true); err != nil && !errors.Is(err, ErrStopping) {
+			d.log.Warn("chained run not started", "pipeline", name, "after", done, "error", err)
 		}
 	}
 }
@@ -146,13 +141,14 @@ func (d *Daemon) execute(s *slot, opts engine.SyncOptions, inboxFetch bool) (*en
 	b := d.acquire()
 	defer d.release(b)
 	runner := b.runner
-	if inboxFetch {
-		if r, ok := b.inboxRunners[s.name]; ok {
-			runner = r
-		}
-	}
-	if _, ok := b.plan.Pipelines[s.name]; !ok {
+	p, ok := b.plan.Pipelines[s.name]
+	if !ok {
 		return nil, fmt.Errorf("%w %q in the current plan", errUnknown, s.name)
+	}
+	if inboxFetch && p.Inbox != nil && p.Inbox.Fetch != nil {
+		// Inbox keys are re-fetched with trigger.inbox.fetch in place of
+		// source.get.
+		opts.Fetch = p.Inbox.Fetch
 	}
 	ctx, _, done := d.runContext()
 	defer done()

@@ -38,6 +38,7 @@ import (
 	"casesync/internal/sandbox"
 	"casesync/internal/state"
 	"casesync/internal/testenv"
+	"casesync/internal/wire"
 )
 
 var (
@@ -197,11 +198,12 @@ func faultOpen(tb testing.TB, sb *sandbox.Sandbox, dir string, log *slog.Logger)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if e.pool, err = rest.NewPool(plan, sb, rest.Options{Logger: log, Redactor: redact.New(vals...)}); err != nil {
+	dep, err := wire.Open(plan, wire.Options{State: e.store, Secrets: sb, Log: log, REST: rest.Options{Redactor: redact.New(vals...)}})
+	if err != nil {
 		e.store.Close()
 		tb.Fatal(err)
 	}
-	e.runner = engine.NewRunner(plan, faultCallers{e.pool}, e.store, engine.SystemClock{}, log)
+	e.pool, e.runner = dep.Conns, dep.Runner
 	tb.Cleanup(e.close)
 	return e
 }
@@ -855,13 +857,4 @@ func faultLoadPlan(tb testing.TB, sb *sandbox.Sandbox, dir string) *engine.Plan 
 		urls[name] = sb.URLs[name]
 	}
 	return plan.WithBaseURLs(urls)
-}
-
-type faultCallers struct{ p *rest.Pool }
-
-func (c faultCallers) Get(name string) (engine.Caller, error) {
-	if cl := c.p.Get(name); cl != nil {
-		return cl, nil
-	}
-	return nil, &engine.RemoteError{Class: engine.ClassConfig, Msg: "no connector " + name}
 }

@@ -16,6 +16,7 @@ import (
 	"casesync/internal/sandbox"
 	"casesync/internal/state"
 	"casesync/internal/testenv"
+	"casesync/internal/wire"
 )
 
 // runnerPipeline is the example deployment's one pipeline.
@@ -149,12 +150,12 @@ func runnerOpen(tb testing.TB, sb *sandbox.Sandbox, dir, statePath string, secre
 	if err != nil {
 		tb.Fatal(err)
 	}
-	env.pool, err = rest.NewPool(env.plan, secrets, rest.Options{})
+	dep, err := wire.Open(env.plan, wire.Options{State: env.store, Secrets: secrets})
 	if err != nil {
 		env.store.Close()
 		tb.Fatal(err)
 	}
-	env.runner = engine.NewRunner(env.plan, runnerCallers{env.pool}, env.store, engine.SystemClock{}, nil)
+	env.pool, env.runner = dep.Conns, dep.Runner
 	tb.Cleanup(env.close)
 	return env
 }
@@ -162,15 +163,6 @@ func runnerOpen(tb testing.TB, sb *sandbox.Sandbox, dir, statePath string, secre
 func (e *runnerEnv) close() {
 	e.pool.Close()
 	e.store.Close()
-}
-
-type runnerCallers struct{ p *rest.Pool }
-
-func (c runnerCallers) Get(name string) (engine.Caller, error) {
-	if cl := c.p.Get(name); cl != nil {
-		return cl, nil
-	}
-	return nil, &engine.RemoteError{Class: engine.ClassConfig, Msg: "no connector " + name}
 }
 
 // sync runs the pipeline once and fails the test if the run fails.

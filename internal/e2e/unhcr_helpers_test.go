@@ -23,6 +23,7 @@ import (
 	"casesync/internal/sandbox"
 	"casesync/internal/state"
 	"casesync/internal/testenv"
+	"casesync/internal/wire"
 )
 
 // Helpers of the UNHCR (proGres ⇄ Primero through PING) end-to-end tests:
@@ -198,11 +199,12 @@ func unhcrOpen(tb testing.TB, opts unhcrOptions) *unhcrEnv {
 	if e.store, err = state.Open(filepath.Join(tb.TempDir(), "state.db")); err != nil {
 		tb.Fatal(err)
 	}
-	if e.pool, err = rest.NewPool(e.plan, sb, rest.Options{}); err != nil {
+	dep, err := wire.Open(e.plan, wire.Options{State: e.store, Secrets: sb, Clock: e.clock})
+	if err != nil {
 		e.store.Close()
 		tb.Fatal(err)
 	}
-	e.runner = engine.NewRunner(e.plan, runnerCallers{e.pool}, e.store, e.clock, nil)
+	e.pool, e.runner = dep.Conns, dep.Runner
 	// A poll's sleep moves the test clock and PING's transactions one
 	// step (Queued → Processing → Succeeded | Failed); NeverFinish stops
 	// them at Processing.

@@ -1,5 +1,5 @@
 // Package state is casesync's memory: one SQLite file, opened through
-// modernc.org/sqlite, implementing engine.State.
+// modernc.org/sqlite, implementing engine.RunState.
 //
 // It owns every SQL statement in casesync, the numbered migrations in
 // migrations/ (embedded, each applied in its own transaction and recorded in

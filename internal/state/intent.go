@@ -10,24 +10,10 @@ import (
 	"casesync/engine"
 )
 
-var _ engine.WriteIntents = (*Store)(nil)
-
 // BeginCreate records, in its own transaction, that a create of the payload
-// with this hash is about to be sent for a record. The commit of the
-// record's outcome deletes it (see CommitPage).
+// with this hash is about to be sent for a record (BeginCreates for one).
 func (s *Store) BeginCreate(ctx context.Context, pipeline, recordKey, payloadHash string, runID int64, at time.Time) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `
-			INSERT INTO write_intents (pipeline, record_key, payload_hash, run_id, at) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (pipeline, record_key) DO UPDATE SET
-				payload_hash = excluded.payload_hash, run_id = excluded.run_id, at = excluded.at`,
-			pipeline, recordKey, payloadHash, runID, formatTime(at))
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("record create intent of %s in %s: %w", recordKey, pipeline, err)
-	}
-	return nil
+	return s.BeginCreates(ctx, runID, at, []engine.Intent{{Pipeline: pipeline, RecordKey: recordKey, PayloadHash: payloadHash}})
 }
 
 // CreateIntent returns the payload hash of a create recorded by BeginCreate

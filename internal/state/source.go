@@ -9,8 +9,6 @@ import (
 	"casesync/engine"
 )
 
-var _ engine.SourceVersions = (*Store)(nil)
-
 // SourceVersion returns the version last recorded for a source record of a
 // pipeline. CommitPage records it with a successful outcome that carries one
 // and forgets it with a failed outcome of the same source record.

@@ -33,7 +33,8 @@ var (
 	ErrNotFound = errors.New("not found")
 )
 
-// Store is the SQLite implementation of engine.State. Lifecycle:
+// Store is the SQLite implementation of engine.RunState, and the file the
+// CLI reads for status, runs and failures. Lifecycle:
 //  1. open with Open (creates and migrates the file) or OpenReadOnly (for
 //     commands that only read: status, failures, runs);
 //  2. use from any goroutine: writes go through one connection and queue
@@ -58,7 +59,7 @@ type Store struct {
 	testAfterOutcome func(i int)
 }
 
-var _ engine.State = (*Store)(nil)
+var _ engine.RunState = (*Store)(nil)
 
 // Option configures Open and OpenReadOnly.
 type Option func(*config)

@@ -1,7 +1,11 @@
-package engine_test
+package wire_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -9,74 +13,55 @@ import (
 
 	"casesync/engine"
 	"casesync/engine/mapping"
+	"casesync/internal/wire"
 )
 
 // Tests of a write's ok check (upsert create/update ok, after ok) and of a
-// failed asynchronous job leaving no link, on a hand-built plan with an
-// in-memory caller and state.
+// failed asynchronous job leaving no link, on a hand-built plan wired to a
+// small HTTP server, a real state file and the REST connector.
 
-// okState keeps what the runner commits; methods the runner does not call
-// stay unimplemented (the embedded nil interface).
-type okState struct {
-	engine.State
-	mu       sync.Mutex
-	outcomes []engine.Outcome
-	links    map[string]string
-}
-
-func (s *okState) StartRun(context.Context, string, string, string, time.Time) (int64, error) {
-	return 1, nil
-}
-func (s *okState) FinishRun(context.Context, int64, string, engine.Counts, string, time.Time) error {
-	return nil
-}
-func (s *okState) Cursor(context.Context, string) (string, bool, error) { return "", false, nil }
-func (s *okState) Record(context.Context, string, string) (engine.RecordState, bool, error) {
-	return engine.RecordState{}, false, nil
-}
-func (s *okState) DueRetries(context.Context, string, time.Time, int) ([]engine.RetryItem, error) {
-	return nil, nil
-}
-func (s *okState) FindLink(_ context.Context, _, idA, _ string) (string, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	id, ok := s.links[idA]
-	return id, ok, nil
-}
-func (s *okState) CommitPage(_ context.Context, c engine.PageCommit) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, o := range c.Outcomes {
-		s.outcomes = append(s.outcomes, o)
-		if o.Link != nil {
-			s.links[o.Link.IDA] = o.Link.IDB
-		}
-	}
-	return nil
-}
-
-// okCaller answers every call with the body its handler returns.
-type okCaller struct {
+// okServer serves the plan's list at GET /list and answers every other
+// request with the body handle returns for its method, path and JSON body.
+type okServer struct {
 	list   []any
-	handle func(c *engine.Call) any
+	handle func(method, path string, body map[string]any) any
 	mu     sync.Mutex
 	calls  []string
 }
 
-func (c *okCaller) Do(_ context.Context, call *engine.Call) (*engine.Response, error) {
+func (c *okServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if r.URL.Path == "/list" {
+		json.NewEncoder(w).Encode(c.list)
+		return
+	}
 	c.mu.Lock()
-	c.calls = append(c.calls, call.Method+" "+call.Path)
+	c.calls = append(c.calls, r.Method+" "+r.URL.Path)
 	c.mu.Unlock()
-	return &engine.Response{Status: 200, Body: c.handle(call)}, nil
+	var body map[string]any
+	json.NewDecoder(r.Body).Decode(&body)
+	json.NewEncoder(w).Encode(c.handle(r.Method, r.URL.Path, body))
 }
-func (c *okCaller) List(_ context.Context, _ *engine.Call, fn func(*engine.Page) error) error {
-	return fn(&engine.Page{Number: 1, Records: c.list, Total: len(c.list)})
+
+// okOutcome is a record's outcome with the link the state keeps for it.
+type okOutcome struct {
+	engine.Outcome
+	Link string
 }
-func (c *okCaller) Close() error { return nil }
 
-type okCallers struct{ c *okCaller }
-
-func (o okCallers) Get(string) (engine.Caller, error) { return o.c, nil }
+func okOpen(t *testing.T, plan *engine.Plan, c *okServer) *wire.Deployment {
+	t.Helper()
+	srv := httptest.NewServer(c)
+	t.Cleanup(srv.Close)
+	plan.Connectors = map[string]*engine.Connector{"api": {Name: "api", Spec: engine.ConnectorSpec{BaseURL: srv.URL}}}
+	dep, err := wire.Open(plan, wire.Options{StatePath: filepath.Join(t.TempDir(), "state.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dep.Close() })
+	dep.Runner.Sleep = func(context.Context, time.Duration) error { return nil }
+	return dep
+}
 
 func okJQ(t *testing.T, src string) *mapping.JQ {
 	t.Helper()
@@ -104,7 +89,7 @@ func okPlan(t *testing.T, after []engine.After) *engine.Plan {
 	}
 	p := &engine.Pipeline{
 		Name: "p",
-		Source: engine.Source{Connector: "api", Request: engine.Request{Method: "GET", Path: okTemplate(t, "/list")},
+		Source: engine.PipelineSource{Connector: "api", Request: engine.Request{Method: "GET", Path: okTemplate(t, "/list")},
 			Key: okJQ(t, ".id")},
 		Map: &mapping.Mapping{Fields: []mapping.Field{
 			{Name: "id", Value: &mapping.Value{JQ: okJQ(t, ".id")}},
@@ -120,34 +105,41 @@ func okPlan(t *testing.T, after []engine.After) *engine.Plan {
 	return &engine.Plan{Name: "t", Lookups: mapping.NewRegistry(), Pipelines: map[string]*engine.Pipeline{"p": p}, Order: []string{"p"}}
 }
 
-func runOK(t *testing.T, plan *engine.Plan, c *okCaller) map[string]engine.Outcome {
+func runOK(t *testing.T, plan *engine.Plan, c *okServer) map[string]okOutcome {
 	t.Helper()
-	st := &okState{links: map[string]string{}}
-	r := engine.NewRunner(plan, okCallers{c}, st, nil, nil)
-	r.Sleep = func(context.Context, time.Duration) error { return nil }
-	if _, err := r.Sync(context.Background(), "p", engine.SyncOptions{}); err != nil {
+	dep := okOpen(t, plan, c)
+	ctx := context.Background()
+	res, err := dep.Runner.Sync(ctx, "p", engine.SyncOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]engine.Outcome{}
-	for _, o := range st.outcomes {
-		out[o.RecordKey] = o
+	outs, err := dep.State.Outcomes(ctx, res.RunID)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	got := map[string]okOutcome{}
+	for _, o := range outs {
+		link, _, err := dep.State.FindLink(ctx, "api", o.RecordKey, "api")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[o.RecordKey] = okOutcome{Outcome: o, Link: link}
+	}
+	return got
 }
 
 func TestRunner_CreateOK(t *testing.T) {
-	c := &okCaller{
+	c := &okServer{
 		list: []any{map[string]any{"id": "a", "answer": "ok"}, map[string]any{"id": "b", "answer": "Failed"}},
-		handle: func(call *engine.Call) any {
-			body := call.Body.(map[string]any)
+		handle: func(_, _ string, body map[string]any) any {
 			return map[string]any{"status": body["answer"], "txn": "t-" + body["id"].(string)}
 		},
 	}
 	got := runOK(t, okPlan(t, nil), c)
-	if o := got["a"]; o.Action != engine.ActionCreated || o.Link == nil || o.Link.IDB != "t-a" {
+	if o := got["a"]; o.Action != engine.ActionCreated || o.Link != "t-a" {
 		t.Errorf("a: %+v, want created and linked to t-a", o)
 	}
-	if o := got["b"]; o.Action != engine.ActionFailed || o.Reason != "not_ok" || o.Class != engine.ClassPermanent || o.Link != nil {
+	if o := got["b"]; o.Action != engine.ActionFailed || o.Reason != "not_ok" || o.Class != engine.ClassPermanent || o.Link != "" {
 		t.Errorf("b: %+v, want failed not_ok permanent without a link", o)
 	}
 }
@@ -167,10 +159,10 @@ func TestRunner_CreateRefusal(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := &okCaller{
+			c := &okServer{
 				list: []any{map[string]any{"id": "b", "answer": tc.answer}},
-				handle: func(call *engine.Call) any {
-					return map[string]any{"status": call.Body.(map[string]any)["answer"], "txn": "t"}
+				handle: func(_, _ string, body map[string]any) any {
+					return map[string]any{"status": body["answer"], "txn": "t"}
 				},
 			}
 			plan := okPlan(t, nil)
@@ -186,10 +178,10 @@ func TestRunner_CreateRefusal(t *testing.T) {
 }
 
 func TestRunner_AfterOK(t *testing.T) {
-	c := &okCaller{
+	c := &okServer{
 		list: []any{map[string]any{"id": "a", "answer": "ok"}},
-		handle: func(call *engine.Call) any {
-			if call.Path == "/ack" {
+		handle: func(_, path string, _ map[string]any) any {
+			if path == "/ack" {
 				return map[string]any{"items": []any{map[string]any{"Status": "Failed"}}}
 			}
 			return map[string]any{"status": "ok", "txn": "t-a"}
@@ -202,7 +194,7 @@ func TestRunner_AfterOK(t *testing.T) {
 	if o.Action != engine.ActionFailed || o.Reason != "after" || o.Class != engine.ClassPermanent {
 		t.Errorf("a: %+v, want failed in the after-step, permanent", o)
 	}
-	if o.Link == nil || o.Link.IDB != "t-a" {
+	if o.Link != "t-a" {
 		t.Errorf("a: link %+v, want the written target kept", o.Link)
 	}
 }
@@ -211,14 +203,13 @@ func TestRunner_AfterOK(t *testing.T) {
 // creates again; a job that only timed out keeps its link.
 func TestRunner_PollFailedKeepsNoLink(t *testing.T) {
 	states := map[string]string{"a": "Failed", "b": "Running", "c": "Done"}
-	c := &okCaller{
+	c := &okServer{
 		list: []any{map[string]any{"id": "a", "answer": "ok"}, map[string]any{"id": "b", "answer": "ok"}, map[string]any{"id": "c", "answer": "ok"}},
-		handle: func(call *engine.Call) any {
-			if call.Path == "/write" {
-				body := call.Body.(map[string]any)
+		handle: func(_, path string, body map[string]any) any {
+			if path == "/write" {
 				return map[string]any{"status": "ok", "txn": body["id"]}
 			}
-			return map[string]any{"state": states[call.Path[len("/status/"):]]}
+			return map[string]any{"state": states[path[len("/status/"):]]}
 		},
 	}
 	status := engine.Request{Method: "GET", Path: okTemplate(t, "/status/{$transaction}")}
@@ -226,26 +217,25 @@ func TestRunner_PollFailedKeepsNoLink(t *testing.T) {
 		Request: status, Status: okJQ(t, ".state"), Done: map[string]bool{"Done": true}, Failed: map[string]bool{"Failed": true},
 		Interval: time.Millisecond, Timeout: 0}}}
 	got := runOK(t, okPlan(t, after), c)
-	if o := got["a"]; o.Action != engine.ActionFailed || o.Link != nil {
+	if o := got["a"]; o.Action != engine.ActionFailed || o.Link != "" {
 		t.Errorf("a (job failed): %+v, want failed with no link", o)
 	}
-	if o := got["b"]; o.Action != engine.ActionFailed || o.Link == nil || o.Link.IDB != "b" {
+	if o := got["b"]; o.Action != engine.ActionFailed || o.Link != "b" {
 		t.Errorf("b (poll timed out): %+v, want failed with the link kept", o)
 	}
-	if o := got["c"]; o.Action != engine.ActionCreated || o.Link == nil {
+	if o := got["c"]; o.Action != engine.ActionCreated || o.Link == "" {
 		t.Errorf("c (job done): %+v, want created and linked", o)
 	}
 }
 
 // A dry run writes nothing, so it runs no after-step either.
 func TestRunner_DryRunSkipsAfterSteps(t *testing.T) {
-	c := &okCaller{
+	c := &okServer{
 		list:   []any{map[string]any{"id": "a", "answer": "ok"}},
-		handle: func(*engine.Call) any { return map[string]any{"status": "ok", "txn": "t-a"} },
+		handle: func(string, string, map[string]any) any { return map[string]any{"status": "ok", "txn": "t-a"} },
 	}
 	after := []engine.After{{Name: "ack", Connector: "api", Request: engine.Request{Method: "POST", Path: okTemplate(t, "/ack")}}}
-	st := &okState{links: map[string]string{}}
-	r := engine.NewRunner(okPlan(t, after), okCallers{c}, st, nil, nil)
+	r := okOpen(t, okPlan(t, after), c).Runner
 	var got []engine.Decision
 	if _, err := r.Sync(context.Background(), "p", engine.SyncOptions{DryRun: func(d engine.Decision) { got = append(got, d) }}); err != nil {
 		t.Fatal(err)

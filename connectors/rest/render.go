@@ -1,0 +1,76 @@
+package rest
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+
+	"casesync/engine"
+	"casesync/engine/mapping"
+)
+
+// render turns a declared request into a concrete call for input.
+func render(ctx context.Context, r *engine.Request, input any, v *mapping.Vars) (*Call, error) {
+	if r.Path == nil {
+		return nil, fmt.Errorf("request has no path")
+	}
+	path, err := r.Path.Render(ctx, input, v)
+	if err != nil {
+		return nil, fmt.Errorf("path: %w", err)
+	}
+	c := &Call{Method: r.Method, Path: path, Header: r.Headers, Pagination: r.Pagination}
+	if len(r.Query) > 0 {
+		c.Query = url.Values{}
+		for _, q := range r.Query {
+			val, err := q.Value.Render(ctx, input, v)
+			if err != nil {
+				return nil, fmt.Errorf("query %s: %w", q.Name, err)
+			}
+			c.Query.Set(q.Name, val)
+		}
+	}
+	if r.Body != nil {
+		m := &mapping.Mapping{Fields: []mapping.Field{{Name: "body", Value: r.Body}}}
+		out, err := m.Apply(ctx, input, v)
+		if err != nil {
+			return nil, fmt.Errorf("body: %w", err)
+		}
+		c.Body = out["body"]
+	}
+	if r.Records != nil {
+		c.Records = selectRecords(r.Records, v)
+	}
+	return c, nil
+}
+
+// selectRecords is a request's records program as a RecordsFunc.
+func selectRecords(recs *mapping.JQ, v *mapping.Vars) RecordsFunc {
+	return func(ctx context.Context, body any) ([]any, error) {
+		out, err := recs.One(ctx, body, v)
+		if err != nil {
+			return nil, fmt.Errorf("records: %w", err)
+		}
+		switch x := out.(type) {
+		case nil:
+			return nil, nil
+		case []any:
+			return x, nil
+		case string:
+			// Some APIs answer "No Data Available" instead of [].
+			return nil, nil
+		}
+		return nil, fmt.Errorf("records: selected a %T, not an array", out)
+	}
+}
+
+// preview is a call as it goes on the wire, minus auth.
+func preview(c *Call) *engine.CallPreview {
+	p := &engine.CallPreview{Method: c.Method, Path: c.Path, Body: c.Body}
+	if len(c.Query) > 0 {
+		p.Query = map[string]string{}
+		for k := range c.Query {
+			p.Query[k] = c.Query.Get(k)
+		}
+	}
+	return p
+}

@@ -1,0 +1,167 @@
+package state
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"casesync/engine"
+)
+
+// Known reads what the state remembers of a page's source records and
+// their fanned-out items (key#item) in one read transaction: a statement
+// per table, each joined against the page's keys, instead of three point
+// reads per record.
+func (s *Store) Known(ctx context.Context, q engine.KnownQuery) (engine.Known, error) {
+	kn := engine.Known{Records: map[string]engine.RecordState{}, Links: map[string]string{},
+		Versions: map[string]string{}, Intents: map[string]string{}}
+	if len(q.SourceKeys) == 0 {
+		return kn, nil
+	}
+	keys, err := json.Marshal(q.SourceKeys)
+	if err != nil {
+		return kn, err
+	}
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return kn, fmt.Errorf("read state of a page of %s: %w", q.Pipeline, err)
+	}
+	defer tx.Rollback()
+	for _, read := range []func(context.Context, *sql.Tx, engine.KnownQuery, string, *engine.Known) error{
+		knownRecords, knownLinks, knownVersions, knownIntents,
+	} {
+		if err := read(ctx, tx, q, string(keys), &kn); err != nil {
+			return kn, fmt.Errorf("read state of a page of %s: %w", q.Pipeline, ctxOr(ctx, err))
+		}
+	}
+	return kn, nil
+}
+
+// itemsOf selects, for each key k of the JSON array ?2, the rows of a
+// table keyed (pipeline, COL) whose COL is k or k#item: '$' follows '#',
+// so the second range is the fan-out items and both use the primary key.
+func itemsOf(table, cols, col string) string {
+	return `SELECT ` + cols + ` FROM json_each(?2) k JOIN ` + table + ` t ON t.pipeline = ?1 AND t.` + col + ` = k.value
+		UNION ALL
+		SELECT ` + cols + ` FROM json_each(?2) k JOIN ` + table + ` t ON t.pipeline = ?1
+			AND t.` + col + ` > k.value || '#' AND t.` + col + ` < k.value || '$'`
+}
+
+func knownRecords(ctx context.Context, tx *sql.Tx, q engine.KnownQuery, keys string, kn *engine.Known) error {
+	rows, err := tx.QueryContext(ctx, itemsOf("records", "t.record_key, t.payload_hash, t.target_id, t.action, t.updated_at", "record_key"), q.Pipeline, keys)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			key, at string
+			r       engine.RecordState
+		)
+		if err := rows.Scan(&key, &r.PayloadHash, &r.TargetID, &r.Action, &at); err != nil {
+			return err
+		}
+		if r.UpdatedAt, err = parseTime(at); err != nil {
+			return err
+		}
+		kn.Records[key] = r
+	}
+	return rows.Err()
+}
+
+// knownLinks reads the ids linked to the page's records. A row written
+// as (from, key, to) wins; otherwise the oldest row written the other way
+// round answers, as in FindLink.
+func knownLinks(ctx context.Context, tx *sql.Tx, q engine.KnownQuery, keys string, kn *engine.Known) error {
+	if q.LinkFrom == "" || q.LinkTo == "" {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, `
+		SELECT l.id_a, l.id_b, 0 AS reversed, l.created_at FROM json_each(?1) k JOIN links l
+			ON l.system_a = ?2 AND l.system_b = ?3 AND (l.id_a = k.value OR l.id_a > k.value || '#' AND l.id_a < k.value || '$')
+		UNION ALL
+		SELECT l.id_b, l.id_a, 1, l.created_at FROM json_each(?1) k JOIN links l
+			ON l.system_b = ?2 AND l.system_a = ?3 AND (l.id_b = k.value OR l.id_b > k.value || '#' AND l.id_b < k.value || '$')
+		ORDER BY 3, 4`, keys, q.LinkFrom, q.LinkTo)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key, id, at string
+		var reversed int
+		if err := rows.Scan(&key, &id, &reversed, &at); err != nil {
+			return err
+		}
+		if _, ok := kn.Links[key]; !ok {
+			kn.Links[key] = id
+		}
+	}
+	return rows.Err()
+}
+
+func knownVersions(ctx context.Context, tx *sql.Tx, q engine.KnownQuery, keys string, kn *engine.Known) error {
+	rows, err := tx.QueryContext(ctx, `
+		SELECT t.record_key, t.version FROM json_each(?2) k JOIN source_versions t ON t.pipeline = ?1 AND t.record_key = k.value`,
+		q.Pipeline, keys)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key, v string
+		if err := rows.Scan(&key, &v); err != nil {
+			return err
+		}
+		kn.Versions[key] = v
+	}
+	return rows.Err()
+}
+
+func knownIntents(ctx context.Context, tx *sql.Tx, q engine.KnownQuery, keys string, kn *engine.Known) error {
+	rows, err := tx.QueryContext(ctx, itemsOf("write_intents", "t.record_key, t.payload_hash", "record_key"), q.Pipeline, keys)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key, h string
+		if err := rows.Scan(&key, &h); err != nil {
+			return err
+		}
+		kn.Intents[key] = h
+	}
+	return rows.Err()
+}
+
+// BeginCreates records, in one transaction committed before it returns,
+// that creates of these payloads are about to be sent. The commit of each
+// record's outcome deletes its intent (see CommitPage).
+func (s *Store) BeginCreates(ctx context.Context, runID int64, at time.Time, intents []engine.Intent) error {
+	if len(intents) == 0 {
+		return nil
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		st, err := tx.PrepareContext(ctx, `
+			INSERT INTO write_intents (pipeline, record_key, payload_hash, run_id, at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (pipeline, record_key) DO UPDATE SET
+				payload_hash = excluded.payload_hash, run_id = excluded.run_id, at = excluded.at`)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		stamp := formatTime(at)
+		for _, in := range intents {
+			if _, err := st.ExecContext(ctx, in.Pipeline, in.RecordKey, in.PayloadHash, runID, stamp); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record %d create intent(s): %w", len(intents), err)
+	}
+	return nil
+}
