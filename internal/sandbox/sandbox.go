@@ -26,7 +26,12 @@ type Options struct {
 	Decisions     int
 	Seed          uint64
 	CasesFrom     []map[string]any
-	Faults        faults.Config
+	// OSCaRFromCases gives the fake OSCaR every organisation and client
+	// the CasesFrom cases refer to (see References), so a case file
+	// exported from a real deployment is measured on its writes, not on
+	// OSCaR's 500 for an unknown tenant or global_id.
+	OSCaRFromCases bool
+	Faults         faults.Config
 	// OSCaRAutoAccept has OSCaR accept every referral at once, as an NGO
 	// user would, so the id sync-back flow has something to do.
 	OSCaRAutoAccept bool
@@ -70,10 +75,17 @@ func Start(opts Options) (*Sandbox, error) {
 		s.secrets[k] = v
 	}
 	sec := s.secrets
+	var refs References
+	if opts.OSCaRFromCases {
+		refs = ReferencesOf(opts.CasesFrom)
+	}
 	s.Primero = primero.New(primero.Options{Cases: opts.Cases, Seed: opts.Seed, CasesFrom: opts.CasesFrom, Faults: opts.Faults,
-		Login: sec["PRIMERO_USER"], Password: sec["PRIMERO_PASSWORD"]})
+		Login: sec["PRIMERO_USER"], Password: sec["PRIMERO_PASSWORD"], Orgs: refs.Orgs})
 	s.Oscar = oscar.New(oscar.Options{Clients: opts.Clients, Seed: opts.Seed, AutoAccept: opts.OSCaRAutoAccept, Faults: opts.Faults,
-		Email: sec["OSCAR_EMAIL"], Password: sec["OSCAR_PASSWORD"]})
+		Email: sec["OSCAR_EMAIL"], Password: sec["OSCAR_PASSWORD"], Orgs: refs.Orgs})
+	for _, c := range refs.Clients {
+		s.Oscar.AddClient(c.Org, c.Fields)
+	}
 	s.Ping = ping.New(ping.Options{Interventions: opts.Interventions, Decisions: opts.Decisions, Seed: opts.Seed, StatusDelay: opts.PingStatusDelay, Faults: opts.Faults,
 		ClientID: sec["PING_CLIENT_ID"], Username: sec["PING_USERNAME"], Password: sec["PING_PASSWORD"], SubscriptionKey: sec["PING_SUBSCRIPTION_KEY"]})
 	for _, h := range []struct {

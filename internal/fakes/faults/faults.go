@@ -166,6 +166,7 @@ type Counters struct {
 	mu          sync.Mutex
 	requests    map[string]int64
 	writes      map[string]int64
+	served      map[string]int64
 	Dropped     atomic.Int64
 	Injected500 atomic.Int64
 	Injected429 atomic.Int64
@@ -190,6 +191,20 @@ func (c *Counters) Write(kind string) {
 	c.writes[kind]++
 	c.mu.Unlock()
 }
+
+// Served counts n records sent in one page of the listing endpoint
+// ("GET /api/v2/cases"): what a reader of the listing actually received.
+func (c *Counters) Served(endpoint string, n int) {
+	c.mu.Lock()
+	if c.served == nil {
+		c.served = map[string]int64{}
+	}
+	c.served[endpoint] += int64(n)
+	c.mu.Unlock()
+}
+
+// ServedRecords returns a copy of the per-endpoint listed-record counts.
+func (c *Counters) ServedRecords() map[string]int64 { return c.copy(&c.served) }
 
 // Requests returns a copy of the per-endpoint request counts ("GET /api/v2/cases").
 func (c *Counters) Requests() map[string]int64 { return c.copy(&c.requests) }
@@ -219,7 +234,7 @@ func (c *Counters) copy(m *map[string]int64) map[string]int64 {
 // Reset zeroes every counter.
 func (c *Counters) Reset() {
 	c.mu.Lock()
-	c.requests, c.writes = nil, nil
+	c.requests, c.writes, c.served = nil, nil, nil
 	c.mu.Unlock()
 	c.Dropped.Store(0)
 	c.Injected500.Store(0)

@@ -234,6 +234,7 @@ func (s *Server) getClients(w http.ResponseWriter, r *http.Request) {
 		data = s.current(data, t, since)
 	}
 	s.mu.RUnlock()
+	s.inj.Counters().Served(r.Method+" "+r.URL.Path, len(data))
 	s.reply(w, http.StatusOK, map[string]any{"data": data})
 }
 

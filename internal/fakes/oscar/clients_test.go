@@ -170,6 +170,9 @@ func TestServer_GetClients_TenantsInOrder(t *testing.T) {
 	if diff := cmp.Diff([]string{mtp, cif}, gids(c.clients(""))); diff != "" {
 		t.Errorf("order (-want +got):\n%s\nthe non-integrated tenant (%s) must not be walked", diff, demo)
 	}
+	if got := s.Counters().ServedRecords()["GET /api/v1/organizations/clients"]; got != 2 {
+		t.Errorf("the counters say %d clients served, want 2", got)
+	}
 }
 
 func TestServer_GetClients_Shapes(t *testing.T) {

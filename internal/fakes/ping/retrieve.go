@@ -353,6 +353,7 @@ func (s *Server) retrieve(_ string, body []byte) answer {
 		last = k
 	}
 	s.mu.Unlock()
+	s.inj.Counters().Served("POST "+RetrievePath, len(rows))
 
 	env := envelope{SPHTransactionID: ptr(s.newID())}
 	if len(rows) == 0 {

@@ -224,10 +224,13 @@ func TestServer_RetrievePaging(t *testing.T) {
 	}
 	for _, tc := range walks {
 		t.Run("walk "+tc.name, func(t *testing.T) {
-			_, c := start(t, ping.Options{Interventions: tc.n, Decisions: tc.n, PageSize: tc.size})
+			s, c := start(t, ping.Options{Interventions: tc.n, Decisions: tc.n, PageSize: tc.size})
 			all, pages := c.retrieveAll(tc.shp)
 			if len(all) != tc.wantRows || pages != tc.wantPages {
 				t.Fatalf("%d rows in %d pages, want %d in %d", len(all), pages, tc.wantRows, tc.wantPages)
+			}
+			if got := s.Counters().ServedRecords()["POST "+ping.RetrievePath]; got != int64(tc.wantRows) {
+				t.Errorf("the counters say %d rows served, want %d", got, tc.wantRows)
 			}
 			key := "progres_lpinterventionid"
 			if tc.shp == ping.SHPDecisions {

@@ -134,6 +134,7 @@ func (s *Server) handleListCases(w http.ResponseWriter, r *http.Request, u *user
 	for _, rec := range matches {
 		items = append(items, s.renderCase(rec, s.docOf(rec), u, sel))
 	}
+	s.inj.Counters().Served(r.Method+" "+r.URL.Path, len(items))
 	writeRaw(w, http.StatusOK, listBody(items, total, per, page))
 }
 

@@ -205,6 +205,15 @@ func TestServer_ListPaging(t *testing.T) {
 			t.Errorf("paged ids (-want +got):\n%s", diff)
 		}
 	})
+	t.Run("the counters count the records each page sent", func(t *testing.T) {
+		s, srv := start(t, primero.Options{Cases: 45, Seed: 3})
+		for page := 1; page <= 8; page++ { // 7 pages of up to 7, then an empty one
+			listIDs(t, srv, "openfn_cp_user", fmt.Sprintf("per=7&page=%d", page))
+		}
+		if got := s.Counters().ServedRecords()["GET /api/v2/cases"]; got != 45 {
+			t.Errorf("served %d records, want 45", got)
+		}
+	})
 }
 
 func TestServer_ListFields(t *testing.T) {
