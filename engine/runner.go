@@ -912,6 +912,10 @@ func (ru *run) mapFailure(key, cursorVal string, err error) Outcome {
 	if errors.As(err, &le) {
 		return ru.fail(key, cursorVal, "lookup_error_"+le.Lookup, ClassOf(le.Err), err)
 	}
+	var fe *mapping.FailError
+	if errors.As(err, &fe) {
+		return ru.fail(key, cursorVal, fe.Reason, ClassData, err)
+	}
 	return ru.fail(key, cursorVal, "map_error", ClassData, err)
 }
 

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -166,7 +167,12 @@ func (d *deployment) outcomes(res *engine.RunResult) []engine.Outcome {
 func (d *deployment) dryRun(name string, opts engine.SyncOptions) []engine.Decision {
 	d.t.Helper()
 	var out []engine.Decision
-	opts.DryRun = func(dec engine.Decision) { out = append(out, dec) }
+	var mu sync.Mutex // records of a page are handled concurrently
+	opts.DryRun = func(dec engine.Decision) {
+		mu.Lock()
+		out = append(out, dec)
+		mu.Unlock()
+	}
 	if _, err := d.runner.Sync(ctx(d.t), name, opts); err != nil {
 		d.t.Fatalf("dry-run %s: %v", name, err)
 	}

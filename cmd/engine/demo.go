@@ -105,6 +105,11 @@ next:
 	if failed {
 		return &exitError{code: 1, err: fmt.Errorf("a pipeline run failed")}
 	}
+	// A duplicate at a fake is the one thing the engine promises never to
+	// make: the demo fails on it, whatever else went well.
+	if dups > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("the fakes counted %d duplicate(s)", dups)}
+	}
 	return nil
 }
 

@@ -88,6 +88,17 @@ func jqOptions(reg *Registry) []gojq.CompilerOption {
 			}
 			return &SkipError{Reason: reason}
 		}),
+		// fail($reason): fail the record (or fanned-out item) with the
+		// reason code $reason, as a lookup miss with on_miss "fail" does:
+		// for a value that is there but unusable, where sending a guess
+		// would be worse than sending nothing.
+		gojq.WithFunction("fail", 1, 1, func(_ any, args []any) any {
+			reason, _ := args[0].(string)
+			if !reasonCode.MatchString(reason) {
+				return fmt.Errorf("fail: reason must be a code like location_code_invalid")
+			}
+			return &FailError{Reason: reason}
+		}),
 		// uuid5($namespace): the RFC 4122 version-5 (SHA-1) UUID of the
 		// input string in the namespace UUID $namespace, lower-case: a
 		// stable id built from other ids, e.g. for subform rows.
@@ -107,6 +118,12 @@ func jqOptions(reg *Registry) []gojq.CompilerOption {
 }
 
 var reasonCode = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// FailError asks the runner to fail the record with a reason code (jq
+// fail($reason)); the message names the code only, never the value.
+type FailError struct{ Reason string }
+
+func (e *FailError) Error() string { return "the mapping refused the record: " + e.Reason }
 
 // uuid5 is RFC 4122 §4.3 with SHA-1: the namespace's 16 bytes, then the
 // name, hashed; version 5 and the RFC variant set.

@@ -236,6 +236,10 @@ func cleanJQError(err error) error {
 	if errors.As(err, &skip) {
 		return skip
 	}
+	var fail *FailError
+	if errors.As(err, &fail) {
+		return fail
+	}
 	var lerr *LookupError
 	if errors.As(err, &lerr) {
 		return lerr

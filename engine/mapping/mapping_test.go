@@ -78,6 +78,9 @@ func TestJQ_Errors(t *testing.T) {
 		{name: "unknown lookup", src: `.a | lookup("nope")`, compileErr: `unknown lookup "nope"`},
 		{name: "miss fails", src: `"99" | lookup("province_owner")`, runErr: new(*MissError)},
 		{name: "miss skips", src: `"q" | lookup("need")`, runErr: new(*SkipError)},
+		{name: "fail with a reason, not the value", src: `.code | if test("^[0-9]+$") then . else fail("location_code_invalid") end`,
+			in: map[string]any{"code": "NaN-Sokha"}, runErr: new(*FailError), runErrNotContains: "Sokha"},
+		{name: "fail needs a code", src: `fail("Not a code")`, runErrNotContains: "\x00"},
 		{name: "type error hides value", src: `.name | keys`, in: map[string]any{"name": "Sokha Chan"}, runErrNotContains: "Sokha"},
 		{name: "two values", src: `.[]`, in: []any{1, 2}, runErrNotContains: "\x00"},
 	}
@@ -109,6 +112,10 @@ func TestJQ_Errors(t *testing.T) {
 			case **SkipError:
 				if !errors.As(err, target) {
 					t.Errorf("error %v is not a SkipError", err)
+				}
+			case **FailError:
+				if !errors.As(err, target) || (*target).Reason != "location_code_invalid" {
+					t.Errorf("error %v is not a FailError with its reason", err)
 				}
 			}
 			if tc.runErrNotContains != "" && strings.Contains(err.Error(), tc.runErrNotContains) {

@@ -235,6 +235,40 @@ func (s *Server) Exit(globalID string) error {
 	return nil
 }
 
+// ReferToExternal is an NGO user referring the client with globalID (in
+// the first tenant linked to it) to the external system (MoSVY) for the
+// named catalogue services: a referral with status "Referred" and the
+// given level of risk, the client flagged referred_external, updated_at
+// now, so GET clients delivers it in the referred shape. It returns the
+// referral id, and panics on a name the catalogue lacks.
+func (s *Server) ReferToExternal(globalID, levelOfRisk string, services ...string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.clientByGID(globalID)
+	if c == nil {
+		return 0, ErrUnknownGlobalID
+	}
+	svcs := s.cat.match(services)
+	if len(svcs) != len(services) {
+		panic(fmt.Sprintf("oscar: ReferToExternal: services %q are not all in the catalogue", services))
+	}
+	now := s.Now()
+	risk := levelOfRisk
+	reason := "Needs support from MoSVY"
+	c.referredExternal, c.levelOfRisk, c.reasonForReferral, c.updatedAt = true, &risk, &reason, now
+	r := &referral{
+		client: c, clientGlobalID: c.globalID, externalID: c.externalID, externalIDDisplay: c.externalIDDisplay,
+		status: "Referred", levelOfRisk: &risk, services: svcs,
+		ngoName: ExternalSystem, referredFrom: c.tenant.short, referredTo: "MoSVY External System", saved: true,
+		clientName: squish(deref(c.givenName) + " " + deref(c.familyName)),
+		givenName:  c.givenName, familyName: c.familyName, gender: c.gender, dob: c.dob,
+		villageCode: c.code, nameOfReferee: strp("Intake Worker"), referralPhone: strp("012000000"),
+		referralReason: reason, createdAt: now, updateAt: now,
+	}
+	c.tenant.addReferral(r)
+	return r.id, nil
+}
+
 // SetReferralStatus is an NGO user deciding on referral referralID in the
 // first tenant linked to globalID (e.g. "Accepted" or "Exited" on a
 // referral from Primero). It touches the referral's client, if any, the way

@@ -156,7 +156,8 @@ func (s *Server) Faults() *faults.Injector { return s.inj }
 // what API clients did, so the test hooks (Accept, Touch, …) do not count.
 // Write kinds: "referral.create", "client.update", "referral.status" and
 // "client.link". A duplicate is a referral created for an external_id that
-// already has one with the same services in that tenant.
+// already has one with the same services in that tenant, unless both
+// upserts named different service uuids (two referrals, see saveReferral).
 func (s *Server) Counters() *faults.Counters { return s.inj.Counters() }
 
 // Now is the server's clock: Options.Now plus every Advance.

@@ -115,6 +115,11 @@ type referral struct {
 	refereeID           *string
 	consentForms        []string
 	createdAt, updateAt time.Time
+	// sentUUIDs are the services[].uuid of the upsert that made the
+	// referral. OSCaR ignores them (it matches services by name); the fake
+	// keeps them only to tell a repeated upsert from a second referral of
+	// the same service (see saveReferral).
+	sentUUIDs []string
 }
 
 func (r *referral) serviceNames() []string {

@@ -64,6 +64,18 @@ func permit(org map[string]any) params {
 	return p
 }
 
+// serviceUUIDs are the uuids the request names, in order.
+func (p params) serviceUUIDs() []string {
+	list, _ := p["services"].([]any)
+	var out []string
+	for _, it := range list {
+		if u, ok := params(it.(map[string]any)).scalar("uuid"); ok {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
 func (p params) serviceNames() []string {
 	list, _ := p["services"].([]any)
 	var out []string
@@ -404,6 +416,7 @@ func (s *Server) buildReferral(p params, t *tenant, gid string) *referral {
 		refereeID:         p.ptr("external_case_worker_id"),
 		createdAt:         now,
 		updateAt:          now,
+		sentUUIDs:         p.serviceUUIDs(),
 	}
 }
 
@@ -456,15 +469,27 @@ func inclusion(e *fieldErrors, field string, v *string, list []string) {
 
 // saveReferral stores r and counts it. A second referral for the same
 // external_id and the same services in one tenant is what a retried or
-// repeated upsert leaves behind in the real system: a duplicate.
+// repeated upsert leaves behind in the real system: a duplicate. Real
+// OSCaR stores such a referral like any other (oscar.md §4, branch 3:
+// "one more referral is added"), so the count is the fake's judgement,
+// not OSCaR's: when both upserts named their services by uuid (Cambodia
+// sends the Primero service's unique_id, which OSCaR ignores), different
+// uuids are two referrals Primero made — two services of one type to one
+// NGO — and not a duplicate; the same uuids are the same referral sent
+// twice.
 func (s *Server) saveReferral(t *tenant, r *referral) {
 	if r.externalID != nil && *r.externalID != "" {
 		names := strings.Join(r.serviceNames(), "\x00")
+		uuids := strings.Join(r.sentUUIDs, "\x00")
 		for _, x := range t.referrals {
-			if eqPtr(x.externalID, r.externalID) && strings.Join(x.serviceNames(), "\x00") == names {
-				s.Counters().Duplicates.Add(1)
-				break
+			if !eqPtr(x.externalID, r.externalID) || strings.Join(x.serviceNames(), "\x00") != names {
+				continue
 			}
+			if prev := strings.Join(x.sentUUIDs, "\x00"); prev != "" && uuids != "" && prev != uuids {
+				continue
+			}
+			s.Counters().Duplicates.Add(1)
+			break
 		}
 	}
 	t.addReferral(r)

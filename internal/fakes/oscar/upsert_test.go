@@ -137,6 +137,11 @@ func TestServer_Upsert_ReferralKeyedOnExternalID(t *testing.T) {
 		org["global_id"] = gid
 		return org
 	}
+	withUUID := func(org map[string]any, uuid string) map[string]any {
+		org = clone(org)
+		org["services"] = []any{map[string]any{"uuid": uuid, "name": org["services"].([]any)[0].(map[string]any)["name"]}}
+		return org
+	}
 	saved := `{"external_id":"` + extA + `","message":"Record saved."}`
 	tests := []struct {
 		name  string
@@ -149,6 +154,11 @@ func TestServer_Upsert_ReferralKeyedOnExternalID(t *testing.T) {
 		{"a retried upsert duplicates the referral", []step{
 			{org: newReferral(extA, "cif", "Kinship care"), code: 200, want: saved, refs: 1},
 			{org: newReferral(extA, "cif", "Kinship care"), code: 200, want: saved, refs: 2, dups: 1},
+		}},
+		{"two services of one name, told apart by uuid: two referrals, no duplicate", []step{
+			{org: newReferral(extA, "cif", "Kinship care"), code: 200, want: saved, refs: 1},
+			{org: withUUID(newReferral(extA, "cif", "Kinship care"), "00000000-0000-4000-8000-000000000002"), code: 200, want: saved, refs: 2},
+			{org: withUUID(newReferral(extA, "cif", "Kinship care"), "00000000-0000-4000-8000-000000000002"), code: 200, want: saved, refs: 3, dups: 1},
 		}},
 		{"accepted: global_id required", []step{
 			{org: newReferral(extA, "cif", "Kinship care"), code: 200, want: saved, refs: 1},
