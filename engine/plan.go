@@ -94,9 +94,13 @@ type Pipeline struct {
 // Inbox is a compiled webhook inbox: deliveries POSTed to Path feed the
 // pipeline one record at a time.
 type Inbox struct {
-	Path   string
-	Secret Text   // shared secret, sent in Header or as the basic-auth password
+	Path string
+	// Secret is the shared secret, sent in Header or as the basic-auth
+	// password; zero when the inbox checks only signatures.
+	Secret Text
 	Header string // header carrying the secret
+	// HMAC is the signature check; nil when the inbox checks only Secret.
+	HMAC *InboxHMAC
 	// Key runs on a delivery's body: it yields the record key to re-fetch
 	// with Fetch, or (without Fetch) the record itself.
 	Key *mapping.JQ
@@ -104,6 +108,16 @@ type Inbox struct {
 	Fetch    *Request
 	MaxBytes int64
 	Pos      string
+}
+
+// InboxHMAC is a compiled signature check (see HMACSpec).
+type InboxHMAC struct {
+	Secret          Text
+	SignatureHeader string
+	TimestampHeader string
+	Prefix          string
+	Base64          bool // the digest is base64 (standard) rather than hex
+	Window          time.Duration
 }
 
 // PipelineSource is the compiled source of a pipeline.

@@ -296,9 +296,21 @@ type InboxSpec struct {
 	Path     string       `json:"path"`
 	Secret   Text         `json:"secret"`
 	Header   string       `json:"header"`
+	HMAC     *HMACSpec    `json:"hmac,omitempty"`
 	Key      string       `json:"key"`
 	Fetch    *RequestSpec `json:"fetch,omitempty"`
 	MaxBytes int          `json:"max_bytes"`
+}
+
+// HMACSpec is an inbox's signature check: HMAC-SHA256 over
+// "<timestamp>.<raw body>".
+type HMACSpec struct {
+	Secret          Text   `json:"secret"`
+	SignatureHeader string `json:"signature_header"`
+	TimestampHeader string `json:"timestamp_header"`
+	Prefix          string `json:"prefix"`
+	Encoding        string `json:"encoding"`
+	Window          string `json:"window"`
 }
 
 // EachSpec fans one record out into several writes.

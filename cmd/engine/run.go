@@ -33,8 +33,11 @@ const runLong = `Run is the always-on daemon for one deployment. It
     into that one. A schedule missed while the daemon was down runs once at
     start (not once per missed slot), as does a run that was cut short;
   - accepts webhook deliveries on each trigger.inbox path (Primero's data
-    forwarding and its Sync button): the shared secret in the declared
-    header or as the basic-auth password, a body limit answered with 413,
+    forwarding and its Sync button) on --addr: an HMAC-SHA256 signature with
+    a timestamp inside the replay window and/or the shared secret in the
+    declared header or as the basic-auth password (failures logged without
+    the value, and a client that keeps failing answered 429 for a while),
+    JSON content types only (415), a body limit answered with 413,
     the delivery stored in the state file before the 202, a repeated
     delivery answered 200 and not processed again, and every stored
     delivery processed through its pipeline, after a crash too;
@@ -43,9 +46,16 @@ const runLong = `Run is the always-on daemon for one deployment. It
     same loader as 'engine check'. A spec that fails keeps the running one
     in place and reports every problem with its position (log, /status,
     metric); runs already going finish on the spec they started with;
-  - serves on --addr: /healthz, /readyz, /status (JSON), /metrics
-    (Prometheus), a read-only status page at /, and
-    POST /pipelines/NAME/run for a manual run.
+  - serves the admin endpoints on --admin-addr (loopback by default):
+    /status (JSON), /metrics (Prometheus), a read-only status page at /,
+    and POST /pipelines/NAME/run for a manual run. They answer only Host
+    names that are loopback or given with --admin-host (against DNS
+    rebinding), and with --admin-token-secret only requests carrying
+    Authorization: Bearer TOKEN; an --admin-addr other machines can reach
+    needs the token. /healthz and /readyz are on both listeners. Give
+    --admin-addr the same address as --addr to serve both on one.
+    Each listener serves at most --max-conns connections at once, with
+    headers of at most 16 KiB.
 
 On SIGTERM or SIGINT it stops taking new runs, lets each run finish the
 page in hand and commit, and exits 0; the next start resumes where it
@@ -58,9 +68,13 @@ Exit codes: 0 clean shutdown, 1 spec problems at start, 2 usage or I/O error.`
 
 type runFlags struct {
 	common
-	addr  string
-	poll  time.Duration
-	drain time.Duration
+	addr       string
+	adminAddr  string
+	adminToken string // secret name
+	adminHosts []string
+	maxConns   int
+	poll       time.Duration
+	drain      time.Duration
 }
 
 func (a *app) runCmd() *cobra.Command {
@@ -91,7 +105,11 @@ func (a *app) runCmd() *cobra.Command {
 	// A daemon's log is its record: start and reload lines are info.
 	fl.Lookup("log-level").DefValue = "info"
 	f.common.logs.level.value = "info"
-	fl.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address for the inbox, status and metrics")
+	fl.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address for the webhook inboxes (put a TLS reverse proxy in front to expose it)")
+	fl.StringVar(&f.adminAddr, "admin-addr", "127.0.0.1:8081", "listen address for /status, /metrics, the status page and manual runs (the same as --addr: one listener)")
+	fl.StringVar(&f.adminToken, "admin-token-secret", "", "name of a secret (environment or --secrets-file) holding the bearer token the admin endpoints require; needed when --admin-addr is not loopback")
+	fl.StringArrayVar(&f.adminHosts, "admin-host", nil, "a Host name the admin endpoints answer besides localhost, 127.0.0.1 and ::1 (repeatable)")
+	fl.IntVar(&f.maxConns, "max-conns", daemon.DefaultMaxConns, "connections each listener serves at once; more wait")
 	fl.DurationVar(&f.poll, "poll", 0, "also rescan the spec files this often (for file systems without change events)")
 	fl.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "on shutdown, how long runs may take to reach a page boundary before they are cancelled")
 	return cmd
@@ -112,7 +130,11 @@ func (a *app) runDaemon(ctx context.Context, f *runFlags) error {
 	if err := checkSecrets(plan, sec); err != nil {
 		return err
 	}
-	red := redact.New(sec.Values(plan.Secrets)...)
+	admin, err := adminOptions(f, sec)
+	if err != nil {
+		return err
+	}
+	red := redact.New(append(sec.Values(plan.Secrets), admin.Token)...)
 	log := a.logger(&f.common, red)
 	statePath := a.statePathFor(&f.common, plan)
 	store, err := openStateWrite(statePath, f.wait)
@@ -136,24 +158,53 @@ func (a *app) runDaemon(ctx context.Context, f *runFlags) error {
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	ln, err := net.Listen("tcp", f.addr)
-	if err != nil {
-		return &exitError{code: 2, err: err}
+	type listener struct {
+		ln  net.Listener
+		srv *http.Server
 	}
-	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	var listeners []listener
+	defer func() {
+		for _, l := range listeners {
+			l.ln.Close()
+		}
+	}()
+	listen := func(addr string, h http.Handler) (net.Listener, error) {
+		ln, err := daemon.Listen(addr, f.maxConns)
+		if err != nil {
+			return nil, &exitError{code: 2, err: err}
+		}
+		listeners = append(listeners, listener{ln: ln, srv: daemon.Server(h)})
+		return ln, nil
+	}
+	var ln, adminLn net.Listener
+	if f.adminAddr == f.addr {
+		if ln, err = listen(f.addr, d.Handler(admin)); err != nil {
+			return err
+		}
+		adminLn = ln
+	} else {
+		if ln, err = listen(f.addr, d.InboxHandler()); err != nil {
+			return err
+		}
+		if adminLn, err = listen(f.adminAddr, d.AdminHandler(admin)); err != nil {
+			return err
+		}
+	}
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
 
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http server stopped", "error", err)
-		}
-	}()
+	for _, l := range listeners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("http server stopped", "addr", l.ln.Addr().String(), "error", err)
+			}
+		}()
+	}
 	a.watchSpecs(bg, &wg, f, plan, d, log)
 
 	hup := make(chan os.Signal, 1)
@@ -173,8 +224,8 @@ func (a *app) runDaemon(ctx context.Context, f *runFlags) error {
 		}
 	}()
 
-	fmt.Fprintf(a.stdout, "engine run: deployment %s (spec %s, state %s) listening on http://%s\n", plan.Name, plan.Hash, statePath, ln.Addr())
-	log.Info("daemon started", "deployment", plan.Name, "hash", plan.Hash, "addr", ln.Addr().String(), "state", statePath)
+	fmt.Fprintf(a.stdout, "engine run: deployment %s (spec %s, state %s) listening on http://%s (inboxes), admin on http://%s\n", plan.Name, plan.Hash, statePath, ln.Addr(), adminLn.Addr())
+	log.Info("daemon started", "deployment", plan.Name, "hash", plan.Hash, "addr", ln.Addr().String(), "admin_addr", adminLn.Addr().String(), "state", statePath)
 	if err := d.Run(ctx); err != nil {
 		return &exitError{code: 1, err: err}
 	}
@@ -182,12 +233,48 @@ func (a *app) runDaemon(ctx context.Context, f *runFlags) error {
 	// stored before they are answered) and stop.
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("http shutdown", "error", err)
+	for _, l := range listeners {
+		if err := l.srv.Shutdown(sctx); err != nil {
+			log.Warn("http shutdown", "addr", l.ln.Addr().String(), "error", err)
+		}
 	}
 	stopBG()
 	log.Info("daemon stopped")
 	return nil
+}
+
+// adminOptions resolves the admin token and refuses an admin listener that
+// other machines can reach without one.
+func adminOptions(f *runFlags, sec *secrets) (daemon.AdminOptions, error) {
+	o := daemon.AdminOptions{Hosts: f.adminHosts}
+	if f.maxConns < 0 {
+		return o, usageError("--max-conns must not be negative")
+	}
+	if f.adminToken != "" {
+		v, ok := sec.Secret(f.adminToken)
+		if !ok || v == "" {
+			return o, usageError("--admin-token-secret %s: secret not set (set it in the environment or a --secrets-file)", f.adminToken)
+		}
+		o.Token = v
+	}
+	if o.Token == "" && !loopbackAddr(f.adminAddr) {
+		return o, usageError("--admin-addr %s can be reached from other machines: give the admin endpoints a bearer token with --admin-token-secret NAME, or listen on 127.0.0.1", f.adminAddr)
+	}
+	return o, nil
+}
+
+// loopbackAddr reports whether a listen address accepts only local
+// connections: a loopback IP or localhost, never an empty or wildcard host.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // planLoader is the reload path: the same loader as check and sync, with

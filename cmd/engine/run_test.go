@@ -169,14 +169,14 @@ func TestRun_InboxExactlyOnceAcrossKillAndTerm(t *testing.T) {
 
 	specs := inboxSpecs(t)
 	statePath := filepath.Join(t.TempDir(), "state.db")
-	addr := freeAddr(t)
+	addr, adminAddr := freeAddr(t), freeAddr(t)
 	env := os.Environ()
 	for _, n := range []string{"PRIMERO_USER", "PRIMERO_PASSWORD", "OSCAR_EMAIL", "OSCAR_PASSWORD", "INBOX_SECRET"} {
 		v, _ := sb.Secret(n)
 		env = append(env, n+"="+v)
 	}
 	secret, _ := sb.Secret("INBOX_SECRET")
-	args := []string{"--specs", specs, "--state", statePath, "--addr", addr, "--log-level", "warn",
+	args := []string{"--specs", specs, "--state", statePath, "--addr", addr, "--admin-addr", adminAddr, "--log-level", "warn",
 		"--base-url", "primero=" + sb.URLs["primero"], "--base-url", "oscar=" + sb.URLs["oscar"]}
 
 	var ids []string
@@ -191,6 +191,7 @@ func TestRun_InboxExactlyOnceAcrossKillAndTerm(t *testing.T) {
 		body := fmt.Sprintf(`{"data": {"record_id": %q, "delivery": %d}}`, ids[i], i)
 		req, _ := http.NewRequest("POST", "http://"+addr+"/hooks/primero/cases", strings.NewReader(body))
 		req.Header.Set("x-api-key", secret)
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := client.Do(req)
 		if err != nil {
 			return 0, err
@@ -254,15 +255,15 @@ func TestRun_InboxExactlyOnceAcrossKillAndTerm(t *testing.T) {
 
 	// 3: start again and let it finish.
 	p = startEngine(t, bin, env, args...)
-	pendingAtStart := inboxPending(t, addr)
-	waitUntil(t, "an empty inbox", func() bool { return inboxPending(t, addr) == 0 })
+	pendingAtStart := inboxPending(t, adminAddr)
+	waitUntil(t, "an empty inbox", func() bool { return inboxPending(t, adminAddr) == 0 })
 	// Every delivery again: each is known, none is processed twice.
 	for i := range ids {
 		if code, err := post(i); err != nil || code != http.StatusOK {
 			t.Fatalf("repeated delivery %d: %d %v, want 200 duplicate", i, code, err)
 		}
 	}
-	if n := inboxPending(t, addr); n != 0 {
+	if n := inboxPending(t, adminAddr); n != 0 {
 		t.Errorf("%d pending after repeating every delivery", n)
 	}
 	if err := p.signal(t, syscall.SIGTERM); err != nil {
@@ -354,4 +355,41 @@ func inboxPending(t *testing.T, addr string) int {
 	}
 	t.Fatal("/status has no inbox for cases_to_oscar")
 	return 0
+}
+
+// TestRun_AdminAddrNeedsATokenOffLoopback: an admin listener other
+// machines can reach is refused at start (exit 2) unless it has a bearer
+// token; a token named but not set is refused too.
+func TestRun_AdminAddrNeedsATokenOffLoopback(t *testing.T) {
+	specs := copyExampleSpecs(t)
+	env := map[string]string{"PRIMERO_USER": "u", "PRIMERO_PASSWORD": "p", "OSCAR_EMAIL": "e", "OSCAR_PASSWORD": "p"}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"wildcard without token", []string{"--admin-addr", "0.0.0.0:0"}, "can be reached from other machines: give the admin endpoints a bearer token with --admin-token-secret"},
+		{"empty host without token", []string{"--admin-addr", ":0"}, "can be reached from other machines"},
+		{"shared with a public inbox", []string{"--addr", "0.0.0.0:0", "--admin-addr", "0.0.0.0:0"}, "can be reached from other machines"},
+		{"token not set", []string{"--admin-addr", "0.0.0.0:0", "--admin-token-secret", "ADMIN_TOKEN"}, "--admin-token-secret ADMIN_TOKEN: secret not set"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"run", "--specs", specs, "--state", filepath.Join(t.TempDir(), "s.db")}, tc.args...)
+			_, errOut, code := runCLI(t, env, args...)
+			if code != 2 || !strings.Contains(errOut, tc.want) {
+				t.Errorf("exit %d, want 2 saying %q:\n%s", code, tc.want, errOut)
+			}
+		})
+	}
+}
+
+func TestLoopbackAddr(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:8081": true, "[::1]:8081": true, "localhost:8081": true, "127.8.0.1:1": true,
+		"0.0.0.0:8081": false, ":8081": false, "[::]:8081": false, "10.0.0.5:8081": false, "casesync.example.org:8081": false, "garbage": false,
+	} {
+		if got := loopbackAddr(addr); got != want {
+			t.Errorf("loopbackAddr(%q) = %v, want %v", addr, got, want)
+		}
+	}
 }

@@ -467,6 +467,14 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 		b.text(append(iat, "secret"), in.Secret)
 		p.Inbox = &engine.Inbox{Path: in.Path, Secret: in.Secret, Header: in.Header, MaxBytes: int64(in.MaxBytes),
 			Key: b.jq(append(iat, "key"), in.Key), Pos: posString(b.l, b.l.posOf(iat...))}
+		if h := in.HMAC; h != nil {
+			b.text(append(iat, "hmac", "secret"), h.Secret)
+			p.Inbox.HMAC = &engine.InboxHMAC{Secret: h.Secret, SignatureHeader: h.SignatureHeader, TimestampHeader: h.TimestampHeader,
+				Prefix: h.Prefix, Base64: h.Encoding == "base64", Window: b.duration(append(iat, "hmac", "window"), h.Window)}
+		}
+		if in.Secret == (engine.Text{}) && in.HMAC == nil {
+			b.problem(iat, "missing-field", "an inbox needs secret (a shared secret) or hmac (signed deliveries), or both")
+		}
 		if in.Fetch != nil {
 			r := b.request(append(iat, "fetch"), *in.Fetch)
 			p.Inbox.Fetch = &r

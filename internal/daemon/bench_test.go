@@ -42,6 +42,7 @@ func BenchmarkInbox(b *testing.B) {
 					body := fmt.Sprintf(`{"data": {"record_id": %q, "delivery": %d}}`, ids[int(n)%len(ids)], n)
 					req, _ := http.NewRequest("POST", e.srv.URL+"/hooks/primero", bytes.NewReader([]byte(body)))
 					req.Header.Set("x-api-key", secret)
+					req.Header.Set("Content-Type", "application/json")
 					t := time.Now()
 					resp, err := client.Do(req)
 					if err != nil {

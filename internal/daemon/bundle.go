@@ -32,12 +32,6 @@ type bundle struct {
 	closed  bool
 }
 
-// inbox is a pipeline's webhook inbox with its secret resolved.
-type inbox struct {
-	pipeline   *engine.Pipeline
-	secretHash [32]byte
-}
-
 // build makes a bundle for plan: connectors, runners, inbox secrets and
 // schedules. Anything missing fails the build, so a reload that cannot run
 // never replaces one that can.
@@ -67,17 +61,34 @@ func (d *Daemon) build(plan *engine.Plan) (*bundle, error) {
 			b.schedules[name] = s
 		}
 		if p.Inbox != nil {
-			secret, err := p.Inbox.Secret.Resolve(d.cfg.Secrets)
-			if err != nil {
-				return nil, fmt.Errorf("%s: trigger.inbox.secret: %w", name, err)
+			in := &inbox{pipeline: p}
+			if p.Inbox.Secret != (engine.Text{}) {
+				secret, err := p.Inbox.Secret.Resolve(d.cfg.Secrets)
+				if err != nil {
+					return nil, fmt.Errorf("%s: trigger.inbox.secret: %w", name, err)
+				}
+				if secret == "" {
+					return nil, fmt.Errorf("%s: trigger.inbox.secret is empty", name)
+				}
+				in.secretHash, in.hasSecret = sha256.Sum256([]byte(secret)), true
 			}
-			if secret == "" {
-				return nil, fmt.Errorf("%s: trigger.inbox.secret is empty", name)
+			if h := p.Inbox.HMAC; h != nil {
+				key, err := h.Secret.Resolve(d.cfg.Secrets)
+				if err != nil {
+					return nil, fmt.Errorf("%s: trigger.inbox.hmac.secret: %w", name, err)
+				}
+				if key == "" {
+					return nil, fmt.Errorf("%s: trigger.inbox.hmac.secret is empty", name)
+				}
+				in.hmacKey = []byte(key)
+			}
+			if !in.hasSecret && in.hmacKey == nil {
+				return nil, fmt.Errorf("%s: trigger.inbox has neither secret nor hmac", name)
 			}
 			if reservedPath(p.Inbox.Path) {
 				return nil, fmt.Errorf("%s: trigger.inbox.path %s is one of the daemon's own endpoints", name, p.Inbox.Path)
 			}
-			b.inboxes[p.Inbox.Path] = &inbox{pipeline: p, secretHash: sha256.Sum256([]byte(secret))}
+			b.inboxes[p.Inbox.Path] = in
 		}
 	}
 	dep, err := d.cfg.Open(plan, d.observe)

@@ -100,6 +100,8 @@ type Daemon struct {
 	cfg Config
 	log *slog.Logger
 	m   *daemonMetrics
+	// throttle slows clients that keep failing inbox authentication.
+	throttle *authThrottle
 
 	cur       atomic.Pointer[bundle]
 	draining  atomic.Bool
@@ -143,6 +145,7 @@ func New(cfg Config) (*Daemon, error) {
 		cfg:         cfg,
 		log:         cfg.Log,
 		reloadReq:   make(chan []string, 1),
+		throttle:    newAuthThrottle(),
 		planKick:    make(chan struct{}, 1),
 		slots:       map[string]*slot{},
 		live:        map[*bundle]bool{},

@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -170,6 +171,7 @@ type envOptions struct {
 	sb        *sandbox.Sandbox
 	clock     engine.Clock
 	noRun     bool // build the daemon but do not Run it (no workers, no schedule)
+	log       *slog.Logger
 }
 
 // newEnv starts fakes (unless given), writes the spec, and starts a daemon.
@@ -221,6 +223,7 @@ func newEnv(tb testing.TB, o envOptions) *env {
 		Secrets: e.sb,
 		State:   e.store,
 		Clock:   o.clock,
+		Log:     o.log,
 		OnEvent: func(ev daemon.Event) {
 			select {
 			case e.events <- ev:
@@ -232,7 +235,7 @@ func newEnv(tb testing.TB, o envOptions) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e.srv = httptest.NewServer(e.d.Handler())
+	e.srv = httptest.NewServer(e.d.Handler(daemon.AdminOptions{}))
 	tb.Cleanup(e.srv.Close)
 	if !o.noRun {
 		e.run()

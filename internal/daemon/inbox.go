@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"casesync/engine"
@@ -36,10 +36,34 @@ func (d *Daemon) serveInbox(w http.ResponseWriter, r *http.Request, in *inbox) {
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "POST a delivery here"})
 		return
 	}
-	if !in.authorized(r) {
+	addr, now := clientAddr(r), time.Now()
+	if blocked, first := d.throttle.blocked(addr, now); blocked {
+		result = "throttled"
+		if first {
+			d.log.Warn("inbox: throttling a client after repeated failed authentication", "pipeline", p.Name, "remote", addr)
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(int(authFailEvery.Seconds())))
+		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "too many failed authentications; try again later"})
+		return
+	}
+	refuse := func(why string) {
 		result = "unauthorized"
-		w.Header().Set("WWW-Authenticate", `Basic realm="casesync inbox"`)
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong inbox secret"})
+		d.throttle.failed(addr, now)
+		// What was presented is never logged: it may be a near-miss of
+		// the secret.
+		d.log.Warn("inbox: authentication failed", "pipeline", p.Name, "remote", addr, "reason", why)
+		if in.hasSecret {
+			w.Header().Set("WWW-Authenticate", `Basic realm="casesync inbox"`)
+		}
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "delivery not authenticated"})
+	}
+	if why := in.checkSecret(r); why != "" {
+		refuse(why)
+		return
+	}
+	if !jsonContent(r.Header.Get("Content-Type")) {
+		result = "bad_content_type"
+		writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "send the delivery as JSON (Content-Type: application/json)"})
 		return
 	}
 	limit := p.Inbox.MaxBytes
@@ -58,6 +82,10 @@ func (d *Daemon) serveInbox(w http.ResponseWriter, r *http.Request, in *inbox) {
 		}
 		result = "bad_request"
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "read body: " + err.Error()})
+		return
+	}
+	if why := in.checkSignature(r, body, d.cfg.Clock.Now()); why != "" {
+		refuse(why)
 		return
 	}
 	item, err := d.inboxItem(r.Context(), p, body)
@@ -94,22 +122,6 @@ func (d *Daemon) serveInbox(w http.ResponseWriter, r *http.Request, in *inbox) {
 	}
 	d.event(Event{Kind: EventInboxAccepted, Pipeline: p.Name, N: 1})
 	writeJSON(w, http.StatusAccepted, map[string]string{"status": "accepted", "delivery": item.DeliveryID})
-}
-
-// authorized checks the shared secret in the declared header, or as the
-// basic-auth password. Comparing hashes keeps the comparison constant-time
-// whatever the lengths.
-func (in *inbox) authorized(r *http.Request) bool {
-	ok := 0
-	if v := r.Header.Get(in.pipeline.Inbox.Header); v != "" {
-		h := sha256.Sum256([]byte(v))
-		ok |= subtle.ConstantTimeCompare(h[:], in.secretHash[:])
-	}
-	if _, pass, has := r.BasicAuth(); has {
-		h := sha256.Sum256([]byte(pass))
-		ok |= subtle.ConstantTimeCompare(h[:], in.secretHash[:])
-	}
-	return ok == 1
 }
 
 // inboxItem works out what to store for a delivery. The delivery id is the
