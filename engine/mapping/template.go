@@ -16,6 +16,7 @@ type Template struct {
 type tplPart struct {
 	lit string
 	jq  *JQ
+	at  int // byte offset of the hole's program in the template text
 }
 
 // TemplateError is a template problem at a byte offset of its text.
@@ -53,7 +54,7 @@ func CompileTemplate(src string, reg *Registry) (*Template, error) {
 				t.parts = append(t.parts, tplPart{lit: lit.String()})
 				lit.Reset()
 			}
-			t.parts = append(t.parts, tplPart{jq: j})
+			t.parts = append(t.parts, tplPart{jq: j, at: i + 1})
 			i = end
 		case c == '}':
 			return nil, &TemplateError{Offset: i, Err: fmt.Errorf("unmatched } in template")}
@@ -65,6 +66,18 @@ func CompileTemplate(src string, reg *Registry) (*Template, error) {
 		t.parts = append(t.parts, tplPart{lit: lit.String()})
 	}
 	return t, nil
+}
+
+// Holes returns the program of each {jq} hole and its byte offset in the
+// template text, for checks that read programs (engine check's vars keys).
+func (t *Template) Holes() (srcs []string, offsets []int) {
+	for _, p := range t.parts {
+		if p.jq != nil {
+			srcs = append(srcs, p.jq.src)
+			offsets = append(offsets, p.at)
+		}
+	}
+	return srcs, offsets
 }
 
 // matchBrace finds the } closing the { at i, skipping jq strings and

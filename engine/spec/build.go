@@ -292,6 +292,7 @@ func (b *builder) jq(at []string, src string) *mapping.JQ {
 		b.programProblem(at, "bad-jq", src, err)
 		return nil
 	}
+	b.checkVars(at, 0, jqVarsRefs(src))
 	return j
 }
 
@@ -314,6 +315,7 @@ func (b *builder) expr(at []string, src string, kind mapping.ExprKind) *mapping.
 		b.programProblem(at, "bad-expr", src, err)
 		return nil
 	}
+	b.checkVars(at, 0, exprVarsRefs(src))
 	return e
 }
 
@@ -322,6 +324,10 @@ func (b *builder) template(at []string, src string) *mapping.Template {
 	if err != nil {
 		b.programProblem(at, "bad-template", src, err)
 		return nil
+	}
+	holes, offs := t.Holes()
+	for i, h := range holes {
+		b.checkVars(at, offs[i], jqVarsRefs(h))
 	}
 	return t
 }

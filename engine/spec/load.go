@@ -20,6 +20,7 @@ import (
 	"cuelang.org/go/cue/cuecontext"
 	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/load"
+	"cuelang.org/go/cue/parser"
 	"cuelang.org/go/cue/token"
 
 	"casesync/engine"
@@ -215,6 +216,9 @@ func (l *loader) load() *engine.Plan {
 	matches, _ := filepath.Glob(filepath.Join(l.dir, "*.cue"))
 	if len(matches) == 0 {
 		l.add(token.NoPos, "", "no-deployment", "no .cue files in %s", l.rel(l.dir))
+		return nil
+	}
+	if l.missingPackages(matches) {
 		return nil
 	}
 	ctx := cuecontext.New()
@@ -685,6 +689,43 @@ func (l *loader) cueErrorList(errs []cueerrors.Error, force string) {
 		out = append(out, p)
 	}
 	l.problems = out
+}
+
+// missingPackages reports every .cue file of the deployment that has
+// declarations but no package clause: CUE leaves such a file out of the
+// package without a word, so its pipelines would silently never deploy.
+// It returns true when no file is left to load.
+func (l *loader) missingPackages(files []string) bool {
+	pkgs := map[string]bool{}
+	var missing []string
+	for _, name := range files {
+		src, err := l.readFile(name)
+		if err != nil {
+			continue // the loader reports an unreadable file
+		}
+		f, err := parser.ParseFile(name, src)
+		if err != nil {
+			continue // a syntax error: CUE reports it at its place
+		}
+		if p := f.PackageName(); p != "" {
+			pkgs[p] = true
+			continue
+		}
+		if len(f.Decls) > 0 {
+			missing = append(missing, name)
+		}
+	}
+	want := "deploy"
+	if len(pkgs) == 1 {
+		for p := range pkgs {
+			want = p
+		}
+	}
+	for _, name := range missing {
+		l.problems = append(l.problems, Problem{File: l.rel(name), Line: 1, Col: 1, Code: "no-package",
+			Msg: fmt.Sprintf("%s has no package clause, so nothing in it is loaded: start it with `package %s`", filepath.Base(name), want), Hint: Codes["no-package"]})
+	}
+	return len(missing) > 0 && len(pkgs) == 0
 }
 
 func trimDef(p []string) []string {

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,13 @@ import (
 // every row involved, not a silent last-one-wins at run time.
 func (b *builder) lookup(plan *engine.Plan, name string, ls engine.LookupSpec) {
 	at := sel("lookups", name)
+	// A lookup that is not registered has its own problem: its uses are
+	// not reported again as unknown lookups (one mistake, one problem).
+	defer func() {
+		if !b.reg.Has(name) {
+			b.l.broken["lookups."+name] = true
+		}
+	}()
 	onMiss := mapping.OnMiss(ls.OnMiss)
 	if onMiss == "" {
 		onMiss = mapping.MissFail
@@ -103,7 +111,7 @@ func (b *builder) tableFile(at []string, ls engine.LookupSpec) map[string]any {
 	case ".csv":
 		rows = b.readCSV(at, ls, f, path)
 	case ".json":
-		rows = b.readJSON(at, ls, f)
+		rows = b.readJSON(at, ls, f, path)
 	default:
 		b.problem(append(at, "file"), "lookup-file", "%s: want a .csv or .json file", ls.File)
 		return nil
@@ -185,6 +193,7 @@ func (b *builder) readCSV(at []string, ls engine.LookupSpec, f io.Reader, path s
 		return nil
 	}
 	var rows []row
+	bad := false
 	for {
 		rec, err := r.Read()
 		if err == io.EOF {
@@ -198,6 +207,14 @@ func (b *builder) readCSV(at []string, ls engine.LookupSpec, f io.Reader, path s
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue
 		}
+		if len(rec) > len(header) {
+			// csv reads an unquoted comma as a new field: the value is cut
+			// short and the rest lands in a column nobody reads.
+			b.l.problems = append(b.l.problems, Problem{File: b.l.rel(path), Line: line, Col: 1, Path: joinPath(at), Code: "lookup-row",
+				Msg: fmt.Sprintf("row has %d fields, the header %d: quote a value that holds a comma", len(rec), len(header)), Hint: Codes["lookup-row"]})
+			bad = true
+			continue
+		}
 		var k, v string
 		if ki < len(rec) {
 			k = rec[ki]
@@ -207,20 +224,38 @@ func (b *builder) readCSV(at []string, ls engine.LookupSpec, f io.Reader, path s
 		}
 		rows = append(rows, row{line: line, col: col, key: k, value: v})
 	}
+	if bad {
+		return nil
+	}
 	return rows
+}
+
+// lineCol is the 1-based line and byte column of offset off in data; a
+// JSON syntax error's offset is just past the byte it stopped at.
+func lineCol(data []byte, off int) (int, int) {
+	off = min(max(off-1, 0), len(data))
+	line := 1 + bytes.Count(data[:off], []byte("\n"))
+	return line, off - bytes.LastIndexByte(data[:off], '\n')
 }
 
 // readJSON accepts an object (key → value) or an array of objects with the
 // key and value fields named by the spec. It streams tokens so a key that
 // appears twice in an object is seen twice, and every entry keeps its line.
-func (b *builder) readJSON(at []string, ls engine.LookupSpec, f io.Reader) []row {
+func (b *builder) readJSON(at []string, ls engine.LookupSpec, f io.Reader, path string) []row {
 	data, err := io.ReadAll(f)
 	if err != nil {
 		b.problem(append(at, "file"), "lookup-file", "cannot read %s", ls.File)
 		return nil
 	}
-	if !json.Valid(data) {
-		b.problem(append(at, "file"), "lookup-file", "%s is not valid JSON", ls.File)
+	var syn *json.SyntaxError
+	if err := json.Unmarshal(data, new(any)); errors.As(err, &syn) {
+		// Placed in the table itself: the spec line is fine, the file is not.
+		line, col := lineCol(data, int(syn.Offset))
+		b.l.problems = append(b.l.problems, Problem{File: b.l.rel(path), Line: line, Col: col, Path: joinPath(append(at, "file")),
+			Code: "lookup-file", Msg: fmt.Sprintf("%s is not valid JSON: %v", ls.File, err), Hint: Codes["lookup-file"]})
+		return nil
+	} else if err != nil {
+		b.problem(append(at, "file"), "lookup-file", "%s is not valid JSON: %v", ls.File, err)
 		return nil
 	}
 	// start finds where the next entry begins after offset off.
