@@ -167,16 +167,8 @@ func (l *loader) rel(file string) string {
 // message shows a temp or home directory.
 func (l *loader) scrub(msg string) string {
 	roots := []string{l.dir}
-	for d := l.dir; ; {
-		if st, err := os.Stat(filepath.Join(d, "cue.mod")); err == nil && st.IsDir() {
-			roots = append(roots, d)
-			break
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			break
-		}
-		d = parent
+	if mod := l.moduleRoot(); mod != "" {
+		roots = append(roots, mod)
 	}
 	for _, root := range roots {
 		for from := 0; ; {

@@ -92,9 +92,10 @@ type row struct {
 }
 
 func (b *builder) tableFile(at []string, ls engine.LookupSpec) map[string]any {
-	path := ls.File
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(b.l.dir, path)
+	path, err := b.l.tablePath(ls.File)
+	if err != nil {
+		b.problem(append(at, "file"), "lookup-file", "%v", err)
+		return nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -177,14 +178,14 @@ func (b *builder) readCSV(at []string, ls engine.LookupSpec, f io.Reader, path s
 	if ls.Key != "" {
 		ki = indexOf(header, ls.Key)
 		if ki < 0 || header[ki] != ls.Key {
-			b.problem(append(at, "key"), "lookup-column", "%s has no column %q (columns: %s)", ls.File, ls.Key, strings.Join(header, ", "))
+			b.problem(append(at, "key"), "lookup-column", "%s has no column %q (its header has %d columns)", ls.File, ls.Key, len(header))
 			return nil
 		}
 	}
 	if ls.Value != "" {
 		vi = indexOf(header, ls.Value)
 		if vi < 0 || header[vi] != ls.Value {
-			b.problem(append(at, "value"), "lookup-column", "%s has no column %q (columns: %s)", ls.File, ls.Value, strings.Join(header, ", "))
+			b.problem(append(at, "value"), "lookup-column", "%s has no column %q (its header has %d columns)", ls.File, ls.Value, len(header))
 			return nil
 		}
 	}
@@ -316,4 +317,62 @@ func (b *builder) readJSON(at []string, ls engine.LookupSpec, f io.Reader, path 
 		return nil
 	}
 	return rows
+}
+
+// tablePath resolves a lookup's file, which must stay inside the
+// deployment folder or the shared lib beside it (<module>/lib): an
+// absolute path, a ../ or a symbolic link leading anywhere else is
+// refused, so a spec cannot read (and a problem message or /status
+// cannot show the start of) a file the deployment does not own.
+func (l *loader) tablePath(file string) (string, error) {
+	if filepath.IsAbs(file) || filepath.VolumeName(file) != "" {
+		return "", fmt.Errorf("%s is an absolute path: a lookup file sits in the deployment folder (or the shared lib)", file)
+	}
+	path := filepath.Join(l.dir, file)
+	roots := []string{l.dir}
+	if mod := l.moduleRoot(); mod != "" {
+		roots = append(roots, filepath.Join(mod, "lib"))
+	}
+	if !under(path, roots) {
+		return "", fmt.Errorf("%s leads outside the deployment folder", file)
+	}
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return path, nil // a missing file is reported when it is opened
+	}
+	var realRoots []string
+	for _, r := range roots {
+		if rr, err := filepath.EvalSymlinks(r); err == nil {
+			realRoots = append(realRoots, rr)
+		}
+	}
+	if !under(real, realRoots) {
+		return "", fmt.Errorf("%s is a symbolic link leading outside the deployment folder", file)
+	}
+	return real, nil
+}
+
+// under reports whether path is inside one of roots.
+func under(path string, roots []string) bool {
+	for _, r := range roots {
+		rel, err := filepath.Rel(r, path)
+		if err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return true
+		}
+	}
+	return false
+}
+
+// moduleRoot is the folder holding the deployment's cue.mod, or "".
+func (l *loader) moduleRoot() string {
+	for d := l.dir; ; {
+		if st, err := os.Stat(filepath.Join(d, "cue.mod")); err == nil && st.IsDir() {
+			return d
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return ""
+		}
+		d = parent
+	}
 }
