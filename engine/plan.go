@@ -67,10 +67,12 @@ type Request struct {
 	Pos        string
 }
 
-// QueryParam is one query parameter template.
+// QueryParam is one query parameter: a template, or a secret (by name)
+// that the connector resolves when it sends the request.
 type QueryParam struct {
-	Name  string
-	Value *mapping.Template
+	Name   string
+	Value  *mapping.Template // nil when Secret is set
+	Secret string
 }
 
 // Pipeline is one compiled pipeline.

@@ -143,7 +143,7 @@ type BodyCursorPagination struct {
 type RequestSpec struct {
 	Method     string            `json:"method"`
 	Path       string            `json:"path"`
-	Query      map[string]string `json:"query"`
+	Query      map[string]Text   `json:"query"`
 	Headers    map[string]Text   `json:"headers"`
 	Body       *ValueSpec        `json:"body,omitempty"`
 	Pagination *PaginationSpec   `json:"pagination,omitempty"`

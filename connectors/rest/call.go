@@ -17,6 +17,9 @@ type Call struct {
 	Path   string
 	Query  url.Values
 	Header map[string]engine.Text
+	// SecretQuery are query parameters whose value is a secret (parameter
+	// name → secret name), resolved only when the request is sent.
+	SecretQuery map[string]string
 	// Body is a JSON-shaped value; nil sends no body.
 	Body any
 	// Pagination for List; nil means the connector's default, and a

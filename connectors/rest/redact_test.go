@@ -142,3 +142,38 @@ func TestRedaction_CanaryNeverLeaks(t *testing.T) {
 		}
 	}
 }
+
+// A short secret (3 characters) sent in a query parameter with an unusual
+// name, declared as {secret: NAME} in the spec: the server receives it,
+// and no log line or error shows it.
+func TestRedaction_SecretInQuery(t *testing.T) {
+	const short = "q9Z"
+	var got string
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		got = r.URL.Query().Get("hisToken")
+		writeJSON(w, 422, map[string]any{"error": "token " + r.URL.Query().Get("hisToken") + " refused"})
+	})
+	plan := &engine.Plan{Secrets: []string{"API_TOKEN"}, Connectors: map[string]*engine.Connector{"api": connector(srv.URL)}}
+	var logs syncBuffer
+	opts := rest.Options{Sleep: (&sleeps{}).Sleep, Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	pool, err := rest.NewPool(plan, secretMap{"API_TOKEN": short}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Close() })
+	_, err = pool.Client("api").Do(context.Background(), &rest.Call{Path: "/items", SecretQuery: map[string]string{"hisToken": "API_TOKEN"}})
+	if err == nil {
+		t.Fatal("want the 422")
+	}
+	if got != short {
+		t.Fatalf("the server received hisToken=%q, want the secret", got)
+	}
+	if !strings.Contains(logs.String(), "hisToken") {
+		t.Fatal("no log line names the request; the test would prove nothing")
+	}
+	for _, out := range []string{err.Error(), fmt.Sprintf("%+v", err), logs.String()} {
+		if strings.Contains(out, short) {
+			t.Errorf("the secret leaked in:\n%s", out)
+		}
+	}
+}

@@ -22,6 +22,13 @@ func render(ctx context.Context, r *engine.Request, input any, v *mapping.Vars) 
 	if len(r.Query) > 0 {
 		c.Query = url.Values{}
 		for _, q := range r.Query {
+			if q.Secret != "" {
+				if c.SecretQuery == nil {
+					c.SecretQuery = map[string]string{}
+				}
+				c.SecretQuery[q.Name] = q.Secret
+				continue
+			}
 			val, err := q.Value.Render(ctx, input, v)
 			if err != nil {
 				return nil, fmt.Errorf("query %s: %w", q.Name, err)
@@ -66,10 +73,13 @@ func selectRecords(recs *mapping.JQ, v *mapping.Vars) RecordsFunc {
 // preview is a call as it goes on the wire, minus auth.
 func preview(c *Call) *engine.CallPreview {
 	p := &engine.CallPreview{Method: c.Method, Path: c.Path, Body: c.Body}
-	if len(c.Query) > 0 {
+	if len(c.Query)+len(c.SecretQuery) > 0 {
 		p.Query = map[string]string{}
 		for k := range c.Query {
 			p.Query[k] = c.Query.Get(k)
+		}
+		for k, name := range c.SecretQuery {
+			p.Query[k] = "{secret: " + name + "}"
 		}
 	}
 	return p

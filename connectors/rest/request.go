@@ -48,10 +48,18 @@ func (c *Client) outbound(call *Call) (*outbound, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(call.Query) > 0 {
+	if len(call.Query)+len(call.SecretQuery) > 0 {
 		q := u.Query()
 		for k, vs := range call.Query {
 			q[k] = append([]string(nil), vs...)
+		}
+		for k, name := range call.SecretQuery {
+			v, err := engine.Text{Secret: name}.Resolve(c.secrets)
+			if err != nil {
+				return nil, fmt.Errorf("connector %s: query %s: %w", c.name, k, err)
+			}
+			c.red.Add(v)
+			q.Set(k, v)
 		}
 		u.RawQuery = q.Encode()
 	}

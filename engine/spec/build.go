@@ -370,7 +370,13 @@ func (b *builder) request(at []string, r engine.RequestSpec) engine.Request {
 	}
 	out.Path = b.template(append(at, "path"), r.Path)
 	for _, k := range sortedKeys(r.Query) {
-		out.Query = append(out.Query, engine.QueryParam{Name: k, Value: b.template(append(at, "query", k), r.Query[k])})
+		qat := append(at, "query", k)
+		if t := r.Query[k]; t.Secret != "" {
+			b.text(qat, t)
+			out.Query = append(out.Query, engine.QueryParam{Name: k, Secret: t.Secret})
+			continue
+		}
+		out.Query = append(out.Query, engine.QueryParam{Name: k, Value: b.template(qat, r.Query[k].Value)})
 	}
 	for h, t := range r.Headers {
 		b.header(append(at, "headers"), h, t)

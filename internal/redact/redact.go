@@ -13,10 +13,6 @@ import (
 // Mask replaces every secret value.
 const Mask = "[redacted]"
 
-// MinLen is the shortest value treated as a secret. Shorter values ("1",
-// "yes") would mask ordinary text everywhere and protect nothing.
-const MinLen = 4
-
 // Redactor replaces known secret values in text. It is safe for concurrent
 // use; Add may be called while other goroutines redact (a token obtained by
 // logging in is added as soon as it arrives). The zero value and a nil
@@ -27,7 +23,10 @@ type Redactor struct {
 	rep     atomic.Pointer[strings.Replacer]
 }
 
-// New returns a Redactor for secrets, ignoring empty and very short values.
+// New returns a Redactor for secrets, ignoring empty values. Every other
+// value is masked however short: a declared secret of 3 characters is still
+// a secret (issue 16 saw one printed), and masking its letters in unrelated
+// text is the lesser harm; engine check cannot know the values to warn.
 func New(secrets ...string) *Redactor {
 	r := &Redactor{}
 	for _, s := range secrets {
@@ -36,10 +35,9 @@ func New(secrets ...string) *Redactor {
 	return r
 }
 
-// Add registers one more secret value; empty and very short values are
-// ignored.
+// Add registers one more secret value; an empty one is ignored.
 func (r *Redactor) Add(secret string) {
-	if r == nil || len(secret) < MinLen {
+	if r == nil || secret == "" {
 		return
 	}
 	r.mu.Lock()
@@ -58,9 +56,7 @@ func (r *Redactor) Add(secret string) {
 	seen := map[string]bool{}
 	for s := range r.secrets {
 		for _, v := range spellings(s) {
-			if len(v) >= MinLen {
-				seen[v] = true
-			}
+			seen[v] = true
 		}
 	}
 	olds := make([]string, 0, len(seen))

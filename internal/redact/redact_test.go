@@ -16,7 +16,7 @@ import (
 const canary = `c4n4ry-S3cr3t/+&"<x>`
 
 func TestRedactor_String(t *testing.T) {
-	r := redact.New(canary, "", "abc", "longer-secret-value", "secret")
+	r := redact.New(canary, "", "abc", "Q7", "longer-secret-value", "secret")
 	tests := []struct {
 		name, in, want string
 	}{
@@ -24,7 +24,9 @@ func TestRedactor_String(t *testing.T) {
 		{"query escaped", "?p=" + url.QueryEscape(canary), "?p=" + redact.Mask},
 		{"path escaped", "/x/" + url.PathEscape(canary), "/x/" + redact.Mask},
 		{"json escaped", fmt.Sprintf("%q", canary), `"` + redact.Mask + `"`},
-		{"short values ignored", "abc and xyz", "abc and xyz"},
+		{"short values masked too", "abc and xyz", redact.Mask + " and xyz"},
+		{"two characters", "pin=Q7;", "pin=" + redact.Mask + ";"},
+		{"empty value ignored", "", ""},
 		{"longest wins", "longer-secret-value", redact.Mask},
 		{"twice", "secret secret", redact.Mask + " " + redact.Mask},
 		{"nothing", "hello", "hello"},
@@ -126,6 +128,7 @@ func TestIsSecretName(t *testing.T) {
 	for name, want := range map[string]bool{
 		"token": true, "api_key": true, "Ocp-Apim-Subscription-Key": true, "access-token": true,
 		"Authorization": true, "page": false, "per": false, "since_date": false, "uid": false,
+		"hisToken": true, "apiKey": true, "clientSecret": true, "X-Auth-Token": true, "SESSIONTOKEN": false, "pageSize": false, "updatedAt": false,
 	} {
 		if got := redact.IsSecretName(name); got != want {
 			t.Errorf("IsSecretName(%q) = %v, want %v", name, got, want)

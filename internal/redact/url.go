@@ -21,9 +21,10 @@ var secretNames = map[string]bool{
 var secretSuffixes = []string{"_token", "_key", "_secret", "_password", "_sig", "_signature"}
 
 // IsSecretName reports whether a query parameter or header called name
-// carries a credential.
+// carries a credential. camelCase names count word by word (hisToken is
+// his_token).
 func IsSecretName(name string) bool {
-	n := strings.ReplaceAll(strings.ToLower(name), "-", "_")
+	n := strings.ReplaceAll(strings.ToLower(snake(name)), "-", "_")
 	if secretNames[n] {
 		return true
 	}
@@ -60,4 +61,19 @@ func SafeURL(u *url.URL) string {
 		}
 	}
 	return c.String()
+}
+
+// snake puts '_' where a lower-case letter or digit meets an upper-case
+// one: apiKey → api_Key, hisTOKEN → his_TOKEN.
+func snake(name string) string {
+	var b strings.Builder
+	for i, r := range name {
+		if i > 0 && r >= 'A' && r <= 'Z' {
+			if p := name[i-1]; (p >= 'a' && p <= 'z') || (p >= '0' && p <= '9') {
+				b.WriteByte('_')
+			}
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
