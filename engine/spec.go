@@ -141,13 +141,13 @@ type BodyCursorPagination struct {
 
 // RequestSpec is a request as written: templates and a body mapping.
 type RequestSpec struct {
-	Method     string            `json:"method"`
-	Path       string            `json:"path"`
-	Query      map[string]Text   `json:"query"`
-	Headers    map[string]Text   `json:"headers"`
-	Body       *ValueSpec        `json:"body,omitempty"`
-	Pagination *PaginationSpec   `json:"pagination,omitempty"`
-	Records    string            `json:"records,omitempty"`
+	Method     string          `json:"method"`
+	Path       string          `json:"path"`
+	Query      map[string]Text `json:"query"`
+	Headers    map[string]Text `json:"headers"`
+	Body       *ValueSpec      `json:"body,omitempty"`
+	Pagination *PaginationSpec `json:"pagination,omitempty"`
+	Records    string          `json:"records,omitempty"`
 }
 
 // SourceSpec is where a pipeline reads.
