@@ -204,7 +204,8 @@ func (e *benchEnv) start(n int, latency time.Duration) (*sandbox.Sandbox, error)
 	return sandbox.Start(opts)
 }
 
-// mapping times filter + fan-out + mapping on one goroutine.
+// mapping times the runner's select stage (filters, fan-out) and map
+// stage on one goroutine.
 func (e *benchEnv) mapping(ctx context.Context, plan *engine.Plan) error {
 	n := e.ns[len(e.ns)-1]
 	sb, err := e.start(n, 0)
@@ -227,11 +228,13 @@ func (e *benchEnv) mapping(ctx context.Context, plan *engine.Plan) error {
 	for _, c := range sb.Primero.Cases() {
 		recs = append(recs, any(c))
 	}
-	recs, err = r.Enrich(ctx, e.pipeline, recs)
+	// The runner's own select and map stages, with the enrich stage run
+	// first (over HTTP, untimed).
+	m, err := r.Preparer(ctx, e.pipeline)
 	if err != nil {
 		return err
 	}
-	m, err := r.NewMapper(e.pipeline)
+	recs, err = m.Enrich(ctx, recs)
 	if err != nil {
 		return err
 	}

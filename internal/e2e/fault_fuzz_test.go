@@ -17,7 +17,7 @@ import (
 )
 
 // FuzzRecordMapping pushes arbitrary JSON objects through the example
-// pipeline's filters and mapping (engine's Mapper, no I/O), seeded from the
+// pipeline's select and map stages (engine's Preparer, no I/O), seeded from the
 // Primero API fixtures. The property (issue 11, style §5): no panic, and
 // every error names the field it failed on, the filter, or the record key.
 //
@@ -28,7 +28,7 @@ func FuzzRecordMapping(f *testing.F) {
 		f.Fatal(err)
 	}
 	const pipeline = "cases_to_oscar"
-	m, err := engine.NewRunner(plan, nil, nil, nil, nil).NewMapper(pipeline)
+	m, err := engine.NewRunner(plan, nil, nil, nil, nil).Preparer(context.Background(), pipeline)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -1,0 +1,93 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"casesync/engine/mapping"
+)
+
+// enricher is the enrich stage: each enrich step's request is sent for a
+// record and its answer attached to the record under the step's name.
+type enricher struct {
+	ru    *run
+	cache sync.Map // rendered request → answer, for steps declared cache
+}
+
+// record runs the enrich steps on a selected record. ok is false when the
+// record ends here, with out its outcome.
+func (en *enricher) record(ctx context.Context, s *selected) (out Outcome, ok bool) {
+	ru := en.ru
+	for i := range ru.p.Enrich {
+		e := &ru.p.Enrich[i]
+		if e.When != nil {
+			run, err := e.When.Bool(mapping.ExprEnvFor(s.rec, ru.vars))
+			if err != nil {
+				return ru.fail(s.key, s.cursor, "enrich_"+e.Name, ClassData, fmt.Errorf("enrich %s when: %w", e.Name, err)), false
+			}
+			if !run {
+				continue
+			}
+		}
+		val, err := en.step(ctx, e, s.rec)
+		if err != nil {
+			switch e.OnError {
+			case "skip":
+				return ru.outcome(Decision{RecordKey: s.key, Action: ActionSkipped, Reason: "enrich_" + e.Name}, s.cursor, nil), false
+			case "null":
+				val = nil
+			default:
+				return ru.fail(s.key, s.cursor, "enrich_"+e.Name, ClassOf(err), fmt.Errorf("enrich %s: %w", e.Name, err)), false
+			}
+		}
+		s.rec[e.As] = val
+	}
+	return Outcome{}, true
+}
+
+// step performs one enrich request for a record.
+func (en *enricher) step(ctx context.Context, e *Enrich, rec map[string]any) (any, error) {
+	ru := en.ru
+	caller, err := ru.r.conns.Caller(e.Connector)
+	if err != nil {
+		return nil, err
+	}
+	label := ru.p.Name + "/enrich/" + e.Name
+	var cacheKey string
+	if e.Cache {
+		pv, err := caller.Preview(ctx, &e.Request, rec, ru.vars)
+		if err != nil {
+			return nil, err
+		}
+		b, _ := json.Marshal(pv)
+		cacheKey = e.Name + string(b)
+		if v, ok := en.cache.Load(cacheKey); ok {
+			return v, nil
+		}
+	}
+	var out any
+	if e.AllPages {
+		all := []any{}
+		err = caller.CallPages(ctx, &e.Request, rec, ru.vars, label, func(pg *Page) error {
+			all = append(all, pg.Records...)
+			return nil
+		})
+		out = all
+	} else {
+		var ans Answer
+		ans, err = caller.Call(ctx, &e.Request, rec, ru.vars, CallOptions{Label: label})
+		out = ans.Body
+		if ans.Records != nil {
+			out = ans.Records
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if e.Cache {
+		en.cache.Store(cacheKey, out)
+	}
+	return out, nil
+}

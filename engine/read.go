@@ -1,0 +1,287 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// reader is the read stage: it lists the source page by page from the
+// cursor (minus its overlap), re-fetches records by key, winds the cursor
+// back for due retries, and moves the cursor once the listing is done.
+type reader struct {
+	ru  *run
+	src Source
+
+	mu sync.Mutex
+	// maxSeen is the greatest cursor value read in this run.
+	maxSeen time.Time
+}
+
+// start renders the cursor this run reads from into $cursor: the stored
+// value (or the initial one) minus the overlap, or --since.
+func (rd *reader) start(ctx context.Context) error {
+	ru := rd.ru
+	c := ru.p.Source.Cursor
+	if c == nil {
+		return nil
+	}
+	at := c.Initial
+	if ru.opts.Since != "" {
+		t, err := parseCursor(ru.opts.Since)
+		if err != nil {
+			return fmt.Errorf("--since: %w", err)
+		}
+		at = t
+	} else {
+		val, ok, err := ru.r.state.Cursor(ctx, ru.p.Name)
+		if err != nil {
+			return fmt.Errorf("read cursor of %s: %w", ru.p.Name, err)
+		}
+		if ok {
+			t, err := parseCursor(val)
+			if err != nil {
+				return fmt.Errorf("stored cursor of %s is not a time: %w", ru.p.Name, err)
+			}
+			at = t.Add(-c.Overlap)
+		}
+	}
+	ru.vars.Cursor = renderCursor(c, at)
+	return nil
+}
+
+func renderCursor(c *Cursor, at time.Time) string {
+	at = at.UTC()
+	if c.DayStart {
+		at = time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC)
+	}
+	return at.Format(c.Layout)
+}
+
+func parseCursor(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time", s)
+}
+
+// cursorOf returns a record's cursor value and notes it as seen.
+func (rd *reader) cursorOf(ctx context.Context, rec any) string {
+	c := rd.ru.p.Source.Cursor
+	if c == nil {
+		return ""
+	}
+	if c.Field != nil {
+		if v, err := c.Field.One(ctx, rec, rd.ru.vars); err == nil {
+			if s, ok := v.(string); ok && s != "" {
+				if t, err := parseCursor(s); err == nil {
+					rd.mu.Lock()
+					if t.After(rd.maxSeen) {
+						rd.maxSeen = t
+					}
+					rd.mu.Unlock()
+				}
+				return s
+			}
+		}
+	}
+	// A cursor with no per-record field (next: run_start): the record was
+	// read because it changed after this run's cursor, so a retry winds
+	// the listing back to here to read it again.
+	return rd.ru.vars.Cursor
+}
+
+// next is where the next run starts: the greatest value seen, capped at
+// this run's start (a record stamped in the future must not push the
+// cursor past records not yet written), or the run's start.
+func (rd *reader) next() *string {
+	c := rd.ru.p.Source.Cursor
+	if c == nil {
+		return nil
+	}
+	t := rd.ru.started
+	if c.Next != "run_start" {
+		rd.mu.Lock()
+		seen := rd.maxSeen
+		rd.mu.Unlock()
+		if seen.IsZero() {
+			return nil // nothing seen: keep the cursor where it is
+		}
+		if seen.Before(t) {
+			t = seen
+		}
+	}
+	s := FormatCursor(t)
+	return &s
+}
+
+var errStopListing = errors.New("stop listing")
+
+// listing reads the source page by page and commits each page as soon as
+// it is done, so only one page is ever held in memory; the cursor moves in
+// a final commit once the whole listing has been read (a crash before it
+// re-reads the listing, which the payload hashes make harmless).
+func (rd *reader) listing(ctx context.Context, res *RunResult) error {
+	ru := rd.ru
+	read, last := 0, 0
+	err := rd.src.List(ctx, ru.vars, func(pg *Page) error {
+		if ru.r.BeforePage != nil {
+			if err := ru.r.BeforePage(ctx); err != nil {
+				return err
+			}
+		}
+		if ru.opts.Limit > 0 && read+len(pg.Records) > ru.opts.Limit {
+			pg.Records = pg.Records[:ru.opts.Limit-read]
+		}
+		read += len(pg.Records)
+		last = pg.Number
+		if err := rd.flush(ctx, pg, false, res); err != nil {
+			return err
+		}
+		if ru.opts.Limit > 0 && read >= ru.opts.Limit {
+			return errStopListing
+		}
+		return nil
+	})
+	if errors.Is(err, errStopListing) {
+		err = nil
+	}
+	if fatal := ru.stopped(); fatal != nil {
+		return fatal
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		return fmt.Errorf("%s: read source: %w", ru.p.Name, err)
+	}
+	return rd.flush(ctx, &Page{Number: last + 1, Total: -1}, ru.opts.Limit == 0, res)
+}
+
+// flush processes and commits one page; the final (empty) one moves the
+// cursor unless the run was stopped.
+func (rd *reader) flush(ctx context.Context, pg *Page, final bool, res *RunResult) error {
+	ru := rd.ru
+	outs, fatal := ru.keep(ru.page(ctx, pg.Records))
+	if ru.opts.DryRun == nil {
+		var cur *string
+		if final && fatal == nil {
+			cur = rd.next()
+			if cur != nil {
+				res.Cursor = *cur
+			}
+		}
+		if err := ru.commit(ctx, outs, cur); err != nil {
+			return err
+		}
+	}
+	if !final {
+		ru.progress(pg.Number, pg.Total)
+	}
+	return fatal
+}
+
+// refetchChunk bounds how many re-fetched records share one commit.
+const refetchChunk = 100
+
+// byKeys re-fetches keys one by one with source.get and commits every
+// refetchChunk of them, so a long retry keeps what it did if it is
+// interrupted.
+func (rd *reader) byKeys(ctx context.Context, keys []string) error {
+	ru := rd.ru
+	if ru.p.Source.Get == nil {
+		return fmt.Errorf("%s: source has no get request, so single records cannot be re-fetched; run a full sync instead", ru.p.Name)
+	}
+	var outs []Outcome
+	flush := func() error {
+		kept, fatal := ru.keep(outs)
+		outs = nil
+		if ru.opts.DryRun != nil {
+			return fatal
+		}
+		if err := ru.commit(ctx, kept, nil); err != nil {
+			return err
+		}
+		return fatal
+	}
+	for i, k := range keys {
+		if ctx.Err() != nil || ru.stopped() != nil {
+			break
+		}
+		outs = append(outs, rd.refetch(ctx, k)...)
+		if (i+1)%refetchChunk == 0 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+func (rd *reader) refetch(ctx context.Context, key string) []Outcome {
+	ru := rd.ru
+	v := *ru.vars
+	v.Key = key
+	rec, err := rd.src.Get(ctx, &v)
+	if errors.Is(err, ErrNotFound) {
+		// The source record is gone: nothing left to sync.
+		return []Outcome{ru.outcome(Decision{RecordKey: key, Action: ActionSkipped, Reason: "source_gone"}, "", nil)}
+	}
+	if err != nil {
+		return []Outcome{ru.fail(key, "", "source_get", ClassOf(err), err)}
+	}
+	kn, err := ru.known(ctx, []string{key})
+	if err != nil {
+		return []Outcome{ru.fail(key, "", "state", ClassRetryable, err)}
+	}
+	return ru.record(ctx, rec, kn)
+}
+
+// retries re-processes the records of the queue that are due: re-fetched
+// by key when the source can, else re-listed by winding the cursor back
+// to the oldest of them.
+func (rd *reader) retries(ctx context.Context) error {
+	ru := rd.ru
+	due, err := ru.r.state.DueRetries(ctx, ru.p.Name, ru.started, 10000)
+	if err != nil {
+		return fmt.Errorf("%s: read retry queue: %w", ru.p.Name, err)
+	}
+	if len(due) == 0 {
+		return nil
+	}
+	if ru.p.Source.Get != nil {
+		// Items of a fan-out share their record: re-fetch each record once.
+		keys := map[string]bool{}
+		var order []string
+		for _, it := range due {
+			k, _, _ := strings.Cut(it.RecordKey, "#")
+			if !keys[k] {
+				keys[k] = true
+				order = append(order, k)
+			}
+		}
+		return rd.byKeys(ctx, order)
+	}
+	c := ru.p.Source.Cursor
+	if c == nil {
+		return nil
+	}
+	oldest := time.Time{}
+	for _, it := range due {
+		if t, err := parseCursor(it.CursorValue); err == nil && (oldest.IsZero() || t.Before(oldest)) {
+			oldest = t
+		}
+	}
+	if !oldest.IsZero() {
+		cur, _ := parseCursor(ru.vars.Cursor)
+		if oldest.Add(-c.Overlap).Before(cur) {
+			ru.vars.Cursor = renderCursor(c, oldest.Add(-c.Overlap))
+		}
+	}
+	return nil
+}
