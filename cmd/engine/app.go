@@ -61,7 +61,10 @@ const rootExample = `  # See it work end to end against bundled fake servers
   engine check specs/cambodia
 
   # Preview what a pipeline would write, without writing
-  engine dry-run cases_to_oscar --specs specs/cambodia --limit 5`
+  engine dry-run f1_referrals_to_oscar --specs specs/cambodia --secrets-file /etc/casesync/kh.env --limit 5
+
+  # Which build is this?
+  engine --version`
 
 func (a *app) root() *cobra.Command {
 	root := &cobra.Command{
@@ -102,14 +105,14 @@ func (a *app) run(ctx context.Context, args []string) int {
 		if ee.err != nil && ee.err.Error() != "" {
 			fmt.Fprintln(a.stderr, "engine:", ee.err)
 			if ee.code == 2 {
-				fmt.Fprintln(a.stderr, "Try: engine --help")
+				fmt.Fprintln(a.stderr, "Try:", helpFor(root, args))
 			}
 		}
 		return ee.code
 	}
 	// cobra's own flag and argument errors are usage errors.
 	fmt.Fprintln(a.stderr, "engine:", err)
-	fmt.Fprintln(a.stderr, "Try: engine --help")
+	fmt.Fprintln(a.stderr, "Try:", helpFor(root, args))
 	return 2
 }
 
@@ -121,4 +124,12 @@ func jsonLogs(root *cobra.Command, args []string) bool {
 	}
 	f := cmd.Flags().Lookup("log-format")
 	return f != nil && f.Value.String() == "json"
+}
+
+// helpFor is the help command for what args ran: "engine sync --help".
+func helpFor(root *cobra.Command, args []string) string {
+	if cmd, _, err := root.Find(args); err == nil {
+		return cmd.CommandPath() + " --help"
+	}
+	return "engine --help"
 }

@@ -71,10 +71,12 @@ func (a *app) benchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure mapping speed, end-to-end time, memory and incremental runs against the fakes",
 		Long:  benchLong,
-		Example: `  engine bench --scenario mapping --cases 20000
-  engine bench --scenario e2e --cases 1000,10000 --latency 20ms
-  engine bench --scenario memory --cases 1000,100000
-  engine bench --cases-from my_cases.json --scenario e2e`,
+		Example: `  engine bench --scenario mapping --cases 2000
+  engine bench --scenario e2e --cases 300 --latency 5ms
+  engine bench --scenario incremental --cases 300
+
+  # Your own (invented or exported) cases instead of synthetic ones
+  engine bench --cases-from docs/examples/primero-cases.json --scenario mapping`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.bench(cmd.Context(), f, cmd)

@@ -54,11 +54,13 @@ func (a *app) cursorCmd() *cobra.Command {
 		Use:   "cursor PIPELINE",
 		Short: "Show a pipeline's cursor, or set or rewind it (audited)",
 		Long:  cursorLong,
-		Example: `  engine cursor cases_to_oscar --specs specs/cambodia
+		Example: `  engine cursor f1_referrals_to_oscar --specs specs/cambodia
+
   # Re-read the last week, e.g. after fixing a lookup table
-  engine cursor cases_to_oscar --specs specs/cambodia --rewind 7d
+  engine cursor f1_referrals_to_oscar --specs specs/cambodia --rewind 7d
+
   # Start a new deployment from a date instead of the spec's initial value
-  engine cursor cases_to_oscar --specs specs/cambodia --set 2025-05-01`,
+  engine cursor f1_referrals_to_oscar --specs specs/cambodia --set 2025-05-01`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := f.check(); err != nil {

@@ -47,7 +47,10 @@ func (a *app) demoCmd() *cobra.Command {
 		Short: "Run the shipped deployments end to end against bundled fake servers",
 		Long:  demoLong,
 		Example: `  engine demo
-  engine demo --cases 2000 --keep-state /tmp/demo.db`,
+
+  # More cases, and keep the state files to look at afterwards
+  engine demo --cases 500 --keep-state /tmp/demo.db
+  engine failures --state /tmp/demo-unhcr.db`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.demo(cmd.Context(), f)

@@ -44,9 +44,16 @@ func (a *app) dryRunCmd() *cobra.Command {
 		Use:   "dry-run PIPELINE",
 		Short: "Preview what a pipeline would write, without writing anything",
 		Long:  dryRunLong,
-		Example: `  engine dry-run cases_to_oscar --specs specs/cambodia --limit 5
-  engine dry-run cases_to_oscar --specs specs/cambodia --from cases.json --format diff
-  engine dry-run cases_to_oscar --specs specs/cambodia --record 3f2a91c0-… --format json --redact-pii`,
+		Example: `  engine dry-run f1_referrals_to_oscar --specs specs/cambodia --secrets-file /etc/casesync/kh.env --limit 5
+
+  # Records from a file (an export, a hand-made case) instead of the source
+  engine dry-run cases_to_oscar --specs specs/example --secrets-file /etc/casesync/kh.env \
+    --from docs/examples/primero-cases.json --format diff
+
+  # The first record waiting in the retry queue, re-fetched, as JSON without names
+  key=$(engine failures --specs specs/cambodia --pipeline f1_referrals_to_oscar --format json | jq -r '.[0].record_key')
+  engine dry-run f1_referrals_to_oscar --specs specs/cambodia --secrets-file /etc/casesync/kh.env \
+    --record "$key" --format json --redact-pii`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch f.format {

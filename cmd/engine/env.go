@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -44,8 +43,8 @@ func (c *common) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&c.specs, "specs", "", "deployment folder (default $CASESYNC_SPECS, else the current folder)")
 	f.StringVar(&c.statePath, "state", "", "state file (default $CASESYNC_STATE, else casesync.db in the deployment folder)")
-	f.StringVar(&c.secretsFile, "secrets-file", "", "file of NAME=VALUE lines; the environment is used when a name is absent")
-	f.StringArrayVar(&c.baseURLs, "base-url", nil, "override a connector's base URL: NAME=URL (repeatable)")
+	f.StringVar(&c.secretsFile, "secrets-file", "", "dotenv file of NAME=VALUE lines (quotes, export, # comments; no $VAR expansion); the environment is used for a name it lacks")
+	f.StringArrayVar(&c.baseURLs, "base-url", nil, "override a connector's base URL: NAME=URL (repeatable; also $CASESYNC_BASE_URLS=NAME=URL,…)")
 	c.logs.register(f, "warn")
 }
 
@@ -83,16 +82,9 @@ func (a *app) loadPlan(c *common) (*engine.Plan, error) {
 		}
 		return nil, &exitError{code: 2, err: err}
 	}
-	urls := map[string]string{}
-	for _, kv := range c.baseURLs {
-		name, u, ok := strings.Cut(kv, "=")
-		if !ok || name == "" || u == "" {
-			return nil, usageError("--base-url wants NAME=URL, not %q", kv)
-		}
-		if _, known := plan.Connectors[name]; !known {
-			return nil, usageError("--base-url: no connector %q in %s", name, plan.Name)
-		}
-		urls[name] = u
+	urls, err := a.baseURLs(c, plan)
+	if err != nil {
+		return nil, err
 	}
 	lo := wire.LoadOptions{BaseURLs: urls}
 	if v := a.getenv("CASESYNC_CONCURRENCY"); v != "" {
@@ -106,8 +98,38 @@ func (a *app) loadPlan(c *common) (*engine.Plan, error) {
 	return plan, nil
 }
 
-// secrets reads a secrets file (NAME=VALUE lines, # comments) in front of
-// the environment. Values never leave this type except to a connector.
+// baseURLs are the connector base URLs to override: $CASESYNC_BASE_URLS
+// (NAME=URL,NAME=URL; names the deployment lacks are ignored, so one
+// setting serves a staging machine's every deployment), then each
+// --base-url flag, which must name a connector of the deployment.
+func (a *app) baseURLs(c *common, plan *engine.Plan) (map[string]string, error) {
+	urls := map[string]string{}
+	if env := a.getenv("CASESYNC_BASE_URLS"); env != "" {
+		for kv := range strings.SplitSeq(env, ",") {
+			name, u, ok := strings.Cut(strings.TrimSpace(kv), "=")
+			if !ok || name == "" || u == "" {
+				return nil, usageError("CASESYNC_BASE_URLS wants NAME=URL,NAME=URL, not %q", kv)
+			}
+			if _, known := plan.Connectors[name]; known {
+				urls[name] = u
+			}
+		}
+	}
+	for _, kv := range c.baseURLs {
+		name, u, ok := strings.Cut(kv, "=")
+		if !ok || name == "" || u == "" {
+			return nil, usageError("--base-url wants NAME=URL, not %q", kv)
+		}
+		if _, known := plan.Connectors[name]; !known {
+			return nil, usageError("--base-url: no connector %q in %s", name, plan.Name)
+		}
+		urls[name] = u
+	}
+	return urls, nil
+}
+
+// secrets reads a secrets file (dotenv: NAME=VALUE lines, quotes, export,
+// # comments; see parseSecretsFile) in front of the environment. Values never leave this type except to a connector.
 type secrets struct {
 	file   map[string]string
 	getenv func(string) string
@@ -149,22 +171,10 @@ func (a *app) loadSecrets(c *common) (*secrets, error) {
 	if err := a.checkSecretsFileMode(c.secretsFile, f); err != nil {
 		return nil, err
 	}
-	sc := bufio.NewScanner(f)
-	line := 0
-	for sc.Scan() {
-		line++
-		t := strings.TrimSpace(sc.Text())
-		if t == "" || strings.HasPrefix(t, "#") {
-			continue
-		}
-		k, v, ok := strings.Cut(t, "=")
-		if !ok {
-			// Never echo the line: it may hold a value.
-			return nil, &exitError{code: 2, err: fmt.Errorf("%s:%d: want NAME=VALUE", c.secretsFile, line)}
-		}
-		s.file[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	if s.file, err = parseSecretsFile(f, c.secretsFile); err != nil {
+		return nil, &exitError{code: 2, err: err}
 	}
-	return s, sc.Err()
+	return s, nil
 }
 
 // checkSecretsFileMode refuses a secrets file any user of the machine can

@@ -52,8 +52,10 @@ func (a *app) failuresCmd() *cobra.Command {
 		Short: "List the records waiting in the retry queue, and why they failed",
 		Long:  failuresLong,
 		Example: `  engine failures --specs specs/cambodia
-  engine failures --specs specs/cambodia --pipeline cases_to_oscar
-  engine failures --state kh.db --format json | jq -r '.[] | select(.parked) | .record_key'`,
+  engine failures --specs specs/cambodia --pipeline f1_referrals_to_oscar
+
+  # The keys of parked records, for a script
+  engine failures --state /var/lib/casesync/kh.db --format json | jq -r '.[] | select(.parked) | .record_key'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := f.check(); err != nil {

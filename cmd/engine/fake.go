@@ -46,9 +46,14 @@ func (a *app) fakeCmd() *cobra.Command {
 		Use:   "fake primero|oscar|ping",
 		Short: "Run a fake Primero, OSCaR or PING server for trying specs",
 		Long:  fakeLong,
-		Example: `  engine fake primero --addr 127.0.0.1:8081 --records 5000
+		Example: `  # Two fakes (one answering 10% of requests with 500), then a preview
+  # against them with the credentials they print
+  engine fake primero --addr 127.0.0.1:8081 --records 500
   engine fake oscar --addr 127.0.0.1:8082 --rate-500 0.1 --latency 20ms
-  engine dry-run cases_to_oscar --specs specs/example --base-url primero=http://127.0.0.1:8081 --base-url oscar=http://127.0.0.1:8082`,
+  PRIMERO_USER=openfn_cp_user PRIMERO_PASSWORD=primero-pass \
+  OSCAR_EMAIL=api.user@example.org OSCAR_PASSWORD=oscar-pass \
+    engine dry-run cases_to_oscar --specs specs/example --limit 20 \
+      --base-url primero=http://127.0.0.1:8081 --base-url oscar=http://127.0.0.1:8082`,
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: []string{"primero", "oscar", "ping"},
 		RunE: func(cmd *cobra.Command, args []string) error {

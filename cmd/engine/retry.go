@@ -69,14 +69,16 @@ func (a *app) retryCmd() *cobra.Command {
 		Use:   "retry",
 		Short: "Retry queued failures now with the current spec",
 		Long:  retryLong,
-		Example: `  # After fixing a lookup table: retry everything that failed
-  engine retry --specs specs/cambodia --secrets-file /etc/casesync/kh.env
-
-  # One record of one pipeline
-  engine retry --specs specs/cambodia --pipeline cases_to_oscar --record 3f2a91c0-…
+		Example: `  # One record of one pipeline (its key as engine failures shows it)
+  key=$(engine failures --specs specs/cambodia --pipeline f1_referrals_to_oscar --format json | jq -r '.[0].record_key')
+  engine retry --specs specs/cambodia --secrets-file /etc/casesync/kh.env --pipeline f1_referrals_to_oscar --record "$key"
 
   # Make parked records due again, and let the next scheduled run take them
-  engine retry --specs specs/cambodia --pipeline cases_to_oscar --queue-only`,
+  engine retry --specs specs/cambodia --pipeline f1_referrals_to_oscar --queue-only
+
+  # After fixing the data or a lookup table: retry everything that failed in
+  # a pipeline (without --pipeline: in every pipeline)
+  engine retry --specs specs/cambodia --secrets-file /etc/casesync/kh.env --pipeline f1_referrals_to_oscar`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := f.check(); err != nil {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -68,6 +67,7 @@ Exit codes: 0 clean shutdown, 1 spec problems at start, 2 usage or I/O error.`
 
 type runFlags struct {
 	common
+	pidFile    string
 	addr       string
 	adminAddr  string
 	adminToken string // secret name
@@ -83,17 +83,19 @@ func (a *app) runCmd() *cobra.Command {
 		Use:   "run",
 		Short: "Run the daemon: schedules, webhook inbox, hot reload, status and metrics",
 		Long:  runLong,
-		Example: `  # A deployment, its state beside it, status on http://127.0.0.1:8080/
-  engine run --specs specs/cambodia --secrets-file /etc/casesync/kh.env
+		Example: `  # Webhook inboxes on :8080, the status page on http://127.0.0.1:8081/;
+  # then, from another shell, reload the spec by hand and start a run
+  # without waiting for cron (under systemd: systemctl reload casesync)
+  engine run --specs specs/cambodia --secrets-file /etc/casesync/kh.env \
+    --addr 127.0.0.1:8080 --admin-addr 127.0.0.1:8081 --pid-file /run/casesync/kh.pid
+  kill -HUP $(cat /run/casesync/kh.pid)
+  curl -fsS -X POST http://127.0.0.1:8081/pipelines/f1_referrals_to_oscar/run
 
-  # Behind a reverse proxy that forwards Primero's webhooks, on a network
-  # file system that sends no change events
-  engine run --specs /srv/casesync/specs/kh --state /var/lib/casesync/kh.db \
-    --addr 127.0.0.1:9090 --poll 30s
-
-  # Reload the spec by hand, and start a run without waiting for cron
-  kill -HUP $(pidof engine)
-  curl -X POST http://127.0.0.1:8080/pipelines/cases_to_oscar/run`,
+  # State in /var/lib, JSON logs, inboxes and admin endpoints on one port,
+  # and a spec folder on a network file system that sends no change events
+  engine run --specs specs/cambodia --state /var/lib/casesync/kh.db \
+    --secrets-file /etc/casesync/kh.env --addr 127.0.0.1:9090 --admin-addr 127.0.0.1:9090 \
+    --poll 30s --log-format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runDaemon(cmd.Context(), &f)
@@ -105,6 +107,7 @@ func (a *app) runCmd() *cobra.Command {
 	// A daemon's log is its record: start and reload lines are info.
 	fl.Lookup("log-level").DefValue = "info"
 	f.common.logs.level.value = "info"
+	fl.StringVar(&f.pidFile, "pid-file", "", "write the daemon's process id here before it listens (for kill -HUP $(cat FILE)); removed on exit")
 	fl.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address for the webhook inboxes (put a TLS reverse proxy in front to expose it)")
 	fl.StringVar(&f.adminAddr, "admin-addr", "127.0.0.1:8081", "listen address for /status, /metrics, the status page and manual runs (the same as --addr: one listener)")
 	fl.StringVar(&f.adminToken, "admin-token-secret", "", "name of a secret (environment or --secrets-file) holding the bearer token the admin endpoints require; needed when --admin-addr is not loopback")
@@ -157,6 +160,15 @@ func (a *app) runDaemon(ctx context.Context, f *runFlags) error {
 	})
 	if err != nil {
 		return &exitError{code: 2, err: err}
+	}
+	if f.pidFile != "" {
+		// Lets an admin signal this daemon and no other engine process
+		// (a fake, a sync, a bench) that pidof would also name. Written
+		// before the ports open, so whoever waits for a port finds it.
+		if err := os.WriteFile(f.pidFile, fmt.Appendf(nil, "%d\n", os.Getpid()), 0o644); err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("write --pid-file: %w", err)}
+		}
+		defer os.Remove(f.pidFile)
 	}
 	type listener struct {
 		ln  net.Listener
@@ -286,10 +298,9 @@ func (a *app) planLoader(c *common) func() (*engine.Plan, error) {
 		if err != nil {
 			return nil, err
 		}
-		urls := map[string]string{}
-		for _, kv := range c.baseURLs {
-			name, u, _ := strings.Cut(kv, "=")
-			urls[name] = u
+		urls, err := a.baseURLs(c, plan)
+		if err != nil {
+			return nil, fmt.Errorf("the reloaded spec: %w", err)
 		}
 		plan, err = wire.Adjust(plan, wire.LoadOptions{BaseURLs: urls})
 		if err != nil {

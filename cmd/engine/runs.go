@@ -28,8 +28,10 @@ func (a *app) runsCmd() *cobra.Command {
 		Short: "List recorded runs, newest first",
 		Long:  runsLong,
 		Example: `  engine runs --specs specs/cambodia
-  engine runs --specs specs/cambodia --pipeline cases_to_oscar --limit 5
-  engine runs --state kh.db --format json | jq '.[] | select(.status != "succeeded")'`,
+  engine runs --specs specs/cambodia --pipeline f1_referrals_to_oscar --limit 5
+
+  # Runs that did not succeed, for a script
+  engine runs --state /var/lib/casesync/kh.db --format json | jq '.[] | select(.status != "succeeded")'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := f.check(); err != nil {

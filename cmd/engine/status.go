@@ -34,13 +34,13 @@ type statusFlags struct {
 
 // statusJSON is one pipeline in --format json output.
 type statusJSON struct {
-	Pipeline      string   `json:"pipeline"`
+	Pipeline      string   `json:"name"`
 	Cursor        *string  `json:"cursor"`
 	CursorUpdated *string  `json:"cursor_updated"`
 	ReadsFrom     string   `json:"reads_from,omitempty"`
 	LastRun       *runJSON `json:"last_run"`
-	Queued        int      `json:"queued"`
-	Parked        int      `json:"parked"`
+	Queued        int      `json:"retry_queued"`
+	Parked        int      `json:"retry_parked"`
 }
 
 func (a *app) statusCmd() *cobra.Command {
@@ -50,8 +50,10 @@ func (a *app) statusCmd() *cobra.Command {
 		Short: "Show each pipeline's cursor, last run and retry queue",
 		Long:  statusLong,
 		Example: `  engine status --specs specs/cambodia
-  engine status --state /var/lib/casesync/kh.db --pipeline cases_to_oscar
-  engine status --specs specs/cambodia --format json | jq '.[] | select(.parked > 0)'`,
+  engine status --state /var/lib/casesync/kh.db --pipeline f1_referrals_to_oscar
+
+  # Pipelines with records waiting for a person, for a script
+  engine status --specs specs/cambodia --format json | jq -r '.[] | select(.retry_parked > 0) | .name'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := f.check(); err != nil {

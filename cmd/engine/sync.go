@@ -46,12 +46,24 @@ func (a *app) syncCmd() *cobra.Command {
 		Use:   "sync PIPELINE",
 		Short: "Run one pipeline once now (and the pipelines chained after it)",
 		Long:  syncLong,
-		Example: `  PRIMERO_USER=… PRIMERO_PASSWORD=… OSCAR_EMAIL=… OSCAR_PASSWORD=… \
-    engine sync cases_to_oscar --specs specs/cambodia
-  engine sync cases_to_oscar --specs specs/cambodia --secrets-file /etc/casesync/kh.env --no-chain`,
+		Example: `  # Run a pipeline and those chained after it; secrets from a dotenv file
+  engine sync f1_referrals_to_oscar --specs specs/cambodia --secrets-file /etc/casesync/kh.env
+
+  # This pipeline only, JSON logs for a log shipper
+  engine sync f1_referrals_to_oscar --specs specs/cambodia --secrets-file /etc/casesync/kh.env \
+    --no-chain --log-format json --log-level info`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := a.open(cmd.Context(), &f.common, false)
+			plan, err := a.loadPlan(&f.common)
+			if err != nil {
+				return err
+			}
+			// Before the state is opened: a typo must not leave a new,
+			// empty state file behind.
+			if err := knownPipeline(plan, args[0]); err != nil {
+				return err
+			}
+			d, err := a.openPlan(cmd.Context(), &f.common, plan, false)
 			if err != nil {
 				return err
 			}
@@ -77,8 +89,8 @@ func orDefault(s, d string) string {
 // syncChain runs pipeline, then every pipeline whose trigger.after names
 // it, in order, when it succeeded.
 func (a *app) syncChain(ctx context.Context, d *deployment, pipeline string, opts engine.SyncOptions, chain bool) error {
-	if _, ok := d.plan.Pipelines[pipeline]; !ok {
-		return usageError("no pipeline %q in %s (have: %s)", pipeline, d.plan.Name, strings.Join(d.plan.Order, ", "))
+	if err := knownPipeline(d.plan, pipeline); err != nil {
+		return err
 	}
 	queue := []string{pipeline}
 	done := map[string]bool{}
@@ -113,6 +125,13 @@ func (a *app) syncChain(ctx context.Context, d *deployment, pipeline string, opt
 	}
 	if failed {
 		return &exitError{code: 1}
+	}
+	return nil
+}
+
+func knownPipeline(plan *engine.Plan, name string) error {
+	if _, ok := plan.Pipelines[name]; !ok {
+		return usageError("no pipeline %q in %s (have: %s)", name, plan.Name, strings.Join(plan.Order, ", "))
 	}
 	return nil
 }
