@@ -215,7 +215,15 @@ func (e *benchEnv) mapping(ctx context.Context, plan *engine.Plan) error {
 		return err
 	}
 	defer sb.Close()
-	p, err := wire.Adjust(plan, wire.LoadOptions{BaseURLs: sb.URLs})
+	// The sandbox runs every fake; point only the deployment's own
+	// connectors at them (Adjust refuses a name the plan lacks).
+	urls := map[string]string{}
+	for name := range plan.Connectors {
+		if u, ok := sb.URLs[name]; ok {
+			urls[name] = u
+		}
+	}
+	p, err := wire.Adjust(plan, wire.LoadOptions{BaseURLs: urls})
 	if err != nil {
 		return err
 	}
