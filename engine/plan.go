@@ -25,6 +25,10 @@ type Plan struct {
 	Pipelines  map[string]*Pipeline
 	// Order lists pipeline names sorted, for stable output.
 	Order []string
+	// Warnings are what engine check reports without failing
+	// ("file:line:col: path: code: message"), such as a plain-http
+	// base_url to another machine.
+	Warnings []string
 }
 
 // Connector is a connector's spec with its programs compiled.
@@ -36,6 +40,9 @@ type Connector struct {
 	Timeout    time.Duration
 	Backoff    time.Duration
 	MaxBackoff time.Duration
+	// CAPEM is the connector's tls.ca_file, read when the spec loads; nil
+	// trusts the system's CAs.
+	CAPEM []byte
 }
 
 // Auth is the connector's auth kind with its programs compiled.

@@ -32,6 +32,16 @@ type ConnectorSpec struct {
 	Concurrency int             `json:"concurrency"`
 	Pagination  *PaginationSpec `json:"pagination,omitempty"`
 	Normalize   NormalizeSpec   `json:"normalize"`
+	TLS         *TLSSpec        `json:"tls,omitempty"`
+}
+
+// TLSSpec is a connector's TLS: trusted CAs, a client certificate for
+// mutual TLS, and the lowest version accepted.
+type TLSSpec struct {
+	CAFile     string `json:"ca_file,omitempty"`
+	ClientCert Text   `json:"client_cert"`
+	ClientKey  Text   `json:"client_key"`
+	MinVersion string `json:"min_version"`
 }
 
 // RetrySpec is the retry policy for retryable failures.

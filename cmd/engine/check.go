@@ -24,7 +24,10 @@ A path is a deployment folder, a spec file (its folder is checked), or a
 folder of deployments (every folder below holding .cue files, except lib/
 and cue.mod/). Secrets are only checked by name: no value is needed.
 
-Exit codes: 0 clean, 1 problems found, 2 usage or I/O error.`
+Warnings (such as a plain http:// base_url to another machine,
+insecure-url) are printed to stderr and do not fail the check.
+
+Exit codes: 0 clean (warnings allowed), 1 problems found, 2 usage or I/O error.`
 
 func (a *app) checkCmd() *cobra.Command {
 	var f checkFlags
@@ -42,6 +45,7 @@ func (a *app) checkCmd() *cobra.Command {
 				args = []string{"specs"}
 			}
 			var all spec.Problems
+			var warnings []string
 			n := 0
 			for _, arg := range args {
 				dirs, err := spec.Deployments(arg)
@@ -53,7 +57,10 @@ func (a *app) checkCmd() *cobra.Command {
 				}
 				for _, dir := range dirs {
 					n++
-					_, err := spec.Load(dir, spec.Options{})
+					plan, err := spec.Load(dir, spec.Options{})
+					if plan != nil {
+						warnings = append(warnings, plan.Warnings...)
+					}
 					var ps spec.Problems
 					if errors.As(err, &ps) {
 						all = append(all, ps...)
@@ -63,6 +70,10 @@ func (a *app) checkCmd() *cobra.Command {
 				}
 			}
 			all = all.Sort()
+			// Warnings go to stderr, so --format json stays one document.
+			for _, w := range warnings {
+				fmt.Fprintln(a.stderr, "warning: "+w)
+			}
 			if f.format == "json" {
 				a.stdout.Write(all.JSON())
 			} else {

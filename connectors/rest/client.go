@@ -152,7 +152,12 @@ func New(c *engine.Connector, secrets engine.Secrets, opts Options) (*Client, er
 		hc := *opts.HTTP
 		cl.http = &hc
 	} else {
+		tc, err := tlsConfig(c, secrets)
+		if err != nil {
+			return nil, fmt.Errorf("connector %s: tls: %w", c.Name, err)
+		}
 		cl.transport = http.DefaultTransport.(*http.Transport).Clone()
+		cl.transport.TLSClientConfig = tc
 		cl.http = &http.Client{Transport: cl.transport}
 	}
 	cl.http.CheckRedirect = sameHostRedirects

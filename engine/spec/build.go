@@ -1,8 +1,12 @@
 package spec
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -169,7 +173,86 @@ func (b *builder) connector(name string, cs engine.ConnectorSpec) *engine.Connec
 	if cs.Pagination != nil {
 		c.Pagination = b.pagination(append(at, "pagination"), *cs.Pagination)
 	}
+	if shown, host, ok := plainHTTP(cs.BaseURL); ok && !loopbackHost(host) {
+		b.warn(append(at, "base_url"), "insecure-url", "%s is plain http to another machine: credentials and case data cross the network unencrypted; use https://", shown)
+	}
+	if t := cs.TLS; t != nil {
+		tat := append(at, "tls")
+		b.text(append(tat, "client_cert"), t.ClientCert)
+		b.text(append(tat, "client_key"), t.ClientKey)
+		if t.ClientCert.IsZero() != t.ClientKey.IsZero() {
+			b.problem(tat, "missing-field", "mutual TLS needs both client_cert and client_key")
+		}
+		if t.CAFile != "" {
+			c.CAPEM = b.caFile(append(tat, "ca_file"), t.CAFile)
+		}
+	}
 	return c
+}
+
+// caFile reads a CA bundle from the deployment folder and checks that it
+// holds at least one certificate.
+func (b *builder) caFile(at []string, file string) []byte {
+	path := file
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(b.l.dir, path)
+	}
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		b.problem(at, "bad-value", "cannot read the CA bundle %s", file)
+		return nil
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+		b.problem(at, "bad-value", "%s holds no PEM certificate", file)
+		return nil
+	}
+	return pem
+}
+
+// plainHTTP splits an http:// URL into the URL as shown (a password in it
+// masked) and its host name; ok is false for any other scheme. The engine
+// does not import net/url (see deps_test.go), and a base_url needs no more.
+func plainHTTP(raw string) (shown, host string, ok bool) {
+	rest, ok := strings.CutPrefix(raw, "http://")
+	if !ok {
+		return "", "", false
+	}
+	authority, path, _ := strings.Cut(rest, "/")
+	if i := strings.Index(path, "?"); i >= 0 {
+		path = path[:i]
+	}
+	shown = raw
+	if user, hostport, has := strings.Cut(authority, "@"); has {
+		if name, _, hasPass := strings.Cut(user, ":"); hasPass {
+			shown = "http://" + name + ":xxxxx@" + hostport
+			if path != "" {
+				shown += "/" + path
+			}
+		}
+		authority = hostport
+	}
+	host = authority
+	if h, _, err := net.SplitHostPort(authority); err == nil {
+		host = h
+	}
+	return shown, strings.Trim(host, "[]"), true
+}
+
+// loopbackHost reports whether a URL's host is this machine.
+func loopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// warn records a warning: reported by engine check, never fatal.
+func (b *builder) warn(sel []string, code, format string, args ...any) {
+	n := len(b.l.problems)
+	b.problem(sel, code, format, args...)
+	b.l.warnings = append(b.l.warnings, b.l.problems[n:]...)
+	b.l.problems = b.l.problems[:n]
 }
 
 func (b *builder) auth(at []string, a engine.AuthSpec) engine.Auth {

@@ -51,6 +51,9 @@ func Load(dir string, opts Options) (*engine.Plan, error) {
 		}
 		return nil, mergeShared(l.problems.Sort())
 	}
+	for _, w := range mergeShared(l.warnings.Sort()) {
+		plan.Warnings = append(plan.Warnings, w.String())
+	}
 	return plan, nil
 }
 
@@ -120,6 +123,7 @@ type loader struct {
 	dir      string // absolute
 	cwd      string
 	problems Problems
+	warnings Problems
 	files    map[string]bool // user files seen, absolute
 	root     cue.Value       // the unified deployment
 	schema   string

@@ -101,6 +101,7 @@ func (ps Problems) JSON() []byte {
 
 // Codes documents every problem code with its hint; README lists them.
 var Codes = map[string]string{
+	"insecure-url":         "a warning: use an https:// base_url, or a loopback address for a local proxy",
 	"syntax":               "fix the CUE syntax at this position",
 	"load":                 "the folder or an import could not be read",
 	"unknown-field":        "check the spelling; `engine check --help` lists the spec language",
