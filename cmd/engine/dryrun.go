@@ -269,7 +269,10 @@ func (p *previewer) render(field string, v any) string {
 	return string(b)
 }
 
+// clip neutralises control characters (printable) and cuts s to n
+// characters.
 func clip(s string, n int) string {
+	s = printable(s)
 	r := []rune(s)
 	if len(r) <= n {
 		return s
@@ -336,7 +339,7 @@ func trimBodyPrefix(k string) string {
 
 func (p *previewer) diff(ds []engine.Decision) {
 	for _, d := range ds {
-		fmt.Fprintf(p.w, "=== %s %s %s\n", verb(d.Action), d.RecordKey, reasonText(d))
+		fmt.Fprintf(p.w, "=== %s %s %s\n", verb(d.Action), printable(d.RecordKey), printable(reasonText(d)))
 		if d.Request == nil {
 			continue
 		}

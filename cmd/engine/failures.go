@@ -108,7 +108,7 @@ func (a *app) failuresCmd() *cobra.Command {
 				default:
 					next = relative(it.NextAt, now)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", it.Pipeline, it.RecordKey, it.Attempts, it.Reason, it.Class, next, pk, clip(it.LastError, 80))
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", it.Pipeline, printable(it.RecordKey), it.Attempts, printable(it.Reason), it.Class, next, pk, clip(it.LastError, 80))
 			}
 			if err := tw.Flush(); err != nil {
 				return err

@@ -3,6 +3,10 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"casesync/engine"
+	"casesync/internal/state"
 )
 
 func TestFailures(t *testing.T) {
@@ -47,5 +51,46 @@ func TestFailures(t *testing.T) {
 	out, _, code = fx.cli(t, "failures")
 	if code != 0 || !strings.Contains(out, "no failures") {
 		t.Errorf("after the fix: exit %d\n%s", code, out)
+	}
+}
+
+// TestFailures_NeutralisesControlCharacters: a record key or remote
+// message holding terminal escapes, a carriage return or a bidi override
+// is shown with them written out, so it cannot clear the screen, retitle
+// the window or forge a row.
+func TestFailures_NeutralisesControlCharacters(t *testing.T) {
+	fx := newStateFixture(t)
+	ctx := t.Context()
+	st, err := state.Open(fx.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := stateNow.Add(-time.Hour)
+	run, err := st.StartRun(ctx, "cases_to_oscar", "h", "test", at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evilKey := "case-\x1b[2J\x1b]0;pwned\x07"
+	if err := st.CommitPage(ctx, engine.PageCommit{RunID: run, Pipeline: "cases_to_oscar", Now: at, Outcomes: []engine.Outcome{{
+		RecordKey: evilKey, Action: engine.ActionFailed, Reason: "http_422", Class: engine.ClassPermanent,
+		Error: "refused\r\ncases_to_oscar  forged-row \u202egnp.exe"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.FinishRun(ctx, run, "failed", engine.Counts{Read: 1, Failed: 1}, "1 record failed\x1b[31m", at); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	for _, args := range [][]string{{"failures"}, {"runs"}} {
+		out, errOut, code := fx.cli(t, args...)
+		if code != 0 {
+			t.Fatalf("%s: exit %d\n%s", args[0], code, errOut)
+		}
+		if i := strings.IndexAny(out, "\x1b\x07\r\u202e"); i >= 0 {
+			t.Errorf("%s prints a raw control character at byte %d:\n%q", args[0], i, out)
+		}
+	}
+	out, _, _ := fx.cli(t, "failures")
+	if !strings.Contains(out, `case-\x1b[2J\x1b]0;pwned\x07`) || !strings.Contains(out, `refused\x0d\x0acases_to_oscar`) {
+		t.Errorf("failures does not show the key and message with their escapes written out:\n%s", out)
 	}
 }

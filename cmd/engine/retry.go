@@ -240,7 +240,7 @@ func (a *app) retry(cmd *cobra.Command, f *retryFlags) error {
 		if err != nil {
 			runFailed = true
 			rj.Error = d.red.String(err.Error())
-			fmt.Fprintf(a.stderr, "engine: %s\n", rj.Error)
+			fmt.Fprintf(a.stderr, "engine: %s\n", printable(rj.Error))
 		}
 		out.Runs = append(out.Runs, rj)
 		if ctx.Err() != nil {

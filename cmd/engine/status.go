@@ -127,7 +127,7 @@ func (a *app) status(cmd *cobra.Command, f *statusFlags) error {
 		fmt.Fprintln(w, j.Pipeline)
 		switch {
 		case s.HasCursor:
-			fmt.Fprintf(w, "  cursor     %s, moved %s\n", s.Cursor, relative(s.CursorUpdated, now))
+			fmt.Fprintf(w, "  cursor     %s, moved %s\n", printable(s.Cursor), relative(s.CursorUpdated, now))
 		case j.ReadsFrom != "":
 			fmt.Fprintf(w, "  cursor     none yet: the first run reads from the initial value\n")
 		default:
@@ -143,7 +143,7 @@ func (a *app) status(cmd *cobra.Command, f *statusFlags) error {
 			fmt.Fprintf(w, "  last run   #%d %s, trigger %s, started %s, took %s\n", r.ID, r.Status, r.Trigger, stamp(r.Started, now), duration(r))
 			fmt.Fprintf(w, "             %s\n", countsLine(r.Counts))
 			if r.Error != "" {
-				fmt.Fprintf(w, "             error: %s\n", r.Error)
+				fmt.Fprintf(w, "             error: %s\n", printable(r.Error))
 			}
 		}
 		switch {

@@ -141,7 +141,7 @@ func printResult(w io.Writer, res *engine.RunResult) {
 	fmt.Fprintf(w, "%s: read %d, created %d, updated %d, unchanged %d, skipped %d, failed %d (%s)\n",
 		res.Pipeline, c.Read, c.Created, c.Updated, c.Unchanged, c.Skipped, c.Failed, res.Duration.Round(time.Millisecond))
 	for _, r := range engine.SortedReasons(res.Reasons) {
-		fmt.Fprintf(w, "  %-32s %d\n", r, res.Reasons[r])
+		fmt.Fprintf(w, "  %-32s %d\n", printable(r), res.Reasons[r])
 	}
 	for name, n := range res.Misses {
 		fmt.Fprintf(w, "  lookup %s missed %d time(s)\n", name, n)

@@ -14,7 +14,7 @@ func render(ctx context.Context, r *engine.Request, input any, v *mapping.Vars) 
 	if r.Path == nil {
 		return nil, fmt.Errorf("request has no path")
 	}
-	path, err := r.Path.Render(ctx, input, v)
+	path, err := r.Path.RenderEscaped(ctx, input, v, pathSegment)
 	if err != nil {
 		return nil, fmt.Errorf("path: %w", err)
 	}
@@ -48,6 +48,19 @@ func render(ctx context.Context, r *engine.Request, input any, v *mapping.Vars) 
 		c.Records = selectRecords(r.Records, v)
 	}
 	return c, nil
+}
+
+// pathSegment escapes a value for one path segment: '/', '?', '#' and '%'
+// are escaped, and a value that is "." or ".." (which URL resolution would
+// walk up with) is escaped whole.
+func pathSegment(s string) string {
+	switch s {
+	case ".":
+		return "%2E"
+	case "..":
+		return "%2E%2E"
+	}
+	return url.PathEscape(s)
 }
 
 // selectRecords is a request's records program as a RecordsFunc.

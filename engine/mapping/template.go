@@ -7,7 +7,9 @@ import (
 )
 
 // Template is a string with {jq} holes, e.g. "/api/v2/cases/{.id}/referrals"
-// or "{$cursor}..". "{{" and "}}" stand for literal braces.
+// or "{$cursor}..". "{{" and "}}" stand for literal braces. A hole written
+// {raw PROGRAM} is inserted as it is by RenderEscaped: the spec's explicit
+// opt-out of escaping, for a value that is itself a path.
 type Template struct {
 	src   string
 	parts []tplPart
@@ -16,7 +18,8 @@ type Template struct {
 type tplPart struct {
 	lit string
 	jq  *JQ
-	at  int // byte offset of the hole's program in the template text
+	at  int  // byte offset of the hole's program in the template text
+	raw bool // {raw PROGRAM}: never escaped
 }
 
 // TemplateError is a template problem at a byte offset of its text.
@@ -46,15 +49,22 @@ func CompileTemplate(src string, reg *Registry) (*Template, error) {
 			if end < 0 {
 				return nil, &TemplateError{Offset: i, Err: fmt.Errorf("unclosed { in template")}
 			}
-			j, err := CompileJQ(src[i+1:end], reg)
+			prog, at := src[i+1:end], i+1
+			// "raw" followed by a space is no jq program, so the marker
+			// cannot shadow one.
+			rest, raw := strings.CutPrefix(prog, "raw ")
+			if raw {
+				prog, at = rest, at+len("raw ")
+			}
+			j, err := CompileJQ(prog, reg)
 			if err != nil {
-				return nil, &TemplateError{Offset: i + 1, Err: err}
+				return nil, &TemplateError{Offset: at, Err: err}
 			}
 			if lit.Len() > 0 {
 				t.parts = append(t.parts, tplPart{lit: lit.String()})
 				lit.Reset()
 			}
-			t.parts = append(t.parts, tplPart{jq: j, at: i + 1})
+			t.parts = append(t.parts, tplPart{jq: j, at: at, raw: raw})
 			i = end
 		case c == '}':
 			return nil, &TemplateError{Offset: i, Err: fmt.Errorf("unmatched } in template")}
@@ -126,6 +136,14 @@ func (t *Template) Static() bool {
 // Render evaluates the holes against input. A hole must yield one scalar;
 // null renders as "".
 func (t *Template) Render(ctx context.Context, input any, v *Vars) (string, error) {
+	return t.RenderEscaped(ctx, input, v, nil)
+}
+
+// RenderEscaped is Render with each hole's text passed through escape
+// (unless the hole is {raw …}): a connector escapes a path hole as one path
+// segment, so a record key such as "../../admin?x=" cannot reach another
+// endpoint. A nil escape inserts every value as it is.
+func (t *Template) RenderEscaped(ctx context.Context, input any, v *Vars, escape func(string) string) (string, error) {
 	if len(t.parts) == 1 && t.parts[0].jq == nil {
 		return t.parts[0].lit, nil
 	}
@@ -144,7 +162,11 @@ func (t *Template) Render(ctx context.Context, input any, v *Vars) (string, erro
 			return "", fmt.Errorf("template {%s}: yields a %s, not a scalar", p.jq.src, typeName(x))
 		case nil:
 		default:
-			b.WriteString(keyString(x))
+			s := keyString(x)
+			if escape != nil && !p.raw {
+				s = escape(s)
+			}
+			b.WriteString(s)
 		}
 	}
 	return b.String(), nil
