@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"casesync/internal/fakes/faults"
+	"casesync/internal/fakes/his"
 	"casesync/internal/fakes/oscar"
 	"casesync/internal/fakes/ping"
 	"casesync/internal/fakes/primero"
@@ -25,7 +26,9 @@ seeded data (invented people only) and switchable faults.
 Credentials the fakes accept:
   primero  user openfn_cp_user, password primero-pass
   oscar    email api.user@example.org, password oscar-pass
-  ping     the Default* values of internal/fakes/ping (printed at start)`
+  ping     the Default* values of internal/fakes/ping (printed at start)
+  his      email his.integration@example.org, password his-pass (the
+           fixed patients of internal/fakes/his, then --records generated)`
 
 type fakeFlags struct {
 	addr       string
@@ -43,8 +46,8 @@ type fakeFlags struct {
 func (a *app) fakeCmd() *cobra.Command {
 	var f fakeFlags
 	cmd := &cobra.Command{
-		Use:   "fake primero|oscar|ping",
-		Short: "Run a fake Primero, OSCaR or PING server for trying specs",
+		Use:   "fake primero|oscar|ping|his",
+		Short: "Run a fake Primero, OSCaR, PING or HIS server for trying specs",
 		Long:  fakeLong,
 		Example: `  # Two fakes (one answering 10% of requests with 500), then a preview
   # against them with the credentials they print
@@ -55,7 +58,7 @@ func (a *app) fakeCmd() *cobra.Command {
     engine dry-run cases_to_oscar --specs specs/example --limit 20 \
       --base-url primero=http://127.0.0.1:8081 --base-url oscar=http://127.0.0.1:8082`,
 		Args:      cobra.ExactArgs(1),
-		ValidArgs: []string{"primero", "oscar", "ping"},
+		ValidArgs: []string{"primero", "oscar", "ping", "his"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fc := faults.Config{Latency: f.latency, Jitter: f.jitter, Rate500: f.rate500, Rate429: f.rate429, RetryAfter: f.retryAfter, RateDrop: f.drop}
 			var h http.Handler
@@ -70,8 +73,11 @@ func (a *app) fakeCmd() *cobra.Command {
 			case "ping":
 				h = ping.New(ping.Options{Interventions: f.records, Decisions: f.records / 2, Seed: f.seed, Faults: fc, StatusDelay: time.Second})
 				creds = fmt.Sprintf("client %s, user %s / password %s, subscription key %s", ping.DefaultClientID, ping.DefaultUsername, ping.DefaultPassword, ping.DefaultSubscriptionKey)
+			case "his":
+				h = his.New(his.Options{People: f.records, Seed: f.seed, Faults: fc})
+				creds = "email " + his.DefaultEmail + " / password " + his.DefaultPassword
 			default:
-				return usageError("unknown fake %q: choose primero, oscar or ping", args[0])
+				return usageError("unknown fake %q: choose primero, oscar, ping or his", args[0])
 			}
 			ln, err := net.Listen("tcp", f.addr)
 			if err != nil {

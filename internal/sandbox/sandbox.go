@@ -1,4 +1,4 @@
-// Package sandbox starts the three faithful fakes (Primero, OSCaR, PING) on
+// Package sandbox starts the faithful fakes (Primero, OSCaR, PING, HIS) on
 // loopback ports, with the credentials the shipped specs expect, for the
 // demo, the bench and end-to-end tests. It knows the fakes, not the engine.
 package sandbox
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"casesync/internal/fakes/faults"
+	"casesync/internal/fakes/his"
 	"casesync/internal/fakes/oscar"
 	"casesync/internal/fakes/ping"
 	"casesync/internal/fakes/primero"
@@ -24,8 +25,10 @@ type Options struct {
 	Clients       int
 	Interventions int
 	Decisions     int
-	Seed          uint64
-	CasesFrom     []map[string]any
+	// People adds generated HIS patients after the fixed ones.
+	People    int
+	Seed      uint64
+	CasesFrom []map[string]any
 	// OSCaRFromCases gives the fake OSCaR every organisation and client
 	// the CasesFrom cases refer to (see References), so a case file
 	// exported from a real deployment is measured on its writes, not on
@@ -50,6 +53,7 @@ type Sandbox struct {
 	Primero *primero.Server
 	Oscar   *oscar.Server
 	Ping    *ping.Server
+	HIS     *his.Server
 	// URLs maps connector names used by the shipped specs to base URLs.
 	URLs    map[string]string
 	secrets map[string]string
@@ -70,6 +74,8 @@ func Start(opts Options) (*Sandbox, error) {
 		"PING_PASSWORD":         ping.DefaultPassword,
 		"PING_SUBSCRIPTION_KEY": ping.DefaultSubscriptionKey,
 		"INBOX_SECRET":          "demo-inbox-secret",
+		"HIS_EMAIL":             his.DefaultEmail,
+		"HIS_PASSWORD":          his.DefaultPassword,
 	}
 	for k, v := range opts.Secrets {
 		s.secrets[k] = v
@@ -88,10 +94,11 @@ func Start(opts Options) (*Sandbox, error) {
 	}
 	s.Ping = ping.New(ping.Options{Interventions: opts.Interventions, Decisions: opts.Decisions, Seed: opts.Seed, StatusDelay: opts.PingStatusDelay, Faults: opts.Faults,
 		ClientID: sec["PING_CLIENT_ID"], Username: sec["PING_USERNAME"], Password: sec["PING_PASSWORD"], SubscriptionKey: sec["PING_SUBSCRIPTION_KEY"]})
+	s.HIS = his.New(his.Options{People: opts.People, Seed: opts.Seed, Faults: opts.Faults, Email: sec["HIS_EMAIL"], Password: sec["HIS_PASSWORD"]})
 	for _, h := range []struct {
 		names []string
 		h     http.Handler
-	}{{[]string{"primero"}, s.Primero}, {[]string{"oscar"}, s.Oscar}, {[]string{"ping", "progres"}, s.Ping}} {
+	}{{[]string{"primero"}, s.Primero}, {[]string{"oscar"}, s.Oscar}, {[]string{"ping", "progres"}, s.Ping}, {[]string{"his"}, s.HIS}} {
 		u, err := s.serve(h.h)
 		if err != nil {
 			s.Close()
