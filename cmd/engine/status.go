@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"casesync/engine"
+	"casesync/internal/daemon"
 	"casesync/internal/state"
 )
 
@@ -19,9 +20,15 @@ const statusLong = `Status shows, for each pipeline of the deployment, where it 
   last run   its id, status (succeeded, failed, interrupted, running),
              trigger, start, duration and counts: read, created, updated,
              unchanged, skipped, failed
-  queue      records waiting in the retry queue, and how many of them are
+  success    the last run that succeeded, when it is not the last run
+  queue      records waiting in the retry queue, how many of them are
              parked (they failed max_attempts times and wait for a person:
-             see engine failures and engine retry)
+             see engine failures and engine retry), and their reasons
+
+A pipeline whose last run failed is marked FAILED; one whose last run
+finished with failed records, or with parked records, NEEDS ATTENTION.
+--format json gives the same fields, under the same names, as the daemon's
+/status (health: failed, attention, running, ok, never_run).
 
 It reads the state file only, opened read-only: it is safe while a sync or
 the daemon runs, and it makes no request to any system. A pipeline the specs
@@ -30,17 +37,6 @@ declare but that never ran shows as "never run".`
 type statusFlags struct {
 	stateFlags
 	pipeline string
-}
-
-// statusJSON is one pipeline in --format json output.
-type statusJSON struct {
-	Pipeline      string   `json:"name"`
-	Cursor        *string  `json:"cursor"`
-	CursorUpdated *string  `json:"cursor_updated"`
-	ReadsFrom     string   `json:"reads_from,omitempty"`
-	LastRun       *runJSON `json:"last_run"`
-	Queued        int      `json:"retry_queued"`
-	Parked        int      `json:"retry_parked"`
 }
 
 func (a *app) statusCmd() *cobra.Command {
@@ -92,23 +88,14 @@ func (a *app) status(cmd *cobra.Command, f *statusFlags) error {
 	if f.pipeline != "" {
 		names = []string{f.pipeline}
 	}
-	out := make([]statusJSON, 0, len(names))
+	// The daemon's /status type: both speak the same field names.
+	out := make([]daemon.PipelineStatus, 0, len(names))
 	for _, n := range names {
-		s := stats[n]
-		j := statusJSON{Pipeline: n, Queued: s.Queued, Parked: s.Parked}
-		if s.HasCursor {
-			j.Cursor, j.CursorUpdated = &s.Cursor, jsonTime(s.CursorUpdated)
-		}
+		var p *engine.Pipeline
 		if plan != nil {
-			if p, ok := plan.Pipelines[n]; ok {
-				j.ReadsFrom, _ = p.ReadFrom(s.Cursor, s.HasCursor)
-			}
+			p = plan.Pipelines[n]
 		}
-		if s.HasRun {
-			r := toRunJSON(s.LastRun)
-			j.LastRun = &r
-		}
-		out = append(out, j)
+		out = append(out, daemon.PipelineFromState(n, p, stats[n]))
 	}
 	if f.format == "json" {
 		return writeJSON(a.stdout, out)
@@ -123,8 +110,15 @@ func (a *app) status(cmd *cobra.Command, f *statusFlags) error {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		s := stats[j.Pipeline]
-		fmt.Fprintln(w, j.Pipeline)
+		s := stats[j.Name]
+		switch j.Health {
+		case daemon.HealthFailed:
+			fmt.Fprintf(w, "%s — FAILED: the last run did not finish\n", j.Name)
+		case daemon.HealthAttention:
+			fmt.Fprintf(w, "%s — NEEDS ATTENTION: failed or parked records\n", j.Name)
+		default:
+			fmt.Fprintln(w, j.Name)
+		}
 		switch {
 		case s.HasCursor:
 			fmt.Fprintf(w, "  cursor     %s, moved %s\n", printable(s.Cursor), relative(s.CursorUpdated, now))
@@ -145,12 +139,20 @@ func (a *app) status(cmd *cobra.Command, f *statusFlags) error {
 			if r.Error != "" {
 				fmt.Fprintf(w, "             error: %s\n", printable(r.Error))
 			}
+			if s.HasSuccess && s.LastSuccess.ID != r.ID {
+				fmt.Fprintf(w, "  success    last #%d, finished %s\n", s.LastSuccess.ID, stamp(s.LastSuccess.Finished, now))
+			} else if !s.HasSuccess {
+				fmt.Fprintf(w, "  success    none yet\n")
+			}
 		}
 		switch {
 		case s.Queued == 0:
 			fmt.Fprintf(w, "  queue      empty\n")
 		default:
-			fmt.Fprintf(w, "  queue      %d waiting to retry, %d parked (engine failures --pipeline %s)\n", s.Queued-s.Parked, s.Parked, j.Pipeline)
+			fmt.Fprintf(w, "  queue      %d waiting to retry, %d parked (engine failures --pipeline %s)\n", s.Queued-s.Parked, s.Parked, j.Name)
+			for _, r := range engine.SortedReasons(j.RetryByReason) {
+				fmt.Fprintf(w, "             %-32s %d\n", r, j.RetryByReason[r])
+			}
 		}
 	}
 	return nil

@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"casesync/internal/daemon"
 )
 
 func TestStatus(t *testing.T) {
@@ -14,7 +16,8 @@ func TestStatus(t *testing.T) {
 		t.Fatalf("status: exit %d\n%s", code, errOut)
 	}
 	for _, want := range []string{
-		"cases_to_oscar\n",
+		"cases_to_oscar — NEEDS ATTENTION: failed or parked records\n",
+		"map_error",
 		"  cursor     20",
 		"  next read  from ",
 		"  last run   #1 succeeded, trigger manual, started ",
@@ -26,14 +29,15 @@ func TestStatus(t *testing.T) {
 		}
 	}
 
-	var got []statusJSON
+	var got []daemon.PipelineStatus
 	fx.jsonOut(t, &got, "status", "--pipeline", "cases_to_oscar")
 	if len(got) != 1 {
 		t.Fatalf("status json: %d pipelines, want 1", len(got))
 	}
 	s := got[0]
-	if s.Pipeline != "cases_to_oscar" || s.Cursor == nil || s.LastRun == nil || s.LastRun.Status != "succeeded" ||
-		s.LastRun.Counts.Failed != 1 || s.LastRun.Counts.Created == 0 || s.Queued != 1 || s.Parked != 0 || s.ReadsFrom == "" {
+	if s.Name != "cases_to_oscar" || s.Cursor == "" || s.LastRun == nil || s.LastRun.Status != "succeeded" ||
+		s.LastRun.Counts.Failed != 1 || s.LastRun.Counts.Created == 0 || s.RetryQueued != 1 || s.RetryParked != 0 || s.ReadsFrom == "" ||
+		s.Health != daemon.HealthAttention || s.LastSuccess == nil || s.RetryByReason["map_error"] != 1 {
 		t.Errorf("status json = %+v (last run %+v)", s, s.LastRun)
 	}
 

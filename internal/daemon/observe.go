@@ -36,6 +36,8 @@ func newDaemonMetrics(d *Daemon) *daemonMetrics {
 		acceptDur:      r.histogram("casesync_inbox_accept_seconds", "Time to accept a webhook delivery durably (authenticated, stored, answered).", latencyBuckets, "pipeline"),
 		runDur:         r.histogram("casesync_run_duration_seconds", "Run duration by pipeline.", runBuckets, "pipeline"),
 	}
+	// Sorted by name, "go_…" and "process_…" come after the casesync_ families.
+	r.register("go_and_process", newRuntimeFamilies())
 	r.gaugeFunc("casesync_runs_in_progress", "Runs in flight.", nil, func() []sample {
 		return []sample{{v: float64(m.inProgress.Load())}}
 	})
@@ -68,6 +70,30 @@ func newDaemonMetrics(d *Daemon) *daemonMetrics {
 		var out []sample
 		for name, s := range st {
 			out = append(out, sample{[]string{name}, float64(s.Queued)})
+		}
+		return out
+	})
+	r.gaugeFunc("casesync_retry_parked", "Records parked in the retry queue by pipeline: they failed max_attempts times and wait for a person (engine failures, engine retry).", []string{"pipeline"}, func() []sample {
+		st, err := d.cfg.State.Stats(context.Background())
+		if err != nil {
+			return nil
+		}
+		var out []sample
+		for name, s := range st {
+			out = append(out, sample{[]string{name}, float64(s.Parked)})
+		}
+		return out
+	})
+	r.gaugeFunc("casesync_last_success_timestamp_seconds", "When the pipeline's last run that succeeded finished, Unix seconds; alert on time() minus this. Its records may still have failed (casesync_records_total).", []string{"pipeline"}, func() []sample {
+		st, err := d.cfg.State.Stats(context.Background())
+		if err != nil {
+			return nil
+		}
+		var out []sample
+		for name, s := range st {
+			if s.HasSuccess && !s.LastSuccess.Finished.IsZero() {
+				out = append(out, sample{[]string{name}, float64(s.LastSuccess.Finished.UnixMilli()) / 1000})
+			}
 		}
 		return out
 	})

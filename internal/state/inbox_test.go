@@ -95,15 +95,24 @@ func TestStore_Stats(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A later run that failed: the last run changes, the last success not.
+	run2 := startRun(t, s, "cases")
+	if err := s.FinishRun(ctx, run2, "failed", engine.Counts{}, "auth refused", t0.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+
 	got, err := s.Stats(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	first := engine.RunInfo{ID: run, Pipeline: "cases", SpecHash: "spec-hash-1", Trigger: "test", Started: t0,
+		Finished: t0.Add(time.Minute), Status: "succeeded", Counts: engine.Counts{Read: 2, Created: 1, Failed: 2}}
 	want := map[string]PipelineStats{
 		"cases": {Cursor: "c9", HasCursor: true, CursorUpdated: t0, HasRun: true, Queued: 1, Parked: 1,
-			LastRun: engine.RunInfo{ID: run, Pipeline: "cases", SpecHash: "spec-hash-1", Trigger: "test", Started: t0,
-				Finished: t0.Add(time.Minute), Status: "succeeded", Counts: engine.Counts{Read: 2, Created: 1, Failed: 2}}},
-		"referrals": {Queued: 1},
+			LastRun: engine.RunInfo{ID: run2, Pipeline: "cases", SpecHash: "spec-hash-1", Trigger: "test", Started: t0,
+				Finished: t0.Add(2 * time.Minute), Status: "failed", Error: "auth refused"},
+			LastSuccess: first, HasSuccess: true, QueuedByReason: map[string]int{"http_422": 1}},
+		"referrals": {Queued: 1, QueuedByReason: map[string]int{"http_503": 1}},
 		"services":  {Cursor: "2026-01-01", HasCursor: true, CursorUpdated: t0},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -18,6 +18,13 @@ type PipelineStats struct {
 	HasRun        bool
 	Queued        int // entries in the retry queue, parked included
 	Parked        int
+	// QueuedByReason counts the retry queue's entries by reason code, so
+	// an admin sees what kind of failure waits (parked ones included).
+	QueuedByReason map[string]int
+	// LastSuccess is the newest run that finished "succeeded" (its records
+	// may still have failed: see its counts).
+	LastSuccess engine.RunInfo
+	HasSuccess  bool
 }
 
 // Stats summarises every pipeline the file knows (by cursor, run or queue
@@ -63,6 +70,41 @@ func (s *Store) stats(ctx context.Context) (map[string]PipelineStats, error) {
 		st := out[r.Pipeline]
 		st.LastRun, st.HasRun = r, true
 		out[r.Pipeline] = st
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = eachRow(ctx, tx, `
+		SELECT `+runColumns+` FROM runs
+		WHERE id IN (SELECT max(id) FROM runs WHERE status = 'succeeded' GROUP BY pipeline)`, func(rows *sql.Rows) error {
+		r, err := scanRun(rows)
+		if err != nil {
+			return err
+		}
+		st := out[r.Pipeline]
+		st.LastSuccess, st.HasSuccess = r, true
+		out[r.Pipeline] = st
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = eachRow(ctx, tx, `
+		SELECT pipeline, reason, count(*) FROM retry_queue GROUP BY pipeline, reason`, func(rows *sql.Rows) error {
+		var (
+			p, reason string
+			n         int
+		)
+		if err := rows.Scan(&p, &reason, &n); err != nil {
+			return err
+		}
+		st := out[p]
+		if st.QueuedByReason == nil {
+			st.QueuedByReason = map[string]int{}
+		}
+		st.QueuedByReason[reason] += n
+		out[p] = st
 		return nil
 	})
 	if err != nil {
