@@ -30,9 +30,11 @@ type ConnectorSpec struct {
 	Retry       RetrySpec       `json:"retry"`
 	RateLimit   *RateLimitSpec  `json:"rate_limit,omitempty"`
 	Concurrency int             `json:"concurrency"`
-	Pagination  *PaginationSpec `json:"pagination,omitempty"`
-	Normalize   NormalizeSpec   `json:"normalize"`
-	TLS         *TLSSpec        `json:"tls,omitempty"`
+	// MaxResponseBytes bounds a response body; 0 means the default.
+	MaxResponseBytes int64           `json:"max_response_bytes"`
+	Pagination       *PaginationSpec `json:"pagination,omitempty"`
+	Normalize        NormalizeSpec   `json:"normalize"`
+	TLS              *TLSSpec        `json:"tls,omitempty"`
 }
 
 // TLSSpec is a connector's TLS: trusted CAs, a client certificate for

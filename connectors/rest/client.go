@@ -91,6 +91,8 @@ type Client struct {
 	backoff  time.Duration
 	maxBack  time.Duration
 	attempts int
+	// maxResponse bounds a response body (max_response_bytes).
+	maxResponse int64
 
 	stats  counters
 	closed atomic.Bool
@@ -107,19 +109,23 @@ func New(c *engine.Connector, secrets engine.Secrets, opts Options) (*Client, er
 		return nil, errors.New("rest: nil connector")
 	}
 	cl := &Client{
-		name:     c.Name,
-		conn:     c,
-		secrets:  secrets,
-		red:      opts.Redactor,
-		clock:    opts.Clock,
-		sleep:    opts.Sleep,
-		observe:  opts.Observe,
-		rand:     opts.Rand,
-		normal:   c.Spec.Normalize,
-		timeout:  orDuration(c.Timeout, defaultTimeout),
-		backoff:  orDuration(c.Backoff, defaultBackoff),
-		maxBack:  orDuration(c.MaxBackoff, defaultMaxBackoff),
-		attempts: c.Spec.Retry.MaxAttempts,
+		name:        c.Name,
+		conn:        c,
+		secrets:     secrets,
+		red:         opts.Redactor,
+		clock:       opts.Clock,
+		sleep:       opts.Sleep,
+		observe:     opts.Observe,
+		rand:        opts.Rand,
+		normal:      c.Spec.Normalize,
+		timeout:     orDuration(c.Timeout, defaultTimeout),
+		backoff:     orDuration(c.Backoff, defaultBackoff),
+		maxBack:     orDuration(c.MaxBackoff, defaultMaxBackoff),
+		attempts:    c.Spec.Retry.MaxAttempts,
+		maxResponse: c.Spec.MaxResponseBytes,
+	}
+	if cl.maxResponse <= 0 {
+		cl.maxResponse = defaultMaxResponse
 	}
 	if cl.attempts <= 0 {
 		cl.attempts = defaultMaxAttempts

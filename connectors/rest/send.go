@@ -224,12 +224,23 @@ func (c *Client) response(o *outbound, resp *http.Response, body io.Reader, gen 
 		if !o.login {
 			c.auth.observe(resp.Header, gen)
 		}
-		v, err := decodeJSON(body)
+		var v any
+		err := c.tooLarge(resp.ContentLength)
+		if err == nil {
+			v, err = decodeJSON(&cappedReader{r: body, left: c.maxResponse})
+		}
 		switch {
 		case err == nil:
 			return outcome{resp: &Response{Status: st, Header: resp.Header, Body: v}}
 		case errors.Is(err, errNotJSON):
 			re.Class, re.Msg = engine.ClassPermanent, "non-JSON response"
+			re.MaybeApplied = !o.idempotent
+			return outcome{action: actDone, err: re}
+		case errors.Is(err, errTooLarge):
+			// Asking again brings the same body: a permanent failure the
+			// spec fixes (smaller pages, or a larger limit).
+			re.Class = engine.ClassPermanent
+			re.Msg = fmt.Sprintf("response larger than connectors.%s.max_response_bytes (%d bytes): request smaller pages or raise the limit", c.name, c.maxResponse)
 			re.MaybeApplied = !o.idempotent
 			return outcome{action: actDone, err: re}
 		}
@@ -342,6 +353,44 @@ func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 }
 
 var errNotJSON = errors.New("non-JSON response")
+
+// errTooLarge is a response body past the connector's max_response_bytes.
+var errTooLarge = errors.New("response too large")
+
+// defaultMaxResponse bounds a response body when the spec sets no limit:
+// one page of even a generous API stays far below it, and a runaway one (a
+// 1 GB page took the engine to 3.1 GB) fails instead of exhausting memory.
+const defaultMaxResponse = 64 << 20
+
+// tooLarge refuses a body whose declared length is already past the limit,
+// before any of it is read.
+func (c *Client) tooLarge(contentLength int64) error {
+	if contentLength > c.maxResponse {
+		return errTooLarge
+	}
+	return nil
+}
+
+// cappedReader fails with errTooLarge once more than left bytes arrive.
+type cappedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *cappedReader) Read(p []byte) (int, error) {
+	if c.left < 0 {
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > c.left+1 {
+		p = p[:c.left+1]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	if c.left < 0 {
+		return n, errTooLarge
+	}
+	return n, err
+}
 
 // decodeJSON decodes one JSON value; an empty body is nil. A body that is
 // not JSON is errNotJSON; a read that breaks off is returned as is.
