@@ -97,6 +97,7 @@ type TokenLoginAuth struct {
 	Token           string          `json:"token,omitempty"`
 	TokenHeader     string          `json:"token_header"`
 	TokenPrefix     string          `json:"token_prefix"`
+	TokenQuery      string          `json:"token_query,omitempty"`
 	SendBackHeaders []string        `json:"send_back_headers"`
 	ExpiresIn       string          `json:"expires_in,omitempty"`
 	TTL             string          `json:"ttl,omitempty"`

@@ -27,6 +27,7 @@ type tokenLogin struct {
 	ttl       time.Duration
 	header    string
 	prefix    string
+	query     string // query parameter carrying the token, "" for none
 	sendBack  []string
 }
 
@@ -43,12 +44,13 @@ func newTokenLoginAuth(c *Client, a *engine.Auth) (authenticator, error) {
 		ttl:       a.TTL,
 		header:    spec.TokenHeader,
 		prefix:    spec.TokenPrefix,
+		query:     spec.TokenQuery,
 		sendBack:  spec.SendBackHeaders,
 	}
 	if t.method == "" {
 		t.method = http.MethodPost
 	}
-	if t.header == "" {
+	if t.header == "" && t.query == "" {
 		t.header = "Authorization"
 	}
 	var err error
@@ -121,7 +123,14 @@ func (t *tokenLogin) login(ctx context.Context) (http.Header, time.Duration, err
 			return nil, 0, fail("login response has no token")
 		}
 		t.c.red.Add(tok)
-		h.Set(t.header, t.prefix+tok)
+		if t.header != "" {
+			h.Set(t.header, t.prefix+tok)
+		}
+		if t.query != "" {
+			// Carried with the credentials and moved into the URL when the
+			// request is sent, so no logged or previewed path holds it.
+			h[queryCredential+t.query] = []string{tok}
+		}
 	}
 	for _, name := range t.sendBack {
 		v := resp.Header.Get(name)

@@ -44,6 +44,27 @@ type outcome struct {
 	gen           uint64 // credentials the attempt used, for a re-login
 }
 
+// queryCredential prefixes the header entries an authenticator uses to ask
+// for a query parameter (token_login.token_query). The NUL byte cannot
+// start a real header name, so no response or spec header collides.
+const queryCredential = "\x00query:"
+
+// takeQueryCredentials removes the query credentials from h and returns
+// them as query values.
+func takeQueryCredentials(h http.Header) url.Values {
+	var q url.Values
+	for k, vs := range h {
+		if name, ok := strings.CutPrefix(k, queryCredential); ok {
+			if q == nil {
+				q = url.Values{}
+			}
+			q[name] = vs
+			delete(h, k)
+		}
+	}
+	return q
+}
+
 // send runs the retry loop around attempt. Every failure it returns is an
 // *engine.RemoteError (or wraps one), with secrets masked.
 func (c *Client) send(ctx context.Context, o *outbound) (*Response, error) {
@@ -144,11 +165,15 @@ func (c *Client) attempt(ctx context.Context, o *outbound, payload []byte, ctype
 		gen = g
 	}
 	u := o.url
-	if o.form != nil && o.method == http.MethodGet {
+	credQuery := takeQueryCredentials(hdr)
+	if (o.form != nil && o.method == http.MethodGet) || len(credQuery) > 0 {
 		u = &url.URL{}
 		*u = *o.url
 		q := u.Query()
-		maps.Copy(q, o.form)
+		if o.method == http.MethodGet {
+			maps.Copy(q, o.form)
+		}
+		maps.Copy(q, credQuery)
 		u.RawQuery = q.Encode()
 	}
 
