@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -436,6 +437,9 @@ func (b *builder) programProblem(at []string, code, src string, err error) {
 	if errors.As(err, &te) && errors.As(te.Err, &se) && se.Line > 0 {
 		msg = "{" + se.Lang + "}: " + se.Msg
 	}
+	if code == "bad-expr" {
+		msg = exprWords(msg)
+	}
 	lit := b.l.posOf(at...)
 	off, ok := errOffset(src, err)
 	if !lit.IsValid() || !ok {
@@ -444,6 +448,22 @@ func (b *builder) programProblem(at []string, code, src string, err error) {
 	}
 	file, line, col := b.l.programPos(lit, src, off)
 	b.l.problems = append(b.l.problems, Problem{File: b.l.rel(file), Line: line, Col: col, Path: path, Code: code, Msg: msg, Hint: Codes[code]})
+}
+
+var (
+	exprToken  = regexp.MustCompile(`\b(?:Identifier|Number|String|Operator|Bracket)\("((?:[^"\\]|\\.)*)"\)`)
+	exprGoType = strings.NewReplacer("[]interface {}", "list", "map[string]interface {}", "object", "interface {}", "any value")
+	exprNumber = regexp.MustCompile(`\b(?:float64|int)\b`)
+)
+
+// exprWords rewrites expr's internal names in a message into the spec
+// author's: a token Operator("=") is "=", Go's []interface {} a list.
+func exprWords(msg string) string {
+	msg = exprToken.ReplaceAllString(msg, `"$1"`)
+	if strings.Contains(msg, `unexpected token "="`) {
+		msg += " (compare with ==)"
+	}
+	return exprNumber.ReplaceAllString(exprGoType.Replace(msg), "number")
 }
 
 func (b *builder) request(at []string, r engine.RequestSpec) engine.Request {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -49,7 +50,7 @@ func Load(dir string, opts Options) (*engine.Plan, error) {
 		for i := range l.problems {
 			l.problems[i].Msg = l.scrub(l.problems[i].Msg)
 		}
-		return nil, mergeShared(l.problems.Sort())
+		return nil, mergeShared(mergeConflicts(l.problems.Sort()))
 	}
 	for _, w := range mergeShared(l.warnings.Sort()) {
 		plan.Warnings = append(plan.Warnings, w.String())
@@ -126,8 +127,12 @@ type loader struct {
 	warnings Problems
 	files    map[string]bool // user files seen, absolute
 	root     cue.Value       // the unified deployment
+	def      cue.Value       // the schema's #Deployment
+	user     cue.Value       // the deployment's own value, before the schema
+	top      cue.Value       // _, to open a pattern's constraint for a label
 	schema   string
 	sources  map[string][]byte // file contents read to place program errors
+	trees    map[string]*ast.File
 	// broken holds the parts CUE rejected ("connectors", "pipelines.p",
 	// "secrets"): the rest is still built and checked, and references to
 	// a broken part are not reported again as unknown.
@@ -239,9 +244,9 @@ func (l *loader) load() *engine.Plan {
 	}
 	def := schema.LookupPath(cue.ParsePath("#Deployment"))
 	u := def.Unify(v)
-	l.root = u
-	if errs := schemaErrors(def, v, u); len(errs) > 0 {
-		l.cueErrorList(errs, "")
+	l.root, l.def, l.user, l.top = u, def, v, ctx.CompileString("_")
+	if errs, typos := l.schemaErrors(v, u); len(errs) > 0 || len(typos) > 0 {
+		l.cueErrorList(errs, "", typos...)
 		l.buildPartial(u)
 		return nil
 	}
@@ -268,35 +273,18 @@ func (l *loader) load() *engine.Plan {
 	return plan
 }
 
-// schemaErrors returns every schema error of the unified value u. One
+// schemaErrors returns every schema error of the unified value u, and
+// every field of the user's value v that the schema does not allow. One
 // Validate is not enough: CUE keeps one class of error per struct (an
 // incomplete value is dropped beside a conflict, and a struct with a bad
-// field loses its "field not allowed" for a sibling typo). So the typos are
-// found on a skeleton of the user's value whose leaves are _, where nothing
-// but closedness can fail, and Validate descends into every subtree that
-// has an error to collect what the parent's summary dropped.
-func schemaErrors(def, v, u cue.Value) []cueerrors.Error {
+// field loses its "field not allowed" for a sibling typo). So the fields
+// are checked against the schema directly (closedness, by Allows), and
+// Validate descends into every subtree that has an error to collect what
+// the parent's summary dropped.
+func (l *loader) schemaErrors(v, u cue.Value) ([]cueerrors.Error, Problems) {
 	var out []cueerrors.Error
-	// A struct's own typo is only reported once its children's typos are
-	// gone: drop each reported field from the skeleton and go again.
-	drop := map[string]bool{}
-	for range 8 {
-		s := def.Unify(def.Context().BuildExpr(skeleton(v, nil, drop)))
-		found := false
-		for _, e := range cueerrors.Errors(s.Validate()) {
-			format, _ := e.Msg()
-			p := strings.Join(trimDef(cueerrors.Path(e)), "\x00")
-			if !strings.Contains(format, "field not allowed") || drop[p] {
-				continue
-			}
-			drop[p] = true
-			found = true
-			out = append(out, e)
-		}
-		if !found {
-			break
-		}
-	}
+	var typos Problems
+	l.unknownFields(v, nil, l.def, &typos)
 	opts := []cue.Option{cue.Concrete(true), cue.Final()}
 	var walk func(x cue.Value, depth int)
 	walk = func(x cue.Value, depth int) {
@@ -319,7 +307,36 @@ func schemaErrors(def, v, u cue.Value) []cueerrors.Error {
 		}
 	}
 	walk(u, 0)
-	return out
+	return out, typos
+}
+
+// unknownFields adds an unknown-field problem for each field of v (at
+// sels, whose schema is schema) that no struct the schema allows there
+// takes, and descends into the fields it does take.
+func (l *loader) unknownFields(v cue.Value, sels []string, schema cue.Value, out *Problems) {
+	if len(sels) > 64 || !schema.Exists() {
+		return
+	}
+	if fs, ok := regularFields(v); ok {
+		for _, f := range fs {
+			at := append(sels[:len(sels):len(sels)], f.name)
+			if st, bad := closedStruct(schema, f.name); bad {
+				pos := f.v.Pos()
+				if !pos.IsValid() {
+					pos = l.posOf(at...)
+				}
+				code, msg := l.notAllowed(at, st)
+				*out = append(*out, l.problemAt(pos, joinPath(at), code, msg))
+				continue
+			}
+			l.unknownFields(f.v, at, schemaStep(schema, f.name, l.top), out)
+		}
+	}
+	if it, err := v.List(); err == nil {
+		for i := 0; it.Next(); i++ {
+			l.unknownFields(it.Value(), append(sels[:len(sels):len(sels)], strconv.Itoa(i)), schemaStep(schema, strconv.Itoa(i), l.top), out)
+		}
+	}
 }
 
 type field struct {
@@ -343,41 +360,6 @@ func regularFields(v cue.Value) ([]field, bool) {
 		out = append(out, field{it.Selector().Unquoted(), it.Value()})
 	}
 	return out, true
-}
-
-// skeleton rebuilds v's regular fields and list elements with every leaf
-// replaced by _ (top).
-func skeleton(v cue.Value, path []string, drop map[string]bool) ast.Expr {
-	if len(path) > 64 {
-		return ast.NewIdent("_")
-	}
-	switch v.IncompleteKind() {
-	case cue.StructKind:
-		fs, ok := regularFields(v)
-		if !ok {
-			return ast.NewIdent("_")
-		}
-		st := &ast.StructLit{}
-		for _, f := range fs {
-			p := append(path[:len(path):len(path)], f.name)
-			if drop[strings.Join(p, "\x00")] {
-				continue
-			}
-			st.Elts = append(st.Elts, &ast.Field{Label: ast.NewString(f.name), Value: skeleton(f.v, p, drop)})
-		}
-		return st
-	case cue.ListKind:
-		it, err := v.List()
-		if err != nil {
-			return ast.NewIdent("_")
-		}
-		l := &ast.ListLit{}
-		for i := 0; it.Next(); i++ {
-			l.Elts = append(l.Elts, skeleton(it.Value(), append(path[:len(path):len(path)], strconv.Itoa(i)), drop))
-		}
-		return l
-	}
-	return ast.NewIdent("_")
 }
 
 // buildPartial still builds what CUE accepted after a schema error, so one
@@ -407,7 +389,7 @@ func (l *loader) buildPartial(u cue.Value) {
 		if !v.Exists() {
 			continue
 		}
-		if x, ok := prune(v, []string{top}, &dropped); ok {
+		if x, ok := l.prune(v, []string{top}, &dropped); ok {
 			raw[top] = x
 		}
 	}
@@ -423,7 +405,7 @@ func (l *loader) buildPartial(u cue.Value) {
 		}
 		m := map[string]any{}
 		for _, f := range fs {
-			if x, ok := prune(f.v, []string{sec, f.name}, &dropped); ok {
+			if x, ok := l.prune(f.v, []string{sec, f.name}, &dropped); ok {
 				m[f.name] = x
 			}
 		}
@@ -454,19 +436,21 @@ var validOpts = []cue.Option{cue.Concrete(true), cue.Final()}
 // (recording its path in dropped); false when nothing of v is usable.
 // A list with a bad element is dropped whole: keeping the rest would
 // shift the indexes problems are reported under.
-func prune(v cue.Value, path []string, dropped *[]string) (any, bool) {
+func (l *loader) prune(v cue.Value, path []string, dropped *[]string) (any, bool) {
 	if v.Validate(validOpts...) == nil {
 		if b, err := v.MarshalJSON(); err == nil {
 			return json.RawMessage(b), true
 		}
 	}
 	// A struct whose child failed has an error for a kind; its fields
-	// tell it from a scalar.
-	if len(path) < 64 {
+	// tell it from a scalar. Only what the user wrote as a struct is
+	// opened: a scalar where a struct goes would show the schema's
+	// defaults as if written.
+	if len(path) < 64 && l.user.LookupPath(makePath(path...)).IncompleteKind()&cue.StructKind != 0 {
 		if fs, ok := regularFields(v); ok && len(fs) > 0 {
 			m := map[string]any{}
 			for _, f := range fs {
-				if x, ok := prune(f.v, append(path[:len(path):len(path)], f.name), dropped); ok {
+				if x, ok := l.prune(f.v, append(path[:len(path):len(path)], f.name), dropped); ok {
 					m[f.name] = x
 				}
 			}
@@ -567,63 +551,32 @@ func (l *loader) cueErrors(err error, force string) {
 	l.cueErrorList(cueerrors.Errors(err), force)
 }
 
-func (l *loader) cueErrorList(errs []cueerrors.Error, force string) {
+func (l *loader) cueErrorList(errs []cueerrors.Error, force string, found ...Problem) {
 	type key struct{ path, code string }
 	seen := map[key]bool{}
 	first := len(l.problems)
+	for _, p := range found {
+		seen[key{p.Path, p.Code}] = true
+		l.problems = append(l.problems, p)
+		l.errPaths = append(l.errPaths, unquoteSels(splitPath(p.Path)))
+	}
 	for _, e := range errs {
 		format, args := e.Msg()
 		msg := fmt.Sprintf(format, args...)
-		if strings.Contains(format, "errors in empty disjunction") {
-			continue // the disjuncts' own errors follow
-		}
 		path := strings.Join(trimDef(cueerrors.Path(e)), ".")
 		code := force
-		if code == "" {
-			code = classify(format, msg, path)
-		}
-		if force == "syntax" && strings.Contains(format, "build constraints exclude all CUE files") {
-			// Each file is named on a line of its own with the reason,
-			// e.g. "a.cue: no package name".
-			found := false
-			for _, m := range excludedFile.FindAllStringSubmatch(e.Error(), -1) {
-				found = true
-				l.problems = append(l.problems, Problem{File: l.rel(m[1]), Line: 1, Col: 1, Code: "syntax", Msg: m[2], Hint: Codes["syntax"]})
-			}
-			if found {
-				continue
-			}
-		}
-		if force == "syntax" && strings.Contains(format, "found packages") {
-			// Two package names in one folder: point at each package clause.
-			found := false
-			for _, m := range packageFile.FindAllStringSubmatch(msg, -1) {
-				file := filepath.Join(l.dir, m[2])
-				line := 1
-				if b, err := os.ReadFile(file); err == nil {
-					if i := packageClause.FindIndex(b); i != nil {
-						line = 1 + bytes.Count(b[:i[0]], []byte("\n"))
-					}
-				}
-				found = true
-				l.problems = append(l.problems, Problem{File: l.rel(file), Line: line, Col: 1, Code: "syntax",
-					Msg: fmt.Sprintf("package %s: every file of a deployment has the same package name", m[1]), Hint: Codes["syntax"]})
-			}
-			if found {
-				continue
-			}
-		}
-		if force == "syntax" && strings.Contains(format, "reference %q not found") {
+		var mpe *load.MultiplePackageError
+		switch node := l.nodeAt(cueerrors.Positions(e)); {
+		case errors.As(e, &mpe):
+			l.packageClauses(mpe)
+			continue
+		case isImport(node):
+			code, path, msg = l.importProblem(node.(*ast.ImportSpec), force == "")
+		case isIdentNode(node) && force != "":
 			code = "undefined-reference"
-		}
-		if force == "syntax" && strings.Contains(format, "import failed") {
-			// The path is the deployment's own package; the cause is
-			// in the full text: cannot find package "...".
-			code, path = "load", ""
-			msg = "import failed"
-			if m := missingPackage.FindString(e.Error()); m != "" {
-				msg += ": " + m
-			}
+			msg = fmt.Sprintf("%s is not defined: check the spelling and the import", node.(*ast.Ident).Name)
+		case force == "":
+			code, msg = l.explain(e, unquoteSels(trimDef(cueerrors.Path(e))))
 		}
 		k := key{path, code}
 		if seen[k] {
@@ -633,15 +586,20 @@ func (l *loader) cueErrorList(errs []cueerrors.Error, force string) {
 		sels := unquoteSels(trimDef(cueerrors.Path(e)))
 		l.errPaths = append(l.errPaths, sels)
 		pos := l.userPos(cueerrors.Positions(e), path)
+		if p := writtenPos(l.user.LookupPath(makePath(sels...))); len(sels) > 0 && p.IsValid() && filepath.Dir(p.Filename()) == l.dir && valueCode[code] {
+			// The value the user wrote, not the field's label (a
+			// disjunction's summary is placed at the label).
+			pos = p
+		}
 		if !pos.IsValid() && len(sels) > 0 {
 			// A missing field has only the schema's position: point at the
 			// nearest enclosing struct the user wrote.
 			pos = l.posOf(sels...)
 		}
-		if code == "inline-secret" {
-			msg = "a secret value is written in the spec"
-		}
 		l.add(pos, path, code, "%s", cleanMsg(msg))
+		if code == "conflict" {
+			l.problems[len(l.problems)-1].places = l.conflictPlaces(e)
+		}
 	}
 	// A value outside a disjunction with a default ("5m" | *"30s") fails
 	// each disjunct: keep the specific code and drop the bare conflict.
@@ -671,7 +629,7 @@ func (l *loader) cueErrorList(errs []cueerrors.Error, force string) {
 			continue
 		}
 		kept = append(kept, p)
-		if p.Code == "wrong-type" || p.Code == "inline-secret" || p.Code == "unknown-field" {
+		if p.Code == "wrong-type" || p.Code == "inline-secret" || p.Code == "unknown-field" || p.Code == "bad-name" {
 			covers = append(covers, p.Path)
 		}
 	}
@@ -688,12 +646,12 @@ func (l *loader) cueErrorList(errs []cueerrors.Error, force string) {
 }
 
 // missingPackages reports every .cue file of the deployment that has
-// declarations but no package clause: CUE leaves such a file out of the
+// declarations (or, when no file has one, any file) but no package clause: CUE leaves such a file out of the
 // package without a word, so its pipelines would silently never deploy.
 // It returns true when no file is left to load.
 func (l *loader) missingPackages(files []string) bool {
 	pkgs := map[string]bool{}
-	var missing []string
+	var missing, empty []string
 	for _, name := range files {
 		src, err := l.readFile(name)
 		if err != nil {
@@ -709,7 +667,14 @@ func (l *loader) missingPackages(files []string) bool {
 		}
 		if len(f.Decls) > 0 {
 			missing = append(missing, name)
+		} else {
+			empty = append(empty, name)
 		}
+	}
+	if len(pkgs) == 0 {
+		// Nothing is loaded at all: an empty file needs its clause too.
+		missing = append(missing, empty...)
+		sort.Strings(missing)
 	}
 	want := "deploy"
 	if len(pkgs) == 1 {
@@ -724,50 +689,24 @@ func (l *loader) missingPackages(files []string) bool {
 	return len(missing) > 0 && len(pkgs) == 0
 }
 
+// writtenPos is where the value itself is written: a field's value, not
+// its label.
+func writtenPos(v cue.Value) token.Pos {
+	if f, ok := v.Source().(*ast.Field); ok && f.Value != nil {
+		return f.Value.Pos()
+	}
+	return v.Pos()
+}
+
+// valueCode are the codes about a value the user wrote, placed at it.
+var valueCode = map[string]bool{"bad-value": true, "bad-duration": true, "wrong-type": true, "inline-secret": true}
+
 func trimDef(p []string) []string {
 	if len(p) > 0 && p[0] == "#Deployment" {
 		return p[1:]
 	}
 	return p
 }
-
-func classify(format, msg, path string) string {
-	last := path
-	if i := strings.LastIndexByte(path, '.'); i >= 0 {
-		last = path[i+1:]
-	}
-	switch {
-	case strings.Contains(format, "field not allowed"):
-		return "unknown-field"
-	case strings.Contains(format, "field is required but not present"):
-		return "missing-field"
-	case strings.Contains(format, "mismatched types") && strings.Contains(msg, "{secret!:") && strings.Contains(msg, "string and struct") && secretFields[last]:
-		return "inline-secret"
-	case strings.Contains(format, "undefined field") || strings.Contains(format, "reference %q not found"):
-		return "undefined-reference"
-	case strings.Contains(format, "mismatched types"):
-		return "wrong-type"
-	case strings.Contains(msg, durationPattern):
-		return "bad-duration"
-	case strings.Contains(format, "incomplete value") || strings.Contains(format, "non-concrete"):
-		return "incomplete"
-	case strings.Contains(format, "expected"), strings.Contains(format, "syntax"):
-		return "syntax"
-	}
-	return "bad-value"
-}
-
-// durationPattern is the tail of #Duration's regexp as CUE quotes it.
-const durationPattern = `(ns|us|ms|s|m|h))+$`
-
-var (
-	packageFile   = regexp.MustCompile(`"([^"]+)" \(([^)]+\.cue)\)`)
-	packageClause = regexp.MustCompile(`(?m)^package\s`)
-)
-
-var excludedFile = regexp.MustCompile(`(?m)^\s*(\S+\.cue): (.+)$`)
-
-var missingPackage = regexp.MustCompile(`cannot find package "[^"]*"`)
 
 var schemaRef = regexp.MustCompile(`\s*\(and \d+ more errors?\)`)
 

@@ -17,6 +17,9 @@ type Problem struct {
 	Code string `json:"code"`
 	Msg  string `json:"message"`
 	Hint string `json:"hint,omitempty"`
+	// places are the files:lines of a conflict's values, to merge the
+	// conflicts of one thing defined twice into one problem.
+	places []string
 }
 
 // Pos renders file:line:col (or less when unknown).
@@ -105,8 +108,10 @@ var Codes = map[string]string{
 	"syntax":               "fix the CUE syntax at this position",
 	"load":                 "the folder or an import could not be read",
 	"unknown-field":        "check the spelling; `engine check --help` lists the spec language",
+	"bad-name":             "names of connectors, lookups and pipelines are lowercase letters, digits and _, starting with a letter; secret names are UPPER_CASE",
 	"missing-field":        "this field is required here",
 	"wrong-type":           "the value has the wrong type for this field",
+	"conflict":             "the deployment's files set this field to different values: keep one",
 	"bad-value":            "the value is outside what this field accepts",
 	"incomplete":           "give this field a concrete value",
 	"inline-secret":        "write {secret: \"NAME\"} and declare NAME in secrets; never the value",
@@ -132,6 +137,8 @@ var Codes = map[string]string{
 	"lookup-empty-value":   "every row needs a value (or declare on_miss for gaps)",
 	"no-write":             "declare upsert.create and/or upsert.update",
 	"no-find":              "a non-idempotent create needs upsert.find so a crash can't duplicate",
+	"package-mismatch":     "every .cue file of a deployment has the same package name",
+	"unused-import":        "remove the import, or use what it provides",
 	"no-package":           "start every .cue file of a deployment with the same package clause",
 	"no-deployment":        "point at a folder holding .cue files",
 	"undefined-reference":  "the name or field referred to does not exist; check the spelling and the import",
