@@ -9,10 +9,48 @@ import (
 )
 
 // apiResolver answers live lookups with the plan's API lookup requests,
-// cached per run.
+// cached per run, and table lookups from their table, loaded once per run.
 type apiResolver struct {
 	r     *Runner
 	cache sync.Map
+
+	mu     sync.Mutex
+	tables map[string]*loadedTable
+}
+
+// loadedTable is a table lookup's rows for one run, or why they could not
+// be loaded (every key of the run then fails with it).
+type loadedTable struct {
+	once sync.Once
+	rows map[string]any
+	err  error
+}
+
+// table answers key from lookup l's table, loading it on first use.
+func (a *apiResolver) table(ctx context.Context, l *APILookup, key string) (any, bool, error) {
+	a.mu.Lock()
+	if a.tables == nil {
+		a.tables = map[string]*loadedTable{}
+	}
+	t, ok := a.tables[l.Name]
+	if !ok {
+		t = &loadedTable{}
+		a.tables[l.Name] = t
+	}
+	a.mu.Unlock()
+	t.once.Do(func() {
+		tl, ok := a.r.conns.(TableLoader)
+		if !ok {
+			t.err = fmt.Errorf("connector %s cannot load a table", l.Connector)
+			return
+		}
+		t.rows, t.err = tl.LoadTable(ctx, l)
+	})
+	if t.err != nil {
+		return nil, false, t.err
+	}
+	v, ok := t.rows[key]
+	return v, ok, nil
 }
 
 func (a *apiResolver) Resolve(ctx context.Context, name, key string) (any, bool, error) {
@@ -24,6 +62,9 @@ func (a *apiResolver) Resolve(ctx context.Context, name, key string) (any, bool,
 	l, ok := a.r.plan.APILookups[name]
 	if !ok {
 		return nil, false, fmt.Errorf("no API lookup %s", name)
+	}
+	if l.Table {
+		return a.table(ctx, l, key)
 	}
 	caller, err := a.r.conns.Caller(l.Connector)
 	if err != nil {

@@ -182,6 +182,9 @@ func reasonFor(err error) string {
 	if errors.As(err, &notOK) {
 		return "not_ok"
 	}
+	if errors.Is(err, ErrEmptyKey) {
+		return "empty_key"
+	}
 	return "write_error"
 }
 

@@ -33,7 +33,9 @@ type Plan struct {
 
 // Connector is a connector's spec with its programs compiled.
 type Connector struct {
-	Name       string
+	Name string
+	// Kind is the connector's kind: "rest" (an HTTP API) or "sql".
+	Kind       string
 	Spec       ConnectorSpec
 	Auth       Auth
 	Pagination *Pagination // default for listings; nil = single page
@@ -192,6 +194,14 @@ type Upsert struct {
 	Unchanged   string
 	LinkSystem  string
 	Pos         string
+	// Native: the target writes each payload itself as one upsert by key
+	// (a SQL INSERT … ON CONFLICT), so no create or update request is
+	// declared and every write is idempotent.
+	Native bool
+	// RemoveLeft: rows whose source record left the source set (a record
+	// the filters now reject, or a fanned-out item no longer in its record)
+	// are removed or flagged by the target (BatchTarget.Remove).
+	RemoveLeft bool
 
 	// CreateCheck and UpdateCheck judge the write's 2xx answer.
 	CreateCheck AnswerCheck
@@ -236,4 +246,7 @@ type APILookup struct {
 	Connector string
 	Request   Request
 	Value     *mapping.JQ
+	// Table: the connector loads the whole table once per run
+	// (TableLoader) instead of a request per key.
+	Table bool
 }

@@ -182,3 +182,47 @@ type Known struct {
 type Intent struct {
 	Pipeline, RecordKey, PayloadHash string
 }
+
+// BatchTarget is an optional extension of Target for targets that apply a
+// page's writes together, in one transaction (connectors/sql). When the
+// pipeline's target implements it, the write stage does not send each
+// write on its own: it queues the page's upserts (and removals, see
+// Batch.Remove) in a Batch, and the runner flushes the batch once, after
+// the page's records are decided and before their outcomes commit to the
+// state. A flush applies every queued write or none; when it fails, every
+// write it held is recorded failed, with the flush's error and class.
+//
+// Crash safety: a BatchTarget's writes are upserts by key (INSERT … ON
+// CONFLICT DO UPDATE), so repeating one leaves the target as it was. No
+// create intent is recorded for them: a crash after the flush and before
+// the page's commit makes the next run write the page again, which changes
+// nothing; a crash before the flush leaves nothing of the page behind.
+type BatchTarget interface {
+	Target
+	// Batch starts an empty batch.
+	Batch() Batch
+}
+
+// Batch is one page's queued writes.
+type Batch interface {
+	// Upsert queues a write of payload. An error is the record's (a
+	// payload the target cannot take, such as an empty key), and nothing
+	// is queued for it.
+	Upsert(payload map[string]any, v *mapping.Vars) error
+	// Remove queues what the target does with a row whose source record
+	// left the source set (deleted, or flagged), by the id the row was
+	// written under.
+	Remove(targetID string) error
+	// Flush applies the queued writes in one transaction and empties the
+	// batch.
+	Flush(ctx context.Context) error
+}
+
+// TableLoader is an optional extension of Connectors for lookups loaded
+// whole, once per run (a SQL select): the runner asks for the table the
+// first time the run needs it and answers every key from it.
+type TableLoader interface {
+	// LoadTable loads lookup l's table: key → value (a row object, or the
+	// declared value column).
+	LoadTable(ctx context.Context, l *APILookup) (map[string]any, error)
+}

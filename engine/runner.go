@@ -327,6 +327,9 @@ func (ru *run) progress(page, total int) {
 // commit records a page's outcomes (and, at the end of a listing, the new
 // cursor) in one transaction.
 func (ru *run) commit(ctx context.Context, outs []Outcome, cur *string) error {
+	// A batch target's writes for the page land first, in one transaction;
+	// a failed flush turns their outcomes into failures.
+	ru.write.flush(ctx, outs)
 	pc := PageCommit{RunID: ru.id, Pipeline: ru.p.Name, Outcomes: outs, Cursor: cur, Now: ru.r.clock.Now().UTC(),
 		Retry: RetryPolicy{MaxAttempts: ru.p.MaxAttempts, Base: time.Minute, Max: 6 * time.Hour}}
 	// The commit must land even if a signal arrived while the page was
@@ -403,9 +406,22 @@ func (ru *run) record(ctx context.Context, rec any, kn *Known) []Outcome {
 	}
 	items, out, ok := ru.sel.fanOut(ctx, s)
 	if !ok {
-		return s.mark([]Outcome{out})
+		outs := []Outcome{out}
+		if out.Reason == "nothing_to_write" {
+			// Every item it had before left with it.
+			outs = append(outs, ru.write.left(s.key, nil, kn, s.cursor)...)
+		}
+		return s.mark(outs)
 	}
-	return s.mark(ru.items(ctx, s, items, kn))
+	outs = ru.items(ctx, s, items, kn)
+	if ru.p.Each != nil {
+		keep := make(map[string]bool, len(items))
+		for _, it := range items {
+			keep[it.key] = true
+		}
+		outs = append(outs, ru.write.left(s.key, keep, kn, s.cursor)...)
+	}
+	return s.mark(outs)
 }
 
 // items maps, writes and follows up a record's items in their declared

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"slices"
 	"sync"
 
 	"casesync/engine/mapping"
@@ -135,7 +136,14 @@ func (s *selector) choose(ctx context.Context, rec any, kn *Known) (*selected, [
 			return nil, sel.mark([]Outcome{ru.fail(key, sel.cursor, "filter_error", ClassData, fmt.Errorf("filter %s (%s): %w", f.Reason, f.Pos, err))})
 		}
 		if !ok {
-			return nil, sel.mark([]Outcome{ru.outcome(Decision{RecordKey: key, Action: ActionSkipped, Reason: f.Reason}, sel.cursor, nil)})
+			// Rows the record wrote before leave the target with it (when
+			// the upsert says so); a record that wrote its own row has
+			// that removal as its outcome.
+			outs := ru.write.left(key, nil, kn, sel.cursor)
+			if !slices.ContainsFunc(outs, func(o Outcome) bool { return o.RecordKey == key }) {
+				outs = append(outs, ru.outcome(Decision{RecordKey: key, Action: ActionSkipped, Reason: f.Reason}, sel.cursor, nil))
+			}
+			return nil, sel.mark(outs)
 		}
 	}
 	// A record re-read in the overlap window (or a re-listing) whose

@@ -17,11 +17,21 @@ type writer struct {
 	// srcName and linkName are the two systems of the id ledger.
 	srcName, linkName string
 	intents           *intentLog
+	// batch queues the page's writes when the target is a BatchTarget
+	// (nil otherwise, and in a dry run).
+	batch *pageBatch
+
+	rowsMu  sync.Mutex
+	rowsFor *Known
+	rows    map[string][]string
 }
 
 func newWriter(ru *run, tgt Target) *writer {
 	w := &writer{ru: ru, tgt: tgt, srcName: ru.p.Source.Connector, linkName: ru.p.Upsert.LinkSystem,
 		intents: &intentLog{state: ru.r.state, clock: ru.r.clock}}
+	if bt, ok := tgt.(BatchTarget); ok && ru.opts.DryRun == nil {
+		w.batch = &pageBatch{bt: bt}
+	}
 	if w.linkName == "" {
 		w.linkName = ru.p.Upsert.Connector
 	}
@@ -187,7 +197,7 @@ func (wr *writer) choose(d *Decision, f found) bool {
 		return false
 	case f.targetID != "" && u.Update != nil:
 		d.Action = ActionUpdated
-	case u.Create != nil:
+	case u.Create != nil || u.Native:
 		d.Action = ActionCreated
 		if f.targetID != "" || f.haveLast {
 			d.Action = ActionUpdated // an upsert endpoint updating what it has
@@ -201,6 +211,9 @@ func (wr *writer) choose(d *Decision, f found) bool {
 
 // send records a create's intent, then sends the write.
 func (wr *writer) send(ctx context.Context, d Decision, f found, payload map[string]any, v *mapping.Vars) (Decision, Written) {
+	if wr.batch != nil {
+		return wr.queue(d, f, payload, v)
+	}
 	ru, u, key := wr.ru, &wr.ru.p.Upsert, d.RecordKey
 	// Record the create before it leaves, so a crash before this page
 	// commits cannot hide it (an upsert endpoint with no find needs no
