@@ -317,3 +317,25 @@ func TestCambodia_ServicesLeftOutHaveReasons(t *testing.T) {
 		t.Errorf("%d decisions, %d outcomes, want %d each", len(decs), len(outs), len(want))
 	}
 }
+
+// OSCaR matches a referral's one service name against its catalogue,
+// where "Therapeutic training" is listed twice: Primero's referral comes
+// back with two services of one referral id. It is Primero's referral,
+// decided once, and no referral_from_oscar row is made of its second
+// service.
+func TestCambodia_OneReferralTwoCatalogueServices(t *testing.T) {
+	c := khCase(970, []any{khService(uid(970), "disability_support_therapeutic_training", "referral_to_oscar", "agency-cif")},
+		[]any{khReferral("7e000000-0000-4000-8000-000000000970", uid(970), "agency-cif", "x", "2025-01-02T08:00:00.000Z")})
+	d := start(t, khDir, sandbox.Options{CasesFrom: []map[string]any{c}})
+	d.sync("f1_referrals_to_oscar")
+	d.acceptAll()
+	if svcs := oscarClientByExternalID(d, c["case_id"].(string))["services"].([]any); len(svcs) != 2 {
+		t.Fatalf("OSCaR lists %d services for the referral, want the catalogue's 2", len(svcs))
+	}
+	d.pass()
+	got, _ := d.sb.Primero.CaseByCaseID(c["case_id"].(string))
+	rows := got["services_section"].([]any)
+	if len(rows) != 1 || rows[0].(map[string]any)["referral_status_edf41f2"] != "accepted_340953" {
+		t.Errorf("rows: %v", rows)
+	}
+}

@@ -132,7 +132,7 @@ func (a *app) demoDeployment(ctx context.Context, f demoFlags, dir, tmp string) 
 		return 0, &exitError{code: 2, err: err}
 	}
 	sb, err := sandbox.Start(sandbox.Options{Cases: f.cases, Clients: f.clients, Interventions: 20, Decisions: 10, Seed: 1,
-		OSCaRAutoAccept: true, PingStatusDelay: 20 * time.Millisecond})
+		OSCaRAutoAccept: true, Consistent: true, PingStatusDelay: 20 * time.Millisecond})
 	if err != nil {
 		return 0, &exitError{code: 2, err: err}
 	}

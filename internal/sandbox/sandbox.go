@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +36,12 @@ type Options struct {
 	// OSCaR's 500 for an unknown tenant or global_id.
 	OSCaRFromCases bool
 	Faults         faults.Config
+	// Consistent seeds the fakes as one world, for the demo: PING knows
+	// the interventions the Primero cases came from and its decisions
+	// answer Primero's referrals to UNHCR, and no fake seeds its designed
+	// edge cases (an unknown province, an intervention type off the
+	// allow-list, an unknown status code, …), which the tests cover.
+	Consistent bool
 	// OSCaRAutoAccept has OSCaR accept every referral at once, as an NGO
 	// user would, so the id sync-back flow has something to do.
 	OSCaRAutoAccept bool
@@ -88,12 +95,19 @@ func Start(opts Options) (*Sandbox, error) {
 	s.Primero = primero.New(primero.Options{Cases: opts.Cases, Seed: opts.Seed, CasesFrom: opts.CasesFrom, Faults: opts.Faults,
 		Login: sec["PRIMERO_USER"], Password: sec["PRIMERO_PASSWORD"], Orgs: refs.Orgs})
 	s.Oscar = oscar.New(oscar.Options{Clients: opts.Clients, Seed: opts.Seed, AutoAccept: opts.OSCaRAutoAccept, Faults: opts.Faults,
-		Email: sec["OSCAR_EMAIL"], Password: sec["OSCAR_PASSWORD"], Orgs: refs.Orgs})
+		Email: sec["OSCAR_EMAIL"], Password: sec["OSCAR_PASSWORD"], Orgs: refs.Orgs, Clean: opts.Consistent})
 	for _, c := range refs.Clients {
 		s.Oscar.AddClient(c.Org, c.Fields)
 	}
-	s.Ping = ping.New(ping.Options{Interventions: opts.Interventions, Decisions: opts.Decisions, Seed: opts.Seed, StatusDelay: opts.PingStatusDelay, Faults: opts.Faults,
-		ClientID: sec["PING_CLIENT_ID"], Username: sec["PING_USERNAME"], Password: sec["PING_PASSWORD"], SubscriptionKey: sec["PING_SUBSCRIPTION_KEY"]})
+	po := ping.Options{Interventions: opts.Interventions, Decisions: opts.Decisions, Seed: opts.Seed, StatusDelay: opts.PingStatusDelay, Faults: opts.Faults,
+		ClientID: sec["PING_CLIENT_ID"], Username: sec["PING_USERNAME"], Password: sec["PING_PASSWORD"], SubscriptionKey: sec["PING_SUBSCRIPTION_KEY"]}
+	if opts.Consistent {
+		// Decisions come from the referrals the engine sends, not from
+		// seeded ones about referrals Primero never made.
+		po.Clean, po.AutoDecide, po.Decisions = true, true, 0
+		po.Transferred = transferred(s.Primero)
+	}
+	s.Ping = ping.New(po)
 	s.HIS = his.New(his.Options{People: opts.People, Seed: opts.Seed, Faults: opts.Faults, Email: sec["HIS_EMAIL"], Password: sec["HIS_PASSWORD"]})
 	for _, h := range []struct {
 		names []string
@@ -142,4 +156,22 @@ func (s *Sandbox) Close() {
 			_ = srv.Shutdown(ctx)
 		}
 	})
+}
+
+// transferred reads, from the Primero cases, the proGres interventions
+// their services came from ("number,lpinterventionid,business unit").
+func transferred(p *primero.Server) []ping.TransferredIntervention {
+	var known []ping.TransferredIntervention
+	for _, c := range p.Cases() {
+		rows, _ := c["services_section"].([]any)
+		for _, row := range rows {
+			s, _ := row.(map[string]any)
+			if num, _ := s["progres_interventionnumber"].(string); num != "" {
+				if p := strings.Split(num, ","); len(p) >= 3 && p[1] != "" && p[2] != "" {
+					known = append(known, ping.TransferredIntervention{ID: p[1], Number: p[0], BusinessUnit: p[2]})
+				}
+			}
+		}
+	}
+	return known
 }

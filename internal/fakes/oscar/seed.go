@@ -71,9 +71,13 @@ func (s *Server) seed(n int) {
 		}
 	}
 	var all []*client
+	base := 0
+	if s.opts.Clean {
+		base = len(designed) // every designed index is below it
+	}
 	for i := 0; i < n; i++ {
 		t := integrated[i%len(integrated)]
-		all = append(all, sd.client(t, i, all))
+		all = append(all, sd.client(t, base+i, all))
 	}
 	// Pending Primero referrals nobody has accepted yet: no client.
 	for j := 0; j < (n+24)/25; j++ {

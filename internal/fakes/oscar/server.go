@@ -60,7 +60,12 @@ type Options struct {
 	// GET clients (not inside the upsert call), as an
 	// NGO user would, creating the client with the referral's global_id.
 	AutoAccept bool
-	Faults     faults.Config
+	// Clean seeds none of the designed clients of doc.go (an unknown
+	// province, junk dates of birth, one global_id in two NGOs, …): every
+	// client is drawn like the rest, so a demo runs clean. Tests of the
+	// refusal paths keep the default.
+	Clean  bool
+	Faults faults.Config
 	// Now is the clock; default time.Now. Advance shifts it.
 	Now func() time.Time
 }

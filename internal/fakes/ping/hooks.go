@@ -132,6 +132,22 @@ func (s *Server) Decide(referralID string, status int, reasonName, comment strin
 	return nil
 }
 
+// decideNew is AutoDecide: a proGres officer deciding every new referral,
+// accepting two and rejecting the third. Called with s.mu held.
+func (s *Server) decideNew() {
+	for _, r := range s.referrals {
+		if r.Status != ReferralNew {
+			continue
+		}
+		s.autoDecided++
+		if s.autoDecided%3 == 0 {
+			decide(r, ReferralRejected, rejectionReasons[0], rejectionComments[0])
+		} else {
+			decide(r, ReferralAccepted, "", "")
+		}
+	}
+}
+
 // Intervention returns the stored state of one intervention: its SHP-2358
 // attributes of the first detail row, plus "progres_primerocaseworker",
 // "progres_comments_displayfield" and "notes" (attachment comments), which

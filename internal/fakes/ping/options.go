@@ -126,6 +126,21 @@ type Options struct {
 	Decisions int
 	// Seed makes the seeded data and every generated id repeatable.
 	Seed uint64
+	// Clean seeds none of the designed edge cases of doc.go (an
+	// intervention type off the allow-list, no date of birth, an unknown
+	// status code, …): every row is drawn like the rest, so a demo runs
+	// clean. Tests of the refusal paths keep the default.
+	Clean bool
+	// Transferred are interventions already transferred to Primero (the
+	// Primero side holds cases made from them), so a transfer status
+	// written for them applies. They are not pending: SHP-2747 does not
+	// list them.
+	Transferred []TransferredIntervention
+	// AutoDecide has a proGres officer decide every new referral (those
+	// SHP-2731 created) when SHP-2795 is next listed: two accepted, the
+	// third rejected with a reason. Like the fake OSCaR's AutoAccept, it
+	// gives the decision flow something real to carry.
+	AutoDecide bool
 
 	// PartnerID and InteropID identify the deployment; defaults
 	// DefaultPartnerID and DefaultInteropID.
@@ -227,3 +242,7 @@ func (o Options) withDefaults() Options {
 	o.Decisions = max(o.Decisions, 0)
 	return o
 }
+
+// TransferredIntervention names an intervention Primero already holds: its
+// progres_lpinterventionid, progres_interventionnumber and business unit.
+type TransferredIntervention struct{ ID, Number, BusinessUnit string }

@@ -337,6 +337,9 @@ func (s *Server) retrieve(_ string, body []byte) answer {
 	if shp == SHPDecisions || shp == SHPDecisionDetail {
 		// Referrals created by async ingestion that are due must be visible.
 		s.tickAll()
+		if s.opts.AutoDecide && shp == SHPDecisions && page == 1 {
+			s.decideNew()
+		}
 	}
 	var rows []row
 	var last rowKey

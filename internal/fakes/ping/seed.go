@@ -128,6 +128,9 @@ func (g *seeder) intervention(i int) *intervention {
 	in.StatusDate = in.StartDate
 	in.Languages = g.languages(g.rng.IntN(3))
 	in.Needs = g.needs(g.rng.IntN(3))
+	if g.opts.Clean {
+		i = -1 // no designed edge case: drawn like the rest
+	}
 	switch i {
 	case 0: // the join case: 2 languages x 2 specific needs = 4 detail rows
 		in.Languages = g.languages(2)
@@ -260,6 +263,9 @@ func (g *seeder) decision(i int) *referral {
 	status := ReferralAccepted
 	if g.rng.IntN(2) == 1 {
 		status = ReferralRejected
+	}
+	if g.opts.Clean {
+		i = -1
 	}
 	switch i {
 	case 0:

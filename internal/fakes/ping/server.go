@@ -35,6 +35,7 @@ type Server struct {
 	tokens        map[string]time.Time // access token -> expiry
 	keyRevoked    bool
 	interventions []*intervention
+	autoDecided   int // referrals decided by AutoDecide, for its mix
 	byIntervID    map[string]*intervention
 	referrals     []*referral
 	byReferralID  map[string]*referral
@@ -77,6 +78,12 @@ func New(opts Options) *Server {
 	}
 	gi := &seeder{rng: newIDSource(opts.Seed, streamInterventions).rng, opts: opts}
 	for _, in := range gi.interventions(opts.Interventions) {
+		s.addIntervention(in)
+	}
+	for i, t := range opts.Transferred {
+		in := gi.intervention(opts.Interventions + i)
+		in.ID, in.Number, in.BusinessUnit = strings.ToLower(t.ID), t.Number, strings.ToLower(t.BusinessUnit)
+		in.TransferStatus, in.TransferStatusDate = TransferPendingAck, in.StartDate
 		s.addIntervention(in)
 	}
 	gd := &seeder{rng: newIDSource(opts.Seed, streamDecisions).rng, opts: opts}
