@@ -18,6 +18,7 @@ import (
 	"casesync/internal/redact"
 	"casesync/internal/sandbox"
 	"casesync/internal/wire"
+	shipped "casesync/specs"
 )
 
 const demoLong = `Demo starts faithful fake Primero, OSCaR and PING servers on loopback ports,
@@ -28,10 +29,15 @@ second time to show that an unchanged source writes nothing.
 
 It prints, per pipeline, what was read, created, updated, left unchanged,
 skipped (with reasons) and failed, and beside it what the fakes themselves
-counted: the fakes are the ground truth, not the engine's own counters.`
+counted: the fakes are the ground truth, not the engine's own counters.
+
+It runs the deployments under ./specs when there are any (a checkout), and
+otherwise the shipped ones built into the binary, so an installed engine
+runs it from any folder.`
 
 type demoFlags struct {
-	specs     string
+	specs      string
+	specsGiven bool
 	cases     int
 	clients   int
 	keepState string
@@ -53,10 +59,11 @@ func (a *app) demoCmd() *cobra.Command {
   engine failures --state /tmp/demo-unhcr.db`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			f.specsGiven = cmd.Flags().Changed("specs")
 			return a.demo(cmd.Context(), f)
 		},
 	}
-	cmd.Flags().StringVar(&f.specs, "specs", "specs", "folder of deployments to run")
+	cmd.Flags().StringVar(&f.specs, "specs", "specs", "folder of deployments to run (default ./specs, else the deployments built into the binary)")
 	cmd.Flags().IntVar(&f.cases, "cases", 200, "synthetic Primero cases to seed")
 	cmd.Flags().IntVar(&f.clients, "clients", 60, "synthetic OSCaR clients to seed")
 	cmd.Flags().StringVar(&f.keepState, "keep-state", "", "keep each deployment's state file as PATH-DEPLOYMENT.db (e.g. /tmp/demo-unhcr.db) instead of in a temporary folder")
@@ -74,17 +81,28 @@ type demoTotals struct {
 }
 
 func (a *app) demo(ctx context.Context, f demoFlags) error {
-	dirs, err := spec.Deployments(f.specs)
-	if err != nil || len(dirs) == 0 {
-		return &exitError{code: 2, err: fmt.Errorf("no deployments under %s (run the demo from the repository root, or pass --specs)", f.specs)}
-	}
 	tmp, err := os.MkdirTemp("", "casesync-demo-")
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	defer os.RemoveAll(tmp)
+	where := f.specs
+	dirs, err := spec.Deployments(f.specs)
+	if (err != nil || len(dirs) == 0) && !f.specsGiven {
+		// Not in a checkout (engine installed with go install, or run from
+		// another folder): the shipped deployments are in the binary.
+		f.specs = filepath.Join(tmp, "specs")
+		if err := os.CopyFS(f.specs, shipped.FS); err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("unpack the built-in deployments: %w", err)}
+		}
+		where = "the binary (no ./specs folder here)"
+		dirs, err = spec.Deployments(f.specs)
+	}
+	if err != nil || len(dirs) == 0 {
+		return &exitError{code: 2, err: fmt.Errorf("no deployments under %s", f.specs)}
+	}
 	w := a.stdout
-	fmt.Fprintf(w, "casesync demo: every deployment under %s runs against its own fresh fake Primero (%d cases), OSCaR (%d clients) and PING.\n", f.specs, f.cases, f.clients)
+	fmt.Fprintf(w, "casesync demo: every deployment under %s runs against its own fresh fake Primero (%d cases), OSCaR (%d clients) and PING.\n", where, f.cases, f.clients)
 	var dups int64
 	var failed bool
 	for _, dir := range dirs {

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"casesync/engine/spec"
 )
 
 var writesLine = regexp.MustCompile(`(\w+) (\d+) \(engine's count (\d+)\)`)
@@ -40,5 +43,31 @@ func TestDemo_NumbersMatchTheFakes(t *testing.T) {
 	}
 	if !strings.Contains(out, "duplicates created at the fakes: 0") {
 		t.Errorf("duplicates:\n%s", out)
+	}
+}
+
+// TestDemo_OutsideTheRepository: from a folder without specs/ (as after
+// go install), the demo runs the deployments built into the binary, every
+// one of them.
+func TestDemo_OutsideTheRepository(t *testing.T) {
+	dirs, err := spec.Deployments("../../specs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(t.TempDir())
+	out, errOut, code := runCLI(t, nil, "demo", "--cases", "30", "--clients", "10")
+	if code != 0 {
+		t.Fatalf("demo: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "every deployment under the binary (no ./specs folder here)") {
+		t.Errorf("the demo does not say where its deployments come from:\n%s", out)
+	}
+	for _, d := range dirs {
+		if name := filepath.Base(d); !strings.Contains(out, "\n"+name+" (") {
+			t.Errorf("deployment %s did not run:\n%s", name, out)
+		}
+	}
+	if _, _, code := runCLI(t, nil, "demo", "--specs", "nowhere"); code != 2 {
+		t.Errorf("demo --specs nowhere: exit %d, want 2", code)
 	}
 }
