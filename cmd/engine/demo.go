@@ -38,12 +38,12 @@ runs it from any folder.`
 type demoFlags struct {
 	specs      string
 	specsGiven bool
-	cases     int
-	clients   int
-	keepState string
-	logs      logFlags
-	verbose   bool
-	wait      time.Duration
+	cases      int
+	clients    int
+	keepState  string
+	logs       logFlags
+	verbose    bool
+	wait       time.Duration
 }
 
 func (a *app) demoCmd() *cobra.Command {
