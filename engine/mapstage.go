@@ -47,7 +47,17 @@ func (ru *run) mapFailure(key, cursorVal string, err error) Outcome {
 	if errors.As(err, &fe) {
 		return ru.fail(key, cursorVal, fe.Reason, ClassData, err)
 	}
-	return ru.fail(key, cursorVal, "map_error", ClassData, err)
+	return ru.fail(key, cursorVal, evalReason(err, "map_error"), ClassData, err)
+}
+
+// evalReason is eval_timeout or eval_too_large for a program the limits
+// stopped, else fallback: the record fails with it and the run goes on.
+func evalReason(err error, fallback string) string {
+	var ee *mapping.EvalError
+	if errors.As(err, &ee) {
+		return ee.Reason
+	}
+	return fallback
 }
 
 // redactMiss keeps the lookup's name and the key's shape but not the key:

@@ -133,7 +133,7 @@ func (s *selector) choose(ctx context.Context, rec any, kn *Known) (*selected, [
 	for _, f := range ru.p.Filters {
 		ok, err := f.Expr.Bool(env)
 		if err != nil {
-			return nil, sel.mark([]Outcome{ru.fail(key, sel.cursor, "filter_error", ClassData, fmt.Errorf("filter %s (%s): %w", f.Reason, f.Pos, err))})
+			return nil, sel.mark([]Outcome{ru.fail(key, sel.cursor, evalReason(err, "filter_error"), ClassData, fmt.Errorf("filter %s (%s): %w", f.Reason, f.Pos, err))})
 		}
 		if !ok {
 			// Rows the record wrote before leave the target with it (when

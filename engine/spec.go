@@ -13,6 +13,13 @@ type DeploymentSpec struct {
 	Connectors map[string]ConnectorSpec `json:"connectors"`
 	Lookups    map[string]LookupSpec    `json:"lookups"`
 	Pipelines  map[string]PipelineSpec  `json:"pipelines"`
+	Limits     LimitsSpec               `json:"limits"`
+}
+
+// LimitsSpec bounds every jq and expr evaluation.
+type LimitsSpec struct {
+	EvalTimeout  string `json:"eval_timeout"`
+	EvalMaxBytes int    `json:"eval_max_bytes"`
 }
 
 // Text is a value written out or taken from a secret: exactly one is set.

@@ -92,7 +92,7 @@ func (wr *writer) locate(ctx context.Context, d *Decision, payload map[string]an
 	ru, u, key := wr.ru, &wr.ru.p.Upsert, d.RecordKey
 	bkeyV, err := u.Key.One(ctx, payload, v)
 	if err != nil {
-		*d = ru.failDecision(key, "key_error", ClassData, fmt.Errorf("upsert.key: %w", err))
+		*d = ru.failDecision(key, evalReason(err, "key_error"), ClassData, fmt.Errorf("upsert.key: %w", err))
 		return f, true
 	}
 	f.bkey = ScalarString(bkeyV)

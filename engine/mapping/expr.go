@@ -126,6 +126,11 @@ func cleanExprError(err error) error {
 	if errors.As(err, &skip) {
 		return skip
 	}
+	if strings.Contains(err.Error(), "memory budget exceeded") {
+		// expr's own allocation budget (its VM counts what each builtin
+		// builds): a range or repeat too large for a mapping.
+		return &EvalError{Reason: ReasonEvalTooLarge, Lang: "expr", Limit: "expr's memory budget"}
+	}
 	var fe *file.Error
 	if errors.As(err, &fe) {
 		return fmt.Errorf("expr: %s", fe.Message)

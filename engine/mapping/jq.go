@@ -69,6 +69,7 @@ type JQ struct {
 	// bulk of every mapping and are evaluated without starting gojq, with
 	// the same results (null through null, an error on a non-object).
 	path []string
+	lim  Limits
 }
 
 var simplePath = regexp.MustCompile(`^\s*(\.[A-Za-z_][A-Za-z0-9_]*)+\s*$`)
@@ -139,7 +140,7 @@ func CompileJQ(src string, reg *Registry) (*JQ, error) {
 			}
 		}
 	}
-	return &JQ{src: src, code: code, path: pathOf(src)}, nil
+	return &JQ{src: src, code: code, path: pathOf(src), lim: reg.limitsOf()}, nil
 }
 
 // MustJQ compiles src or panics; for init-time programs only.
@@ -173,7 +174,9 @@ func (j *JQ) All(ctx context.Context, input any, v *Vars) ([]any, error) {
 		}
 		return []any{x}, nil
 	}
-	iter := j.code.RunWithContext(ctx, input, v.values()...)
+	ectx, cancel := j.lim.bounded(ctx)
+	defer cancel()
+	iter := j.code.RunWithContext(ectx, input, v.values()...)
 	var out []any
 	for {
 		x, ok := iter.Next()
@@ -185,7 +188,10 @@ func (j *JQ) All(ctx context.Context, input any, v *Vars) ([]any, error) {
 			if errors.As(err, &he) && he.Value() == nil {
 				return out, nil
 			}
-			return nil, cleanJQError(err)
+			return nil, j.evalError(ectx, err)
+		}
+		if tooLarge(x, j.lim.maxBytes()) {
+			return nil, j.tooLargeError()
 		}
 		out = append(out, x)
 	}
@@ -197,7 +203,9 @@ func (j *JQ) One(ctx context.Context, input any, v *Vars) (any, error) {
 	if j.path != nil {
 		return j.walk(input)
 	}
-	iter := j.code.RunWithContext(ctx, input, v.values()...)
+	ectx, cancel := j.lim.bounded(ctx)
+	defer cancel()
+	iter := j.code.RunWithContext(ectx, input, v.values()...)
 	var out any
 	n := 0
 	for {
@@ -210,11 +218,14 @@ func (j *JQ) One(ctx context.Context, input any, v *Vars) (any, error) {
 			if errors.As(err, &he) && he.Value() == nil {
 				break
 			}
-			return nil, cleanJQError(err)
+			return nil, j.evalError(ectx, err)
 		}
 		n++
 		if n > 1 {
 			return nil, fmt.Errorf("jq yielded more than one value")
+		}
+		if tooLarge(x, j.lim.maxBytes()) {
+			return nil, j.tooLargeError()
 		}
 		out = x
 	}
@@ -222,6 +233,19 @@ func (j *JQ) One(ctx context.Context, input any, v *Vars) (any, error) {
 		return nil, fmt.Errorf("jq yielded no value")
 	}
 	return out, nil
+}
+
+// evalError is an evaluation's error: the limit it hit, or what
+// cleanJQError keeps of it.
+func (j *JQ) evalError(ctx context.Context, err error) error {
+	if timedOut(ctx, err) {
+		return &EvalError{Reason: ReasonEvalTimeout, Lang: "jq", Limit: j.lim.timeout().String()}
+	}
+	return cleanJQError(err)
+}
+
+func (j *JQ) tooLargeError() error {
+	return &EvalError{Reason: ReasonEvalTooLarge, Lang: "jq", Limit: fmt.Sprintf("%d bytes", j.lim.maxBytes())}
 }
 
 // cleanJQError keeps our typed errors and drops record content from gojq's
@@ -243,6 +267,10 @@ func cleanJQError(err error) error {
 	var lerr *LookupError
 	if errors.As(err, &lerr) {
 		return lerr
+	}
+	var ee *EvalError
+	if errors.As(err, &ee) {
+		return ee
 	}
 	msg := err.Error()
 	if j := strings.Index(msg, " ("); j > 0 && strings.HasSuffix(msg, ")") {

@@ -190,10 +190,14 @@ func keyString(v any) string {
 // Registry holds a plan's lookups by name.
 type Registry struct {
 	m map[string]*Lookup
+	// limits bound the evaluations of programs compiled with it.
+	limits Limits
 }
 
-// NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{m: map[string]*Lookup{}} }
+// NewRegistry returns an empty registry with the default limits.
+func NewRegistry() *Registry {
+	return &Registry{m: map[string]*Lookup{}, limits: Limits{Timeout: DefaultEvalTimeout, MaxBytes: DefaultEvalMaxBytes}}
+}
 
 // Add registers l under its name.
 func (r *Registry) Add(l *Lookup) { r.m[l.Name] = l }

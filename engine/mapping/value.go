@@ -47,11 +47,16 @@ func (e *FieldError) Unwrap() error { return e.Err }
 // Mapping builds a payload object from an input record.
 type Mapping struct {
 	Fields []Field
+	// Limits bound the whole mapping of one input (zero: the defaults):
+	// its programs share one deadline, which also spares each its own.
+	Limits Limits
 }
 
 // Apply maps input. The first failing field stops the record: a half-built
 // payload must never be written.
 func (m *Mapping) Apply(ctx context.Context, input any, v *Vars) (map[string]any, error) {
+	ctx, cancel := m.Limits.bounded(ctx)
+	defer cancel()
 	return applyFields(ctx, m.Fields, input, v, "")
 }
 

@@ -80,6 +80,7 @@ func (b *builder) build() *engine.Plan {
 		b.secrets[name] = true
 	}
 	b.reg = mapping.NewRegistry()
+	b.reg.SetLimits(mapping.Limits{Timeout: b.duration(sel("limits", "eval_timeout"), s.Limits.EvalTimeout), MaxBytes: s.Limits.EvalMaxBytes})
 	plan.Lookups = b.reg
 
 	// Lookups first: programs check the lookup names they call.
@@ -644,7 +645,7 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 	if ps.Each != nil {
 		p.Each = &engine.Each{JQ: b.jq(append(at, "each", "jq"), ps.Each.JQ), Key: b.jq(append(at, "each", "key"), ps.Each.Key)}
 	}
-	p.Map = &mapping.Mapping{Fields: b.fields(append(at, "map"), ps.Map)}
+	p.Map = &mapping.Mapping{Fields: b.fields(append(at, "map"), ps.Map), Limits: b.reg.Limits()}
 
 	u := ps.Upsert
 	uat := append(at, "upsert")
