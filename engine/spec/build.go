@@ -441,6 +441,8 @@ func (b *builder) programProblem(at []string, code, src string, err error) {
 	if code == "bad-expr" {
 		msg = exprWords(msg)
 	}
+	// gojq names the end of the program as an empty token.
+	msg = strings.ReplaceAll(msg, `unexpected token ""`, "the program ends too early (an unclosed bracket or a dangling |?)")
 	lit := b.l.posOf(at...)
 	off, ok := errOffset(src, err)
 	if !lit.IsValid() || !ok {

@@ -129,6 +129,9 @@ func (l *loader) explain(e cueerrors.Error, sels []string) (code, msg string) {
 	if alts := literalAlternatives(schema); len(alts) > 0 {
 		return "bad-value", fmt.Sprintf("%s must be one of %s, not %s", name, strings.Join(alts, ", "), got)
 	}
+	if rule := numberRule(schema); rule != "" && user.IncompleteKind()&cue.NumberKind != 0 {
+		return "bad-value", fmt.Sprintf("%s must be %s, not %s", name, rule, got)
+	}
 	if rule := l.stringRule(schema); rule != "" {
 		code := "bad-value"
 		if rule == durationRule {
@@ -136,8 +139,13 @@ func (l *loader) explain(e cueerrors.Error, sels []string) (code, msg string) {
 		}
 		return code, fmt.Sprintf("%s must be %s, not %s", name, rule, got)
 	}
+	// A rule this file does not word: say what is refused, and CUE's own
+	// detail unless it is only a count of failed alternatives.
 	format, args := e.Msg()
-	return "bad-value", fmt.Sprintf("%s: %s", name, fmt.Sprintf(format, args...))
+	if len(args) > 0 && !strings.Contains(format, "disjunction") {
+		return "bad-value", fmt.Sprintf("%s cannot be %s: %s", name, got, fmt.Sprintf(format, args...))
+	}
+	return "bad-value", fmt.Sprintf("%s cannot be %s", name, got)
 }
 
 // closedStruct reports whether no struct the schema allows at parent
@@ -265,8 +273,46 @@ func (l *loader) stringRule(schema cue.Value) string {
 		return nameRule
 	case accepts("A_B1") && !accepts("a") && !accepts("A B"):
 		return secretNameRule
+	case accepts("https://a.example") && accepts("http://a.example") && !accepts("ftp://a.example") && !accepts("a.example"):
+		return "a URL starting with https:// (or http://)"
 	}
 	return ""
+}
+
+// numberRule words a number's bounds (int & >=1 is "a whole number of at
+// least 1") from the schema's expression, not from CUE's message.
+func numberRule(schema cue.Value) string {
+	if schema.IncompleteKind()&cue.NumberKind == 0 || schema.IncompleteKind()&^cue.NumberKind != 0 {
+		return ""
+	}
+	var bounds []string
+	var walk func(v cue.Value, depth int)
+	walk = func(v cue.Value, depth int) {
+		op, args := v.Expr()
+		words := map[cue.Op]string{cue.GreaterThanEqualOp: "at least", cue.GreaterThanOp: "more than",
+			cue.LessThanEqualOp: "at most", cue.LessThanOp: "less than"}
+		switch {
+		case depth > 4:
+		case op == cue.AndOp || op == cue.OrOp || op == cue.NoOp && len(args) == 1:
+			// int & >=1, and *5 | int & >=1 (the default is not the rule).
+			for _, a := range args {
+				if !a.IsConcrete() {
+					walk(a, depth+1)
+				}
+			}
+		case words[op] != "" && len(args) == 1:
+			bounds = append(bounds, words[op]+" "+fmt.Sprint(args[0]))
+		}
+	}
+	walk(schema, 0)
+	if len(bounds) == 0 {
+		return ""
+	}
+	what := "a number"
+	if schema.IncompleteKind() == cue.IntKind {
+		what = "a whole number"
+	}
+	return what + " of " + strings.Join(bounds, " and ")
 }
 
 // literalAlternatives lists the values of a schema that is a choice of
