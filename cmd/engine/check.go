@@ -6,7 +6,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"casesync/engine"
 	"casesync/engine/spec"
+	"casesync/internal/spectest"
 )
 
 type checkFlags struct {
@@ -19,6 +21,9 @@ program, reads every lookup table, and resolves connectors, lookups, chained
 pipelines and secret names. It prints ALL problems in one pass, one per line:
 
   specs/kh/cases.cue:42:7: pipelines.cases.map.sex: bad-jq: unexpected token "|"
+
+The deployment's spec tests (tests/*.txtar, see engine test --help) are
+checked too: their sections parse, their pipeline exists.
 
 A path is a deployment folder, a spec file (its folder is checked), or a
 folder of deployments (every folder below holding .cue files, except lib/
@@ -66,6 +71,8 @@ func (a *app) checkCmd() *cobra.Command {
 						all = append(all, ps...)
 					} else if err != nil {
 						return &exitError{code: 2, err: err}
+					} else {
+						all = append(all, testProblems(plan, dir)...)
 					}
 				}
 			}
@@ -94,4 +101,14 @@ func (a *app) checkCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&f.format, "format", "text", "output format: text or json")
 	return cmd
+}
+
+// testProblems are the problems of a deployment's spec test files, in the
+// form of the spec's own.
+func testProblems(plan *engine.Plan, dir string) spec.Problems {
+	var out spec.Problems
+	for _, p := range spectest.Check(plan, dir) {
+		out = append(out, spec.Problem{File: p.File, Line: p.Line, Col: 1, Code: "test-file", Msg: p.Msg})
+	}
+	return out
 }

@@ -97,3 +97,18 @@ func preview(c *Call) *engine.CallPreview {
 	}
 	return p
 }
+
+// Render renders a declared request for input exactly as the connector puts
+// it on the wire — path, query and the body after the connector's normalize
+// rules — minus credentials (a secret query value shows as its name). The
+// in-process ports of engine test answer it and compare it, so a spec test
+// sees the very body a run would send.
+func Render(ctx context.Context, r *engine.Request, input any, v *mapping.Vars, n engine.NormalizeSpec) (*engine.CallPreview, error) {
+	c, err := render(ctx, r, input, v)
+	if err != nil {
+		return nil, &RequestError{What: "request", Pos: r.Pos, Err: err}
+	}
+	p := preview(c)
+	p.Body = normalize(p.Body, n)
+	return p, nil
+}
