@@ -61,8 +61,8 @@ func (a *app) testCmd() *cobra.Command {
 		Long:  testLong,
 		Example: `  engine test specs/...
 
-  # One deployment, only the tests whose file name contains "referral"
-  engine test specs/cambodia --run referral
+  # One deployment, only the tests whose file name contains "oscar"
+  engine test specs/example --run oscar
 
   # After a deliberate spec change: rewrite the expectations that changed (here in a
   # copy), then review them with diff or git diff
