@@ -42,6 +42,9 @@ type ConnectorSpec struct {
 	Pagination       *PaginationSpec `json:"pagination,omitempty"`
 	Normalize        NormalizeSpec   `json:"normalize"`
 	TLS              *TLSSpec        `json:"tls,omitempty"`
+	// MergeKey identifies the rows of arrays of objects the target merges
+	// (dry-run diffs them by it).
+	MergeKey string `json:"merge_key,omitempty"`
 }
 
 // TLSSpec is a connector's TLS: trusted CAs, a client certificate for
@@ -218,6 +221,7 @@ type ValueSpec struct {
 	Map       map[string]ValueSpec `json:"map,omitempty"`
 	Default   any                  `json:"default,omitempty"`
 	OmitEmpty bool                 `json:"omit_empty"`
+	MergeKey  string               `json:"merge_key,omitempty"`
 }
 
 // LookupSpec is a table, rule or live lookup.

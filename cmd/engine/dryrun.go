@@ -91,7 +91,7 @@ func (a *app) dryRunCmd() *cobra.Command {
 			res, err := d.runner.Sync(cmd.Context(), p.Name, opts)
 			sort.SliceStable(decisions, func(i, j int) bool { return decisions[i].RecordKey < decisions[j].RecordKey })
 			var buf strings.Builder
-			pr := &previewer{w: &buf, redactPII: f.redactPII}
+			pr := &previewer{w: &buf, redactPII: f.redactPII, keys: mergeKeysOf(d.plan, p)}
 			switch f.format {
 			case "json":
 				pr.json(p.Name, decisions, res)
@@ -165,7 +165,48 @@ func readRecords(path string, stdin io.Reader) ([]any, error) {
 type previewer struct {
 	w         io.Writer
 	redactPII bool
+	// keys pairs the rows of arrays the target merges by a key (the map
+	// field's merge_key, else the target connector's), so rows are
+	// compared the way the target applies them, not by position.
+	keys mergeKeys
 }
+
+// mergeKeys are a pipeline's merge keys: by top-level payload field, and
+// the target connector's default.
+type mergeKeys struct {
+	fields map[string]string
+	def    string
+}
+
+func mergeKeysOf(plan *engine.Plan, p *engine.Pipeline) mergeKeys {
+	k := mergeKeys{fields: map[string]string{}}
+	if c := plan.Connectors[p.Spec.Upsert.Connector]; c != nil {
+		k.def = c.Spec.MergeKey
+	}
+	for name, v := range p.Spec.Map {
+		if v.MergeKey != "" {
+			k.fields[name] = v.MergeKey
+		}
+	}
+	return k
+}
+
+// of is the merge key of the array at path (a payload path: its first
+// segment is the map field).
+func (m mergeKeys) of(path string) string {
+	root := path
+	if i := strings.IndexAny(path, ".["); i >= 0 {
+		root = path[:i]
+	}
+	if k := m.fields[root]; k != "" {
+		return k
+	}
+	return m.def
+}
+
+// bodyKeys is m for paths of a request body, which wraps the payload
+// ({data: …}, {organization: …}).
+func (m mergeKeys) bodyKeys(path string) string { return m.of(trimBodyPrefix(path)) }
 
 const width = 100
 
@@ -218,11 +259,22 @@ func (p *previewer) table(pipeline string, ds []engine.Decision) {
 		fmt.Fprintln(p.w, clip(head, width))
 		if d.Request != nil {
 			fmt.Fprintln(p.w, clip("  "+requestLine(d.Request), width))
-			before := flatten("", d.Before, nil)
-			for _, kv := range flattenSorted(p.maskTree("", d.Request.Body)) {
+			before := flatten("", d.Before, nil, p.keys.of)
+			rowsBefore := keyedRows(before)
+			shown := map[string]bool{}
+			for _, kv := range flattenSorted(p.maskTree("", d.Request.Body), p.keys.bodyKeys) {
 				val := p.render(kv.k, kv.v)
+				if row, ok := keyedRow(trimBodyPrefix(kv.k)); ok && d.Action == engine.ActionUpdated && !rowsBefore[row] {
+					// A row the target does not have: one added row.
+					if !shown[row] {
+						shown[row] = true
+						wrapper := kv.k[:len(kv.k)-len(trimBodyPrefix(kv.k))] // "data." of the body
+						fmt.Fprintln(p.w, clip(fmt.Sprintf("    %-34s + new row", wrapper+row), width))
+					}
+					continue
+				}
 				if old, ok := before[trimBodyPrefix(kv.k)]; ok && d.Action == engine.ActionUpdated {
-					if old == kv.v {
+					if jsonEq(old, kv.v) {
 						continue
 					}
 					val = p.render(kv.k, old) + " → " + val
@@ -285,8 +337,10 @@ type kv struct {
 	v any
 }
 
-// flatten turns nested JSON into dotted paths (arrays as [i]).
-func flatten(prefix string, v any, out map[string]any) map[string]any {
+// flatten turns nested JSON into dotted paths: arrays as [i], except an
+// array of objects that all carry the merge key keyOf gives for its path,
+// whose rows are [key=value] (see mergeKeys).
+func flatten(prefix string, v any, out map[string]any, keyOf func(string) string) map[string]any {
 	if out == nil {
 		out = map[string]any{}
 	}
@@ -297,14 +351,24 @@ func flatten(prefix string, v any, out map[string]any) map[string]any {
 			if prefix != "" {
 				key = prefix + "." + k
 			}
-			flatten(key, vv, out)
+			flatten(key, vv, out, keyOf)
 		}
 		if len(x) == 0 && prefix != "" {
 			out[prefix] = x
 		}
 	case []any:
-		for i, vv := range x {
-			flatten(fmt.Sprintf("%s[%d]", prefix, i), vv, out)
+		key := ""
+		if keyOf != nil {
+			key = keyOf(prefix)
+		}
+		if key != "" && allKeyed(x, key) {
+			for _, vv := range x {
+				flatten(fmt.Sprintf("%s[%s=%v]", prefix, key, vv.(map[string]any)[key]), vv, out, keyOf)
+			}
+		} else {
+			for i, vv := range x {
+				flatten(fmt.Sprintf("%s[%d]", prefix, i), vv, out, keyOf)
+			}
 		}
 		if len(x) == 0 && prefix != "" {
 			out[prefix] = x
@@ -317,8 +381,51 @@ func flatten(prefix string, v any, out map[string]any) map[string]any {
 	return out
 }
 
-func flattenSorted(v any) []kv {
-	m := flatten("", v, nil)
+// allKeyed: every element is an object with a scalar, non-empty key, and
+// no key value repeats.
+func allKeyed(rows []any, key string) bool {
+	seen := map[string]bool{}
+	for _, r := range rows {
+		m, ok := r.(map[string]any)
+		if !ok {
+			return false
+		}
+		switch k := m[key].(type) {
+		case string, float64, int, int64, json.Number:
+			ks := fmt.Sprint(k)
+			if ks == "" || seen[ks] {
+				return false
+			}
+			seen[ks] = true
+		default:
+			return false
+		}
+	}
+	return len(rows) > 0
+}
+
+var keyedSegment = regexp.MustCompile(`^[^\[]*\[[^\]=]+=[^\]]*\]`)
+
+// keyedRow is the path of the keyed row a path lies in
+// ("services_section[unique_id=x]"), if it lies in one.
+func keyedRow(path string) (string, bool) {
+	m := keyedSegment.FindString(path)
+	return m, m != ""
+}
+
+// keyedRows are the keyed rows a flattened record has.
+func keyedRows(flat map[string]any) map[string]bool {
+	rows := map[string]bool{}
+	for k := range flat {
+		if r, ok := keyedRow(k); ok {
+			rows[r] = true
+		}
+	}
+	return rows
+}
+
+func flattenSorted(v any, keyOf func(string) string) []kv {
+	m := flatten("", v, nil, keyOf)
 	out := make([]kv, 0, len(m))
 	for k, vv := range m {
 		out = append(out, kv{k, vv})
@@ -344,8 +451,11 @@ func (p *previewer) diff(ds []engine.Decision) {
 			continue
 		}
 		fmt.Fprintf(p.w, "%s\n", requestLine(d.Request))
-		before := flatten("", p.maskTree("", d.Before), nil)
-		after := flatten("", p.maskTree("", d.Payload), nil)
+		before := flatten("", p.maskTree("", d.Before), nil, p.keys.of)
+		after := flatten("", p.maskTree("", d.Payload), nil, p.keys.of)
+		rowsBefore := keyedRows(before)
+		added := addedRows(d, rowsBefore, p.maskTree("", d.Payload), p.keys.of)
+		shownRows := map[string]bool{}
 		keys := map[string]bool{}
 		for k := range after {
 			keys[k] = true
@@ -365,6 +475,16 @@ func (p *previewer) diff(ds []engine.Decision) {
 		for _, k := range sorted {
 			old, hadOld := before[k]
 			nv, hasNew := after[k]
+			if row, ok := keyedRow(k); ok {
+				if v, isAdded := added[row]; isAdded {
+					// A row the target lacks is one added row, whole.
+					if !shownRows[row] {
+						shownRows[row] = true
+						fmt.Fprintf(p.w, "+ %s: %s\n", row, p.render(row, v))
+					}
+					continue
+				}
+			}
 			switch {
 			case hadOld && hasNew && jsonEq(old, nv):
 				continue
@@ -463,6 +583,8 @@ func (p *previewer) json(pipeline string, ds []engine.Decision, res *engine.RunR
 		TargetID string              `json:"target_id,omitempty"`
 		Request  *engine.CallPreview `json:"request,omitempty"`
 		Changes  map[string][2]any   `json:"changes,omitempty"`
+		// Added are the rows of merged arrays the target lacks, whole.
+		Added map[string]any `json:"added_rows,omitempty"`
 	}
 	out := struct {
 		Decisions []jd    `json:"decisions"`
@@ -476,8 +598,14 @@ func (p *previewer) json(pipeline string, ds []engine.Decision, res *engine.RunR
 			j.Request = &req
 		}
 		if d.Action == engine.ActionUpdated && d.Before != nil {
-			before := flatten("", d.Before, nil)
-			for k, nv := range flatten("", d.Payload, nil) {
+			before := flatten("", d.Before, nil, p.keys.of)
+			for row, v := range addedRows(d, keyedRows(before), d.Payload, p.keys.of) {
+				if j.Added == nil {
+					j.Added = map[string]any{}
+				}
+				j.Added[row] = p.maskTree(row, v)
+			}
+			for k, nv := range flatten("", d.Payload, nil, p.keys.of) {
 				if old, ok := before[k]; ok && !jsonEq(old, nv) {
 					if j.Changes == nil {
 						j.Changes = map[string][2]any{}
@@ -490,6 +618,30 @@ func (p *previewer) json(pipeline string, ds []engine.Decision, res *engine.RunR
 	}
 	b, _ := json.MarshalIndent(out, "", "  ")
 	p.w.Write(append(b, '\n'))
+}
+
+// addedRows are, for an update, the payload's rows of merged arrays that
+// the target does not have (by keyed path), each whole.
+func addedRows(d engine.Decision, rowsBefore map[string]bool, payload any, keyOf func(string) string) map[string]any {
+	out := map[string]any{}
+	m, ok := payload.(map[string]any)
+	if d.Action != engine.ActionUpdated || !ok {
+		return out
+	}
+	for field, v := range m {
+		rows, ok := v.([]any)
+		key := keyOf(field)
+		if !ok || key == "" || !allKeyed(rows, key) {
+			continue
+		}
+		for _, r := range rows {
+			path := fmt.Sprintf("%s[%s=%v]", field, key, r.(map[string]any)[key])
+			if !rowsBefore[path] {
+				out[path] = r
+			}
+		}
+	}
+	return out
 }
 
 func (p *previewer) maskTree(field string, v any) any {
