@@ -29,6 +29,9 @@ A path is a deployment folder, a spec file (its folder is checked), or a
 folder of deployments (every folder below holding .cue files, except lib/
 and cue.mod/). Secrets are only checked by name: no value is needed.
 
+Every code (bad-value, unknown-var, lookup-row, …) is explained with an
+example and its fix in docs/problem-codes.md.
+
 Warnings (such as a plain http:// base_url to another machine,
 insecure-url) are printed to stderr and do not fail the check.
 

@@ -102,7 +102,9 @@ func (ps Problems) JSON() []byte {
 	return append(b, '\n')
 }
 
-// Codes documents every problem code with its hint; README lists them.
+// Codes maps every problem code to the one-line hint shown with it;
+// docs/problem-codes.md explains each with an example and the fix
+// (TestCodes_Documented keeps the two in step).
 var Codes = map[string]string{
 	"insecure-url":         "a warning: use an https:// base_url, or a loopback address for a local proxy",
 	"syntax":               "fix the CUE syntax at this position",
