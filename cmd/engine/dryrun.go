@@ -111,6 +111,7 @@ func (a *app) dryRunCmd() *cobra.Command {
 		},
 	}
 	f.common.register(cmd)
+	f.common.registerNow(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.from, "from", "", "read source records from a JSON file (array, {\"data\": [...]}, or one object per line); - for stdin")
 	fl.IntVar(&f.limit, "limit", 0, "preview at most this many source records")

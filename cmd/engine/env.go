@@ -32,6 +32,13 @@ type common struct {
 	// wait is how long a command that writes state waits for another
 	// process's lease (registerWait); 0 refuses at once.
 	wait time.Duration
+	// now, when set (registerNow), is the time the run takes as its start.
+	now string
+}
+
+// registerNow adds --now to a command that runs a pipeline.
+func (c *common) registerNow(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&c.now, "now", "", "run as if it were this time (RFC 3339, \"2025-06-01 08:00:00\" UTC, or a date): $now, ages and windows are computed from it, for reproducible previews (default: the real clock)")
 }
 
 // registerWait adds --wait to a command that writes the state file.
@@ -262,6 +269,13 @@ func (a *app) openPlan(ctx context.Context, c *common, plan *engine.Plan, readOn
 	d := &deployment{plan: plan, log: log, red: red}
 	path := a.statePathFor(c, plan)
 	o := wire.Options{StatePath: path, Secrets: sec, Log: log}
+	if c.now != "" {
+		at, err := parseNow(c.now)
+		if err != nil {
+			return nil, usageError("%s", err)
+		}
+		o.Clock = &startClock{at: at}
+	}
 	if readOnly {
 		if o.State, err = openStateForDryRun(path); err != nil {
 			return nil, &exitError{code: 2, err: err}

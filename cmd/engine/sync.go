@@ -73,6 +73,7 @@ func (a *app) syncCmd() *cobra.Command {
 	}
 	f.common.register(cmd)
 	f.registerWait(cmd)
+	f.registerNow(cmd)
 	cmd.Flags().IntVar(&f.limit, "limit", 0, "stop after this many source records (the cursor does not move)")
 	cmd.Flags().BoolVar(&f.noChain, "no-chain", false, "do not run the pipelines chained after this one")
 	cmd.Flags().StringVar(&f.trigger, "trigger", "", "trigger recorded on the run (default manual)")
