@@ -32,6 +32,12 @@ func (en *enricher) record(ctx context.Context, s *selected) (out Outcome, ok bo
 			}
 		}
 		val, err := en.step(ctx, e, s.rec)
+		if rule, ok := classify(ctx, e.Classify, err, ru.vars); ok {
+			if rule.Skip {
+				return ru.outcome(Decision{RecordKey: s.key, Action: ActionSkipped, Reason: rule.Reason}, s.cursor, nil), false
+			}
+			return ru.fail(s.key, s.cursor, rule.Reason, rule.Class, fmt.Errorf("enrich %s: %w", e.Name, err)), false
+		}
 		if err != nil {
 			switch e.OnError {
 			case "skip":

@@ -30,6 +30,10 @@ type RemoteError struct {
 	// timeout, a reset or a 5xx after sending a non-idempotent write).
 	MaybeApplied bool
 	Err          error
+	// Body is the decoded error body (nil when it was not JSON), for the
+	// spec's classify rules. It may hold record content: it is read in
+	// memory and never logged, printed or stored.
+	Body any `json:"-"`
 }
 
 func (e *RemoteError) Error() string {

@@ -119,6 +119,18 @@ type Inbox struct {
 	Fetch    *Request
 	MaxBytes int64
 	Pos      string
+	// Event runs on the delivery envelope ({headers, query, body}) and
+	// names its event type ($delivery.event); nil leaves it null.
+	Event *mapping.JQ
+	// DedupeID runs on the envelope and yields the sender's delivery id;
+	// nil identifies a delivery by its body's hash.
+	DedupeID *mapping.JQ
+	// DedupeWindow is how long a processed delivery id is remembered: a
+	// repeat within it is a duplicate, a repeat after it a new delivery
+	// (zero: as soon as the first is processed). Without DedupeSet a
+	// delivery id is remembered for ever.
+	DedupeWindow time.Duration
+	DedupeSet    bool
 }
 
 // InboxHMAC is a compiled signature check (see HMACSpec).
@@ -169,6 +181,21 @@ type Enrich struct {
 	Cache     bool
 	OnError   string
 	Pos       string
+	// Classify sorts the step's failures by status and error body.
+	Classify []Classify
+}
+
+// Classify is one compiled classification rule: a failed request whose
+// status is in Status (any when empty) and whose error body satisfies
+// Body (when set) fails with Reason and Class, or, with Skip, ends the
+// record as skipped with Reason.
+type Classify struct {
+	Status []int
+	Body   *mapping.JQ
+	Reason string
+	Class  Class
+	Skip   bool
+	Pos    string
 }
 
 // Each is a compiled fan-out.
@@ -202,6 +229,8 @@ type Upsert struct {
 	// the filters now reject, or a fanned-out item no longer in its record)
 	// are removed or flagged by the target (BatchTarget.Remove).
 	RemoveLeft bool
+	// Classify sorts failed creates and updates by status and error body.
+	Classify []Classify
 
 	// CreateCheck and UpdateCheck judge the write's 2xx answer.
 	CreateCheck AnswerCheck
@@ -226,6 +255,9 @@ type After struct {
 	Poll        *Poll
 	OnError     string
 	Pos         string
+	// On lists the item outcomes the step runs after: "written" (created
+	// or updated, the default), "unchanged", "skipped", "failed".
+	On map[string]bool
 
 	Check AnswerCheck // judges the request's 2xx answer
 }

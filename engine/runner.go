@@ -103,6 +103,10 @@ type SyncOptions struct {
 	// Fetch, when set, re-fetches Keys with this request in place of
 	// source.get (an inbox's trigger.inbox.fetch).
 	Fetch *Request
+	// Deliveries are the webhook deliveries the records came in, by
+	// source record key: filters, mappings and after-steps read them as
+	// delivery / $delivery (id, event, query, headers).
+	Deliveries map[string]any
 }
 
 // RunResult summarises a run.
@@ -399,8 +403,19 @@ func (ru *run) record(ctx context.Context, rec any, kn *Known) []Outcome {
 	ru.r.crash.hit(CrashMidPage)
 	s, outs := ru.sel.choose(ctx, rec, kn)
 	if s == nil {
+		if m, ok := rec.(map[string]any); ok && len(outs) > 0 {
+			// A record the filters ended: the after-steps declared for
+			// skipped items still hear of it.
+			return ru.after.outcomes(ctx, m, ru.deliveryOf(outs[0].RecordKey), outs)
+		}
 		return outs
 	}
+	return ru.after.outcomes(ctx, s.rec, s.delivery, ru.stages(ctx, s, kn))
+}
+
+// stages runs a selected record through enrich, fan-out, map, write and
+// the after-steps of its written items.
+func (ru *run) stages(ctx context.Context, s *selected, kn *Known) []Outcome {
 	if out, ok := ru.enrich.record(ctx, s); !ok {
 		return s.mark([]Outcome{out})
 	}
@@ -413,7 +428,7 @@ func (ru *run) record(ctx context.Context, rec any, kn *Known) []Outcome {
 		}
 		return s.mark(outs)
 	}
-	outs = ru.items(ctx, s, items, kn)
+	outs := ru.items(ctx, s, items, kn)
 	if ru.p.Each != nil {
 		keep := make(map[string]bool, len(items))
 		for _, it := range items {
@@ -422,6 +437,15 @@ func (ru *run) record(ctx context.Context, rec any, kn *Known) []Outcome {
 		outs = append(outs, ru.write.left(s.key, keep, kn, s.cursor)...)
 	}
 	return s.mark(outs)
+}
+
+// deliveryOf is the webhook delivery the record with source key key came
+// in, as $delivery sees it; nil outside an inbox.
+func (ru *run) deliveryOf(key string) any {
+	if d, ok := ru.opts.Deliveries[key]; ok {
+		return d
+	}
+	return nil
 }
 
 // items maps, writes and follows up a record's items in their declared
@@ -450,6 +474,7 @@ func (ru *run) items(ctx context.Context, s *selected, items []item, kn *Known) 
 func (ru *run) item(ctx context.Context, s *selected, it item, kn *Known) Outcome {
 	v := *ru.vars
 	v.Record = s.rec
+	v.Delivery = s.delivery
 	payload, failed, ok := ru.mapper.item(ctx, s, it, &v)
 	if !ok {
 		return failed

@@ -43,6 +43,8 @@ type selected struct {
 	// version is the record's source version ("" when unknown).
 	version string
 	rec     map[string]any
+	// delivery is the webhook delivery the record came in ($delivery).
+	delivery any
 }
 
 // item is one write a record fans out into: its record key (key, or
@@ -129,7 +131,10 @@ func (s *selector) choose(ctx context.Context, rec any, kn *Known) (*selected, [
 		return nil, sel.mark([]Outcome{ru.fail(key, sel.cursor, "not_an_object", ClassData, fmt.Errorf("source record is not an object"))})
 	}
 	sel.rec = m
-	env := mapping.ExprEnvFor(m, ru.vars)
+	sel.delivery = ru.deliveryOf(key)
+	fv := *ru.vars
+	fv.Delivery = sel.delivery
+	env := mapping.ExprEnvFor(m, &fv)
 	for _, f := range ru.p.Filters {
 		ok, err := f.Expr.Bool(env)
 		if err != nil {

@@ -201,14 +201,15 @@ type FilterSpec struct {
 
 // EnrichSpec attaches a follow-up request's result to each record.
 type EnrichSpec struct {
-	Name      string      `json:"name"`
-	Connector string      `json:"connector"`
-	Request   RequestSpec `json:"request"`
-	As        string      `json:"as,omitempty"`
-	When      string      `json:"when,omitempty"`
-	AllPages  bool        `json:"all_pages"`
-	Cache     bool        `json:"cache"`
-	OnError   string      `json:"on_error"`
+	Name      string         `json:"name"`
+	Connector string         `json:"connector"`
+	Request   RequestSpec    `json:"request"`
+	As        string         `json:"as,omitempty"`
+	When      string         `json:"when,omitempty"`
+	AllPages  bool           `json:"all_pages"`
+	Cache     bool           `json:"cache"`
+	OnError   string         `json:"on_error"`
+	Classify  []ClassifySpec `json:"classify"`
 }
 
 // ValueSpec is one mapped value.
@@ -222,6 +223,16 @@ type ValueSpec struct {
 	Default   any                  `json:"default,omitempty"`
 	OmitEmpty bool                 `json:"omit_empty"`
 	MergeKey  string               `json:"merge_key,omitempty"`
+	Secret    string               `json:"secret,omitempty"`
+}
+
+// ClassifySpec maps a failed request's status and error body to a reason
+// code and what to do about it.
+type ClassifySpec struct {
+	Status []int  `json:"status"`
+	Body   string `json:"body,omitempty"`
+	Reason string `json:"reason"`
+	Class  string `json:"class"`
 }
 
 // LookupSpec is a table, rule or live lookup.
@@ -251,17 +262,18 @@ type APILookupSpec struct {
 
 // UpsertSpec writes the mapped payload to the target.
 type UpsertSpec struct {
-	Connector   string     `json:"connector"`
-	Key         string     `json:"key"`
-	KeyFallback string     `json:"key_fallback,omitempty"`
-	Mode        string     `json:"mode"`
-	Find        *FindSpec  `json:"find,omitempty"`
-	Create      *WriteSpec `json:"create,omitempty"`
-	Update      *WriteSpec `json:"update,omitempty"`
-	Idempotent  bool       `json:"idempotent"`
-	Unchanged   string     `json:"unchanged"`
-	Link        *LinkSpec  `json:"link,omitempty"`
-	NoFind      string     `json:"no_find,omitempty"`
+	Connector   string         `json:"connector"`
+	Key         string         `json:"key"`
+	KeyFallback string         `json:"key_fallback,omitempty"`
+	Mode        string         `json:"mode"`
+	Find        *FindSpec      `json:"find,omitempty"`
+	Create      *WriteSpec     `json:"create,omitempty"`
+	Update      *WriteSpec     `json:"update,omitempty"`
+	Idempotent  bool           `json:"idempotent"`
+	Unchanged   string         `json:"unchanged"`
+	Link        *LinkSpec      `json:"link,omitempty"`
+	NoFind      string         `json:"no_find,omitempty"`
+	Classify    []ClassifySpec `json:"classify"`
 }
 
 // FindSpec queries the target by key.
@@ -295,6 +307,7 @@ type AfterSpec struct {
 	Poll        *PollSpec   `json:"poll,omitempty"`
 	Transaction string      `json:"transaction,omitempty"`
 	OnError     string      `json:"on_error"`
+	On          []string    `json:"on"`
 }
 
 // PollSpec polls an asynchronous status until it is terminal.
@@ -324,6 +337,14 @@ type InboxSpec struct {
 	Key      string       `json:"key"`
 	Fetch    *RequestSpec `json:"fetch,omitempty"`
 	MaxBytes int          `json:"max_bytes"`
+	Event    string       `json:"event,omitempty"`
+	Dedupe   DedupeSpec   `json:"dedupe"`
+}
+
+// DedupeSpec says when two deliveries are the same one.
+type DedupeSpec struct {
+	ID     string `json:"id,omitempty"`
+	Window string `json:"window"`
 }
 
 // HMACSpec is an inbox's signature check: HMAC-SHA256 over

@@ -152,6 +152,12 @@ type InboxItem struct {
 	DeliveryID string // hash of the delivery, for de-duplication
 	RecordKey  string
 	Body       []byte // kept only when the record cannot be re-fetched
-	Received   time.Time
-	Attempts   int
+	// Delivery is the delivery envelope filters read (JSON: id, event,
+	// query, headers), kept until the delivery is processed.
+	Delivery []byte
+	Received time.Time
+	Attempts int
+	// Window is how long a processed delivery id stays a duplicate
+	// (InboxPut only); negative: for ever.
+	Window time.Duration
 }

@@ -236,7 +236,19 @@ func (wr *writer) send(ctx context.Context, d Decision, f found, payload map[str
 		ru.r.crash.hit(CrashAfterWrite)
 	}
 	if err != nil {
-		fd := ru.failDecision(key, reasonFor(err), ClassOf(err), err)
+		reason, class := reasonFor(err), ClassOf(err)
+		if rule, ok := classify(ctx, u.Classify, err, v); ok {
+			if rule.Skip && !MaybeApplied(err) {
+				if recorded {
+					_ = ru.r.state.AbandonCreate(context.WithoutCancel(ctx), ru.p.Name, key)
+				}
+				return Decision{Pipeline: ru.p.Name, RecordKey: key, Action: ActionSkipped, Reason: rule.Reason, TargetID: d.TargetID}, Written{}
+			}
+			if !rule.Skip {
+				reason, class = rule.Reason, rule.Class
+			}
+		}
+		fd := ru.failDecision(key, reason, class, err)
 		// The connector knows whether the request left: a run stopped by a
 		// refused login or a signal before sending must not leave the
 		// record flagged for a person to check.

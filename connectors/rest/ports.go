@@ -212,7 +212,7 @@ func (t *target) Preview(ctx context.Context, update bool, payload map[string]an
 	if err != nil {
 		return nil, err
 	}
-	return preview(call), nil
+	return preview(call, t.c.normal), nil
 }
 
 type caller struct{ c *Client }
@@ -263,7 +263,7 @@ func (c caller) Preview(ctx context.Context, req *engine.Request, input any, v *
 	if err != nil {
 		return nil, &RequestError{What: "request", Pos: req.Pos, Err: err}
 	}
-	return preview(call), nil
+	return preview(call, c.c.normal), nil
 }
 
 // RequestError is a declared request that cannot be rendered for a record

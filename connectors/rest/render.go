@@ -84,8 +84,10 @@ func selectRecords(recs *mapping.JQ, v *mapping.Vars) RecordsFunc {
 }
 
 // preview is a call as it goes on the wire, minus auth.
-func preview(c *Call) *engine.CallPreview {
-	p := &engine.CallPreview{Method: c.Method, Path: c.Path, Body: c.Body}
+// The body is normalized as the connector will send it, so dry-run shows
+// byte for byte what leaves (secrets aside, shown by name).
+func preview(c *Call, n engine.NormalizeSpec) *engine.CallPreview {
+	p := &engine.CallPreview{Method: c.Method, Path: c.Path, Body: normalize(c.Body, n)}
 	if len(c.Query)+len(c.SecretQuery) > 0 {
 		p.Query = map[string]string{}
 		for k := range c.Query {
@@ -108,7 +110,5 @@ func Render(ctx context.Context, r *engine.Request, input any, v *mapping.Vars, 
 	if err != nil {
 		return nil, &RequestError{What: "request", Pos: r.Pos, Err: err}
 	}
-	p := preview(c)
-	p.Body = normalize(p.Body, n)
-	return p, nil
+	return preview(c, n), nil
 }

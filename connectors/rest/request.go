@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"casesync/engine"
+	"casesync/engine/mapping"
 	"casesync/internal/redact"
 )
 
@@ -111,7 +112,11 @@ func (c *Client) resolveURL(path string) (*url.URL, error) {
 func (c *Client) encode(o *outbound) ([]byte, string, error) {
 	switch {
 	case o.body != nil:
-		b, err := json.Marshal(normalize(o.body, c.normal))
+		body, err := c.resolveSecrets(normalize(o.body, c.normal))
+		if err != nil {
+			return nil, "", err
+		}
+		b, err := json.Marshal(body)
 		if err != nil {
 			return nil, "", fmt.Errorf("encode body: %w", err)
 		}
@@ -152,6 +157,71 @@ func normalize(v any, n engine.NormalizeSpec) any {
 		return out
 	}
 	return v
+}
+
+// resolveSecrets returns v with every mapping.SecretRef replaced by the
+// secret's value, copying what it changes: the value exists only in the
+// bytes sent, never in the payload the engine hashes, previews or logs.
+func (c *Client) resolveSecrets(v any) (any, error) {
+	switch x := v.(type) {
+	case mapping.SecretRef:
+		return c.resolve(engine.Text{Secret: x.Name})
+	case map[string]any:
+		var out map[string]any
+		for k, e := range x {
+			r, err := c.resolveSecrets(e)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", k, err)
+			}
+			if out == nil && !sameValue(r, e) {
+				out = make(map[string]any, len(x))
+				maps.Copy(out, x)
+			}
+			if out != nil {
+				out[k] = r
+			}
+		}
+		if out != nil {
+			return out, nil
+		}
+		return x, nil
+	case []any:
+		var out []any
+		for i, e := range x {
+			r, err := c.resolveSecrets(e)
+			if err != nil {
+				return nil, err
+			}
+			if out == nil && !sameValue(r, e) {
+				out = append([]any(nil), x...)
+			}
+			if out != nil {
+				out[i] = r
+			}
+		}
+		if out != nil {
+			return out, nil
+		}
+		return x, nil
+	}
+	return v, nil
+}
+
+// sameValue reports whether resolveSecrets left e as it was: only a
+// SecretRef (or a container holding one) changes.
+func sameValue(r, e any) bool {
+	if _, ok := e.(mapping.SecretRef); ok {
+		return false
+	}
+	switch ev := e.(type) {
+	case map[string]any:
+		rv, ok := r.(map[string]any)
+		return ok && len(rv) == len(ev) && fmt.Sprintf("%p", rv) == fmt.Sprintf("%p", ev)
+	case []any:
+		rv, ok := r.([]any)
+		return ok && len(rv) == len(ev) && (len(ev) == 0 || &rv[0] == &ev[0])
+	}
+	return true
 }
 
 // mergeBody returns a copy of body (an object, or nil) with fields set on

@@ -73,7 +73,12 @@ func (c *Client) send(ctx context.Context, o *outbound) (*Response, error) {
 	}
 	payload, ctype, err := c.encode(o)
 	if err != nil {
-		return nil, &engine.RemoteError{Class: engine.ClassData, Method: o.method, Path: c.path(o), Err: c.safeErr(err)}
+		class := engine.ClassData
+		var ms *engine.MissingSecretError
+		if errors.As(err, &ms) {
+			class = engine.ClassConfig
+		}
+		return nil, &engine.RemoteError{Class: class, Method: o.method, Path: c.path(o), Err: c.safeErr(err)}
 	}
 	relogged := false
 	failures := 0
@@ -280,6 +285,9 @@ func (c *Client) response(o *outbound, resp *http.Response, body io.Reader, gen 
 
 	raw, _ := io.ReadAll(io.LimitReader(body, maxErrorBody))
 	re.Msg = c.red.String(serverMessage(st, resp.Header.Get("Content-Type"), raw))
+	if v, err := decodeJSON(bytes.NewReader(raw)); err == nil {
+		re.Body = v
+	}
 	if st >= 300 && st < 400 {
 		// sameHostRedirects stopped here; the Location is not quoted, as
 		// it may carry a signed query.

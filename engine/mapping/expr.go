@@ -23,6 +23,12 @@ type Env struct {
 	Now      time.Time      `expr:"now"`
 	TargetID string         `expr:"target_id"`
 	Action   string         `expr:"action"`
+	// Delivery is the webhook delivery the record came in (null outside
+	// an inbox): id, event, query, headers.
+	Delivery map[string]any `expr:"delivery"`
+	// Outcome is the item's outcome, for after-steps: action, reason,
+	// class.
+	Outcome map[string]any `expr:"outcome"`
 	// Lookup and RLookup are lookup() and rlookup(): Run binds them to the
 	// program's lookups and the run's Runtime, where misses are counted.
 	Lookup  func(name string, key any) (any, error) `expr:"lookup"`

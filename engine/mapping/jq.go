@@ -24,12 +24,18 @@ type Vars struct {
 	Payload     any            // the mapped payload ($payload)
 	Response    any            // the write's response body ($response)
 	Transaction any            // an asynchronous transaction id ($transaction)
+	// Delivery is the webhook delivery a record came in ($delivery):
+	// {id, event, query, headers, received}; null outside an inbox.
+	Delivery any
+	// Outcome is how the item ended so far ($outcome), for after-steps:
+	// {action, reason, class, error}.
+	Outcome any
 	// Runtime carries the per-run services (live lookups) into the jq
 	// helper functions; nil means only static lookups work.
 	Runtime *Runtime
 }
 
-var varNames = []string{"$vars", "$cursor", "$now", "$key", "$target_id", "$target", "$record", "$payload", "$response", "$transaction", "$__rt"}
+var varNames = []string{"$vars", "$cursor", "$now", "$key", "$target_id", "$target", "$record", "$payload", "$response", "$transaction", "$delivery", "$outcome", "$__rt"}
 
 // VarNames lists the variables every jq program may use (for docs and check).
 func VarNames() []string { return append([]string(nil), varNames[:len(varNames)-1]...) }
@@ -53,7 +59,7 @@ func (v *Vars) values() []any {
 	if v.Now != "" {
 		now = v.Now
 	}
-	return []any{vars, cursor, now, v.Key, v.TargetID, v.Target, v.Record, v.Payload, v.Response, v.Transaction, rt}
+	return []any{vars, cursor, now, v.Key, v.TargetID, v.Target, v.Record, v.Payload, v.Response, v.Transaction, v.Delivery, v.Outcome, rt}
 }
 
 // prelude defines the helpers that need the run's runtime; it is compiled in

@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -19,7 +20,18 @@ type Value struct {
 	Default    any
 	HasDefault bool
 	OmitEmpty  bool
+	// Secret names a secret whose value is sent here: the payload holds
+	// a SecretRef, which the connector resolves only as the request leaves.
+	Secret string
 }
+
+// SecretRef stands in a payload for a secret's value. It marshals as
+// "{secret: NAME}", so a preview, a log or a payload hash never holds the
+// value.
+type SecretRef struct{ Name string }
+
+// MarshalJSON writes the reference, not the value.
+func (s SecretRef) MarshalJSON() ([]byte, error) { return json.Marshal("{secret: " + s.Name + "}") }
 
 // Field is a named value; Pos is where the spec declares it ("file:line:col").
 type Field struct {
@@ -90,6 +102,8 @@ func (val *Value) eval(ctx context.Context, input any, v *Vars, name string) (an
 		x, err = val.Expr.Run(env)
 	case val.HasConst:
 		x = val.Const
+	case val.Secret != "":
+		x = SecretRef{Name: val.Secret}
 	case val.Fields != nil:
 		x, err = applyFields(ctx, val.Fields, input, v, name+".")
 	case val.Each != nil:
@@ -141,6 +155,8 @@ func ExprEnvFor(input any, v *Vars) *Env {
 		if v.TargetID != nil {
 			env.TargetID = keyString(v.TargetID)
 		}
+		env.Delivery, _ = v.Delivery.(map[string]any)
+		env.Outcome, _ = v.Outcome.(map[string]any)
 		env.rt = v.Runtime
 	}
 	return env

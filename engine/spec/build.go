@@ -311,6 +311,25 @@ func (b *builder) auth(at []string, a engine.AuthSpec) engine.Auth {
 	return out
 }
 
+// constSecrets refuses a secret reference inside a const: a const is sent
+// as written, so {secret: NAME} there would leave as that literal object.
+func (b *builder) constSecrets(at []string, v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		if name, ok := x["secret"].(string); ok && len(x) == 1 {
+			b.problem(at, "bad-value", "a const is sent as written, so {secret: %q} would be sent literally; write the field as {secret: %q} instead of inside const", name, name)
+			return
+		}
+		for _, k := range sortedKeys(x) {
+			b.constSecrets(append(append([]string{}, at...), k), x[k])
+		}
+	case []any:
+		for i, e := range x {
+			b.constSecrets(append(append([]string{}, at...), fmt.Sprint(i)), e)
+		}
+	}
+}
+
 // bodySecrets checks secret references nested in a login body.
 func (b *builder) bodySecrets(at []string, body map[string]any) {
 	for k, v := range body {
@@ -536,13 +555,21 @@ func (b *builder) value(at []string, v engine.ValueSpec) *mapping.Value {
 	} else if v.Map != nil {
 		b.problem(append(at, "map"), "one-of", "map goes with each")
 	}
+	if v.Secret != "" {
+		kinds = append(kinds, "secret")
+		b.text(at, engine.Text{Secret: v.Secret})
+		out.Secret = v.Secret
+	}
+	if v.Const != nil {
+		b.constSecrets(append(at, "const"), v.Const)
+	}
 	if v.Default != nil {
 		out.Default, out.HasDefault = fixAny(v.Default), true
 	}
 	switch len(kinds) {
 	case 1:
 	case 0:
-		b.problem(at, "one-of", "a value needs one of jq, expr, const, fields or each")
+		b.problem(at, "one-of", "a value needs one of jq, expr, const, secret, fields or each")
 	default:
 		b.problem(at, "one-of", "a value sets %s: choose one", strings.Join(kinds, " and "))
 	}
@@ -597,6 +624,16 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 			r := b.request(append(iat, "fetch"), *in.Fetch)
 			p.Inbox.Fetch = &r
 		}
+		if in.Event != "" {
+			p.Inbox.Event = b.jq(append(iat, "event"), in.Event)
+		}
+		if in.Dedupe.ID != "" {
+			p.Inbox.DedupeID = b.jq(append(iat, "dedupe", "id"), in.Dedupe.ID)
+		}
+		if in.Dedupe.Window != "" {
+			p.Inbox.DedupeWindow = b.duration(append(iat, "dedupe", "window"), in.Dedupe.Window)
+			p.Inbox.DedupeSet = true
+		}
 	}
 
 	src := ps.Source
@@ -642,6 +679,7 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 		if e.When != "" {
 			en.When = b.expr(append(eat, "when"), e.When, mapping.ExprBool)
 		}
+		en.Classify = b.classify(append(eat, "classify"), e.Classify)
 		p.Enrich = append(p.Enrich, en)
 	}
 	if ps.Each != nil {
@@ -684,6 +722,7 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 	if u.Link != nil {
 		up.LinkSystem = u.Link.System
 	}
+	up.Classify = b.classify(append(uat, "classify"), u.Classify)
 	switch {
 	case u.Create == nil && u.Update == nil:
 		b.problem(uat, "no-write", "upsert declares neither create nor update")
@@ -711,6 +750,13 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 			af.Transaction = b.jq(append(aat, "transaction"), a.Transaction)
 		}
 		af.Check = b.answerCheck(aat, a.OK, a.Refusal)
+		af.On = set(a.On)
+		if len(af.On) == 0 {
+			af.On = map[string]bool{"written": true}
+		}
+		if a.Poll != nil && (af.On["skipped"] || af.On["failed"] || af.On["unchanged"]) {
+			b.problem(append(aat, "on"), "bad-value", "a polled step follows a write; it cannot run on %s", strings.Join(a.On, ", "))
+		}
 		if pl := a.Poll; pl != nil {
 			pat := append(aat, "poll")
 			po := &engine.Poll{Request: b.request(append(pat, "request"), pl.Request), Status: b.jq(append(pat, "status"), pl.Status),
@@ -720,6 +766,26 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 		p.After = append(p.After, af)
 	}
 	return p
+}
+
+// classify compiles a list of classification rules.
+func (b *builder) classify(at []string, rules []engine.ClassifySpec) []engine.Classify {
+	var out []engine.Classify
+	for i, r := range rules {
+		rat := append(append([]string{}, at...), fmt.Sprint(i))
+		c := engine.Classify{Status: r.Status, Reason: r.Reason, Pos: posString(b.l, b.l.posOf(rat...))}
+		switch r.Class {
+		case "skip":
+			c.Skip = true
+		default:
+			c.Class = engine.Class(r.Class)
+		}
+		if r.Body != "" {
+			c.Body = b.jq(append(rat, "body"), r.Body)
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 func set(xs []string) map[string]bool {

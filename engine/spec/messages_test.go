@@ -34,7 +34,7 @@ pipelines: p: {
 		{"a string where a number goes", map[string]string{"a.cue": pipeline + `pipelines: p: max_attempts: "1"`},
 			"wrong-type: max_attempts must be a whole number, not a string"},
 		{"a number where a mapped value goes", map[string]string{"a.cue": pipeline + `pipelines: p: map: n: 8`},
-			"wrong-type: n must be an object with jq, expr, const, fields, each, map, default, omit_empty, merge_key, not a whole number"},
+			"wrong-type: n must be an object with jq, expr, const, fields, each, map, secret, default, omit_empty, merge_key, not a whole number"},
 		{"a string where a list goes", map[string]string{"a.cue": pipeline + `secrets: "TOKEN"`},
 			"wrong-type: secrets must be a list […], not a string"},
 		{"a secret name breaks its rule", map[string]string{"a.cue": pipeline + `secrets: ["token"]`},

@@ -11,10 +11,12 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"casesync/engine"
 	"casesync/engine/mapping"
+	"casesync/internal/redact"
 )
 
 const triggerInbox = "inbox"
@@ -88,7 +90,7 @@ func (d *Daemon) serveInbox(w http.ResponseWriter, r *http.Request, in *inbox) {
 		refuse(why)
 		return
 	}
-	item, err := d.inboxItem(r.Context(), p, body)
+	item, err := d.inboxItem(r.Context(), p, body, deliveryMeta(r, p.Inbox))
 	if err != nil {
 		code := http.StatusUnprocessableEntity
 		result = "unprocessable"
@@ -131,7 +133,7 @@ func (d *Daemon) serveInbox(w http.ResponseWriter, r *http.Request, in *inbox) {
 // rests in the state file. Without fetch the key program yields the record
 // itself (a scalar means the whole body is the record), whose key comes
 // from source.key, and the record is stored until processed.
-func (d *Daemon) inboxItem(ctx context.Context, p *engine.Pipeline, body []byte) (engine.InboxItem, error) {
+func (d *Daemon) inboxItem(ctx context.Context, p *engine.Pipeline, body []byte, meta deliveryEnvelope) (engine.InboxItem, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var v any
@@ -142,10 +144,34 @@ func (d *Daemon) inboxItem(ctx context.Context, p *engine.Pipeline, body []byte)
 		return engine.InboxItem{}, fmt.Errorf("%w: more than one JSON value", errNotJSON)
 	}
 	sum := sha256.Sum256(body)
-	item := engine.InboxItem{Inbox: p.Name, DeliveryID: hex.EncodeToString(sum[:16])}
+	item := engine.InboxItem{Inbox: p.Name, DeliveryID: hex.EncodeToString(sum[:16]), Window: -1}
+	if p.Inbox.DedupeSet {
+		item.Window = p.Inbox.DedupeWindow
+	}
 	jctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	vars := &mapping.Vars{Vars: d.cur.Load().plan.Vars, Now: d.cfg.Clock.Now().Format(time.RFC3339)}
+	env := map[string]any{"headers": meta.Headers, "query": meta.Query, "body": v}
+	if p.Inbox.DedupeID != nil {
+		idv, err := p.Inbox.DedupeID.One(jctx, env, vars)
+		if err != nil || scalar(idv) == "" {
+			return item, fmt.Errorf("trigger.inbox.dedupe.id (%s) yields no delivery id", p.Inbox.Pos)
+		}
+		idSum := sha256.Sum256([]byte(scalar(idv)))
+		item.DeliveryID = "id-" + hex.EncodeToString(idSum[:16])
+	}
+	if p.Inbox.Event != nil {
+		ev, err := p.Inbox.Event.One(jctx, env, vars)
+		if err != nil {
+			return item, fmt.Errorf("trigger.inbox.event (%s): %w", p.Inbox.Pos, err)
+		}
+		meta.Event = ev
+	}
+	meta.ID = item.DeliveryID
+	var merr error
+	if item.Delivery, merr = json.Marshal(meta); merr != nil {
+		return item, merr
+	}
 	kv, err := p.Inbox.Key.One(jctx, v, vars)
 	if err != nil {
 		return item, fmt.Errorf("trigger.inbox.key (%s): %w", p.Inbox.Pos, err)
@@ -172,6 +198,45 @@ func (d *Daemon) inboxItem(ctx context.Context, p *engine.Pipeline, body []byte)
 		return item, err
 	}
 	return item, nil
+}
+
+// deliveryEnvelope is what filters, mappings and after-steps see of a
+// delivery as delivery / $delivery.
+type deliveryEnvelope struct {
+	ID      string         `json:"id"`
+	Event   any            `json:"event"`
+	Query   map[string]any `json:"query"`
+	Headers map[string]any `json:"headers"`
+}
+
+// credentialHeaders never reach the envelope: they authenticate, and a
+// delivery's envelope waits in the state file until it is processed.
+var credentialHeaders = map[string]bool{"authorization": true, "proxy-authorization": true, "cookie": true, "x-api-key": true}
+
+// deliveryMeta is a request's query and headers (names lower case, the
+// last value of each), minus every credential: the inbox's own secret and
+// signature headers and any name that says credential.
+func deliveryMeta(r *http.Request, in *engine.Inbox) deliveryEnvelope {
+	skip := map[string]bool{strings.ToLower(in.Header): true}
+	if in.HMAC != nil {
+		skip[strings.ToLower(in.HMAC.SignatureHeader)] = true
+		skip[strings.ToLower(in.HMAC.TimestampHeader)] = true
+	}
+	m := deliveryEnvelope{Query: map[string]any{}, Headers: map[string]any{}}
+	for k, vs := range r.Header {
+		lk := strings.ToLower(k)
+		if len(vs) == 0 || skip[lk] || credentialHeaders[lk] || redact.IsSecretName(k) {
+			continue
+		}
+		m.Headers[lk] = vs[len(vs)-1]
+	}
+	for k, vs := range r.URL.Query() {
+		if len(vs) == 0 || redact.IsSecretName(k) {
+			continue
+		}
+		m.Query[k] = vs[len(vs)-1]
+	}
+	return m
 }
 
 func scalar(v any) string {
@@ -281,12 +346,19 @@ func (d *Daemon) inboxBatch(s *slot) (int, error) {
 	}
 	// The newest delivery of a record wins; the others are done with it.
 	var (
-		keys    []string
-		records []any
-		seen    = map[string]int{}
-		bodies  = map[string][]byte{}
+		keys       []string
+		records    []any
+		seen       = map[string]int{}
+		bodies     = map[string][]byte{}
+		deliveries = map[string]any{}
 	)
 	for _, it := range items {
+		if len(it.Delivery) > 0 {
+			var env map[string]any
+			if err := json.Unmarshal(it.Delivery, &env); err == nil {
+				deliveries[it.RecordKey] = env
+			}
+		}
 		if len(it.Body) > 0 {
 			bodies[it.RecordKey] = it.Body
 			if _, ok := seen["b"+it.RecordKey]; !ok {
@@ -313,13 +385,13 @@ func (d *Daemon) inboxBatch(s *slot) (int, error) {
 		return 0, fmt.Errorf("%d deliveries hold only a key, and the pipeline has neither trigger.inbox.fetch nor source.get to read the record", len(keys))
 	}
 	if len(records) > 0 {
-		if _, err := d.execute(s, engine.SyncOptions{Trigger: triggerInbox, Records: records}, false); err != nil {
+		if _, err := d.execute(s, engine.SyncOptions{Trigger: triggerInbox, Records: records, Deliveries: deliveries}, false); err != nil {
 			d.inboxAttempted(items)
 			return 0, err
 		}
 	}
 	if len(keys) > 0 {
-		if _, err := d.execute(s, engine.SyncOptions{Trigger: triggerInbox, Keys: keys}, p.Inbox.Fetch != nil); err != nil {
+		if _, err := d.execute(s, engine.SyncOptions{Trigger: triggerInbox, Keys: keys, Deliveries: deliveries}, p.Inbox.Fetch != nil); err != nil {
 			d.inboxAttempted(items)
 			return 0, err
 		}

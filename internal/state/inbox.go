@@ -10,20 +10,39 @@ import (
 )
 
 // InboxPut persists a webhook delivery. A DeliveryID already seen in the
-// same inbox is a duplicate: nothing is written and dup is true. A body is
+// same inbox is a duplicate (nothing is written and dup is true) while it
+// is pending, or processed less than item.Window before item.Received
+// (a negative Window: ever); an older one is a new delivery. A body is
 // stored only when given (non-empty).
 func (s *Store) InboxPut(ctx context.Context, item engine.InboxItem) (bool, error) {
 	var body any
 	if len(item.Body) > 0 {
 		body = item.Body
 	}
+	var delivery any
+	if len(item.Delivery) > 0 {
+		delivery = item.Delivery
+	}
+	// A delivery id seen before is a duplicate while it is pending or was
+	// processed within the window; after the window the row is taken
+	// over by the new delivery (pending again, its own body).
+	cutoff := item.Received
+	if item.Window > 0 {
+		cutoff = item.Received.Add(-item.Window)
+	}
+	if item.Window < 0 {
+		cutoff = time.Time{}
+	}
 	var n int64
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `
-			INSERT INTO inbox (inbox, delivery_id, record_key, body, received, attempts)
-			VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (inbox, delivery_id) DO NOTHING`,
-			item.Inbox, item.DeliveryID, item.RecordKey, body, formatTime(item.Received), item.Attempts)
+			INSERT INTO inbox (inbox, delivery_id, record_key, body, delivery, received, attempts)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (inbox, delivery_id) DO UPDATE SET
+				record_key = excluded.record_key, body = excluded.body, delivery = excluded.delivery,
+				received = excluded.received, processed_at = NULL, attempts = 0
+			WHERE inbox.processed_at IS NOT NULL AND inbox.received < ?`,
+			item.Inbox, item.DeliveryID, item.RecordKey, body, delivery, formatTime(item.Received), item.Attempts, formatTime(cutoff))
 		if err != nil {
 			return err
 		}
@@ -40,7 +59,7 @@ func (s *Store) InboxPut(ctx context.Context, item engine.InboxItem) (bool, erro
 // limit <= 0 means all.
 func (s *Store) InboxPending(ctx context.Context, inbox string, limit int) ([]engine.InboxItem, error) {
 	rows, err := s.r.QueryContext(ctx, `
-		SELECT id, inbox, delivery_id, record_key, body, received, attempts FROM inbox
+		SELECT id, inbox, delivery_id, record_key, body, delivery, received, attempts FROM inbox
 		WHERE inbox = ? AND processed_at IS NULL
 		ORDER BY received, id LIMIT ?`, inbox, limitArg(limit))
 	if err != nil {
@@ -53,7 +72,7 @@ func (s *Store) InboxPending(ctx context.Context, inbox string, limit int) ([]en
 			it       engine.InboxItem
 			received string
 		)
-		if err := rows.Scan(&it.ID, &it.Inbox, &it.DeliveryID, &it.RecordKey, &it.Body, &received, &it.Attempts); err != nil {
+		if err := rows.Scan(&it.ID, &it.Inbox, &it.DeliveryID, &it.RecordKey, &it.Body, &it.Delivery, &received, &it.Attempts); err != nil {
 			return nil, fmt.Errorf("list inbox %s: %w", inbox, err)
 		}
 		if it.Received, err = parseTime(received); err != nil {
@@ -73,7 +92,7 @@ func (s *Store) InboxPending(ctx context.Context, inbox string, limit int) ([]en
 func (s *Store) InboxDone(ctx context.Context, id int64, at time.Time) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `
-			UPDATE inbox SET processed_at = ?, body = NULL WHERE id = ?`, formatTime(at), id)
+			UPDATE inbox SET processed_at = ?, body = NULL, delivery = NULL WHERE id = ?`, formatTime(at), id)
 		if err != nil {
 			return err
 		}

@@ -119,3 +119,50 @@ func TestStore_Stats(t *testing.T) {
 		t.Errorf("Stats (-want +got):\n%s", diff)
 	}
 }
+
+// A processed delivery id is a duplicate within its window and a new
+// delivery after it; the delivery envelope is erased with the body.
+func TestInbox_DedupeWindowAndDeliveryErased(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	item := func(at time.Duration, window time.Duration) engine.InboxItem {
+		return engine.InboxItem{Inbox: "sync", DeliveryID: "same-body", RecordKey: "case-1", Body: []byte(`{"id":"case-1"}`),
+			Delivery: []byte(`{"event":"case.post"}`), Received: t0.Add(at), Window: window}
+	}
+	if dup, err := s.InboxPut(ctx, item(0, time.Minute)); dup || err != nil {
+		t.Fatalf("first: dup=%v err=%v", dup, err)
+	}
+	// Pending: a repeat is a duplicate whatever the window.
+	if dup, _ := s.InboxPut(ctx, item(2*time.Minute, time.Minute)); !dup {
+		t.Fatal("a repeat of a pending delivery was taken as new")
+	}
+	pending, _ := s.InboxPending(ctx, "sync", 0)
+	if len(pending) != 1 || string(pending[0].Delivery) != `{"event":"case.post"}` {
+		t.Fatalf("pending %+v", pending)
+	}
+	if err := s.InboxDone(ctx, pending[0].ID, t0.Add(10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	var delivery []byte
+	if err := s.r.QueryRowContext(ctx, `SELECT delivery FROM inbox WHERE id = ?`, pending[0].ID).Scan(&delivery); err != nil || delivery != nil {
+		t.Fatalf("delivery not erased: %q %v", delivery, err)
+	}
+	tests := []struct {
+		name    string
+		at      time.Duration
+		window  time.Duration
+		wantDup bool
+	}{
+		{"within the window", 30 * time.Second, time.Minute, true},
+		{"for ever", 48 * time.Hour, -1, true},
+		{"after the window", 2 * time.Minute, time.Minute, false},
+	}
+	for _, tc := range tests {
+		if dup, err := s.InboxPut(ctx, item(tc.at, tc.window)); err != nil || dup != tc.wantDup {
+			t.Fatalf("%s: dup=%v err=%v, want dup=%v", tc.name, dup, err, tc.wantDup)
+		}
+	}
+	if pending, _ := s.InboxPending(ctx, "sync", 0); len(pending) != 1 || pending[0].Received != t0.Add(2*time.Minute) {
+		t.Fatalf("the delivery after the window is not pending again: %+v", pending)
+	}
+}
