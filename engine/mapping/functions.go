@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	_ "time/tzdata" // local_to_utc's IANA zones on machines without zoneinfo
 
 	"github.com/itchyny/gojq"
 )
@@ -99,6 +100,30 @@ func jqOptions(reg *Registry) []gojq.CompilerOption {
 			}
 			return &FailError{Reason: reason}
 		}),
+		// local_to_utc($zone): a local date-time written without an offset
+		// ("2024-03-11 00:20:00", "2024-03-11T00:20", a bare date is
+		// midnight) read in $zone — a fixed offset such as "+07:00" or an
+		// IANA zone such as "Asia/Bangkok" — as ISO 8601 UTC
+		// ("2024-03-10T17:20:00Z"). null and "" stay null.
+		gojq.WithFunction("local_to_utc", 1, 1, func(in any, args []any) any {
+			s, ok := in.(string)
+			if in == nil || ok && strings.TrimSpace(s) == "" {
+				return nil
+			}
+			if !ok {
+				return fmt.Errorf("local_to_utc: input must be a string")
+			}
+			zone, _ := args[0].(string)
+			loc, err := zoneOf(zone)
+			if err != nil {
+				return err
+			}
+			t, err := parseLocal(strings.TrimSpace(s), loc)
+			if err != nil {
+				return err
+			}
+			return t.UTC().Format(time.RFC3339)
+		}),
 		// uuid5($namespace): the RFC 4122 version-5 (SHA-1) UUID of the
 		// input string in the namespace UUID $namespace, lower-case: a
 		// stable id built from other ids, e.g. for subform rows.
@@ -115,6 +140,48 @@ func jqOptions(reg *Registry) []gojq.CompilerOption {
 			return id
 		}),
 	}
+}
+
+var fixedOffset = regexp.MustCompile(`^([+-])(\d{2}):?(\d{2})$`)
+
+// zoneOf reads a fixed offset ("+07:00", "-0330", "Z", "UTC") or an IANA
+// zone name. The IANA database is compiled into the binary (time/tzdata),
+// so a machine without zoneinfo converts the same way.
+func zoneOf(zone string) (*time.Location, error) {
+	switch zone {
+	case "Z", "UTC":
+		return time.UTC, nil
+	}
+	if m := fixedOffset.FindStringSubmatch(zone); m != nil {
+		h, m2 := int(m[2][0]-'0')*10+int(m[2][1]-'0'), int(m[3][0]-'0')*10+int(m[3][1]-'0')
+		if h > 14 || m2 > 59 {
+			return nil, fmt.Errorf("local_to_utc: offset %q out of range", zone)
+		}
+		secs := (h*60 + m2) * 60
+		if m[1] == "-" {
+			secs = -secs
+		}
+		return time.FixedZone(zone, secs), nil
+	}
+	if zone == "" || zone == "Local" {
+		return nil, fmt.Errorf("local_to_utc: name the zone (an offset such as \"+07:00\" or an IANA name such as \"Asia/Bangkok\"); the machine's own zone is never assumed")
+	}
+	loc, err := time.LoadLocation(zone)
+	if err != nil {
+		return nil, fmt.Errorf("local_to_utc: unknown zone %q", zone)
+	}
+	return loc, nil
+}
+
+var localLayouts = []string{"2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02 15:04", "2006-01-02T15:04", "2006-01-02"}
+
+func parseLocal(s string, loc *time.Location) (time.Time, error) {
+	for _, l := range localLayouts {
+		if t, err := time.ParseInLocation(l, s, loc); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("local_to_utc: not a local date-time (want YYYY-MM-DD[ HH:MM[:SS]])")
 }
 
 var reasonCode = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)

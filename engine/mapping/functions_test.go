@@ -65,3 +65,37 @@ func mustCompile(t *testing.T, src string, reg *Registry) *JQ {
 	}
 	return j
 }
+
+func TestLocalToUTC(t *testing.T) {
+	tests := []struct {
+		in, zone string
+		want     any
+		wantErr  bool
+	}{
+		{"2024-03-11 00:20:00", "+07:00", "2024-03-10T17:20:00Z", false},
+		{"2024-03-11T00:20", "Asia/Bangkok", "2024-03-10T17:20:00Z", false},
+		{"2024-03-11", "+0700", "2024-03-10T17:00:00Z", false},
+		{"2024-07-01 12:00:00", "Europe/Paris", "2024-07-01T10:00:00Z", false}, // summer time
+		{"2024-01-01 12:00:00", "-03:30", "2024-01-01T15:30:00Z", false},
+		{"2024-01-01 12:00:00", "UTC", "2024-01-01T12:00:00Z", false},
+		{"", "+07:00", nil, false},
+		{"11/03/2024", "+07:00", nil, true},
+		{"2024-03-11 00:20:00", "Mars/Olympus", nil, true},
+		{"2024-03-11 00:20:00", "", nil, true},
+		{"2024-03-11 00:20:00", "+25:00", nil, true},
+	}
+	for _, tc := range tests {
+		j, err := CompileJQ(`local_to_utc($vars.zone)`, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var in any = tc.in
+		if tc.in == "" {
+			in = nil
+		}
+		got, err := j.One(t.Context(), in, &Vars{Vars: map[string]any{"zone": tc.zone}})
+		if (err != nil) != tc.wantErr || !tc.wantErr && got != tc.want {
+			t.Errorf("%q in %q: got %v, %v; want %v (error %v)", tc.in, tc.zone, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
