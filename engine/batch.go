@@ -27,9 +27,10 @@ const leftHash = "left_set"
 type pageBatch struct {
 	bt BatchTarget
 
-	mu   sync.Mutex
-	b    Batch
-	keys map[string]bool // record keys of the queued writes
+	mu    sync.Mutex
+	b     Batch
+	keys  map[string]bool // record keys of the queued writes
+	order []string        // the record key of each queued write, in order
 }
 
 func (pb *pageBatch) upsert(key string, payload map[string]any, v *mapping.Vars) error {
@@ -42,6 +43,7 @@ func (pb *pageBatch) upsert(key string, payload map[string]any, v *mapping.Vars)
 		return err
 	}
 	pb.keys[key] = true
+	pb.order = append(pb.order, key)
 	return nil
 }
 
@@ -55,19 +57,38 @@ func (pb *pageBatch) remove(key, targetID string) error {
 		return err
 	}
 	pb.keys[key] = true
+	pb.order = append(pb.order, key)
 	return nil
 }
 
-// flush applies the queued writes and returns the keys they were for.
-func (pb *pageBatch) flush(ctx context.Context) (map[string]bool, error) {
+// flush applies the queued writes. It returns the keys of the writes that
+// failed, each with its error (every key when the whole flush failed).
+func (pb *pageBatch) flush(ctx context.Context) (sent bool, failed map[string]error) {
 	pb.mu.Lock()
-	b, keys := pb.b, pb.keys
-	pb.b, pb.keys = nil, nil
+	b, keys, order := pb.b, pb.keys, pb.order
+	pb.b, pb.keys, pb.order = nil, nil, nil
 	pb.mu.Unlock()
 	if b == nil || len(keys) == 0 {
-		return nil, nil
+		return false, nil
 	}
-	return keys, b.Flush(ctx)
+	err := b.Flush(ctx)
+	if err == nil {
+		return true, nil
+	}
+	failed = map[string]error{}
+	var re *RowErrors
+	if errors.As(err, &re) {
+		for i, rerr := range re.Failed {
+			if i >= 0 && i < len(order) {
+				failed[order[i]] = rerr
+			}
+		}
+		return true, failed
+	}
+	for k := range keys {
+		failed[k] = err
+	}
+	return true, failed
 }
 
 // queue queues a located payload's write in the page's batch: the write
@@ -97,20 +118,20 @@ func (wr *writer) flush(ctx context.Context, outs []Outcome) {
 	// A signal while the page was decided must not cost the page its
 	// writes: the flush is one bounded transaction.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	keys, err := wr.batch.flush(fctx)
+	sent, failed := wr.batch.flush(fctx)
 	cancel()
-	if len(keys) == 0 {
-		return
-	}
-	if err == nil {
+	if sent {
 		wr.ru.r.crash.hit(CrashAfterWrite)
+	}
+	if len(failed) == 0 {
 		return
 	}
 	ru := wr.ru
 	failedSources := map[string]bool{}
 	for i := range outs {
 		o := &outs[i]
-		if !keys[o.RecordKey] || (o.Action != ActionCreated && o.Action != ActionUpdated) {
+		err, ok := failed[o.RecordKey]
+		if !ok || (o.Action != ActionCreated && o.Action != ActionUpdated) {
 			continue
 		}
 		d := ru.failDecision(o.RecordKey, reasonFor(err), ClassOf(err), err)

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"casesync/engine/mapping"
@@ -214,8 +215,24 @@ type Batch interface {
 	// written under.
 	Remove(targetID string) error
 	// Flush applies the queued writes in one transaction and empties the
-	// batch.
+	// batch. A *RowErrors answer applied every write but the ones it
+	// names; any other error applied none.
 	Flush(ctx context.Context) error
+}
+
+// RowErrors is a flush that applied every queued write except the ones
+// the target refused (a value a column cannot take): Failed maps each
+// refused write's position in the batch (0-based, in the order Upsert and
+// Remove were called) to its reason. One bad row costs only its record.
+type RowErrors struct {
+	Failed map[int]error
+}
+
+func (e *RowErrors) Error() string {
+	for _, err := range e.Failed {
+		return fmt.Sprintf("%d rows refused, e.g. %v", len(e.Failed), err)
+	}
+	return "rows refused"
 }
 
 // TableLoader is an optional extension of Connectors for lookups loaded

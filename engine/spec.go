@@ -28,15 +28,17 @@ type Text struct {
 	Secret string
 }
 
-// ConnectorSpec configures the generic REST connector.
+// ConnectorSpec configures a connector: an HTTP API (BaseURL and the
+// fields after it) or a SQL database (SQL).
 type ConnectorSpec struct {
-	BaseURL     string          `json:"base_url"`
-	Auth        AuthSpec        `json:"auth"`
-	Headers     map[string]Text `json:"headers"`
-	Timeout     string          `json:"timeout"`
-	Retry       RetrySpec       `json:"retry"`
-	RateLimit   *RateLimitSpec  `json:"rate_limit,omitempty"`
-	Concurrency int             `json:"concurrency"`
+	BaseURL     string            `json:"base_url,omitempty"`
+	SQL         *SQLConnectorSpec `json:"sql,omitempty"`
+	Auth        AuthSpec          `json:"auth"`
+	Headers     map[string]Text   `json:"headers"`
+	Timeout     string            `json:"timeout"`
+	Retry       RetrySpec         `json:"retry"`
+	RateLimit   *RateLimitSpec    `json:"rate_limit,omitempty"`
+	Concurrency int               `json:"concurrency"`
 	// MaxResponseBytes bounds a response body; 0 means the default.
 	MaxResponseBytes int64           `json:"max_response_bytes"`
 	Pagination       *PaginationSpec `json:"pagination,omitempty"`
@@ -54,6 +56,36 @@ type TLSSpec struct {
 	ClientCert Text   `json:"client_cert"`
 	ClientKey  Text   `json:"client_key"`
 	MinVersion string `json:"min_version"`
+}
+
+// SQLConnectorSpec is a SQL database reached through database/sql.
+type SQLConnectorSpec struct {
+	// DSN names the secret holding the data source name; its scheme
+	// (postgres://, sqlite:) chooses the driver.
+	DSN Text `json:"dsn"`
+}
+
+// SQLSourceSpec lists records with a select, page by page.
+type SQLSourceSpec struct {
+	Select   string `json:"select"`
+	PageSize int    `json:"page_size"`
+}
+
+// SQLLookupSpec loads a lookup table with a select, once per run.
+type SQLLookupSpec struct {
+	Connector string `json:"connector"`
+	Select    string `json:"select"`
+	Key       string `json:"key"`
+	Value     string `json:"value,omitempty"`
+}
+
+// SQLUpsertSpec writes payloads as rows: INSERT … ON CONFLICT (Key) DO
+// UPDATE into Table, one column per mapped field.
+type SQLUpsertSpec struct {
+	Table      string   `json:"table"`
+	Key        []string `json:"key"`
+	OnLeave    string   `json:"on_leave"`
+	FlagColumn string   `json:"flag_column,omitempty"`
 }
 
 // RetrySpec is the retry policy for retryable failures.
@@ -176,11 +208,12 @@ type RequestSpec struct {
 // SourceSpec is where a pipeline reads.
 type SourceSpec struct {
 	RequestSpec
-	Connector string       `json:"connector"`
-	Key       string       `json:"key"`
-	Updated   string       `json:"updated,omitempty"`
-	Cursor    *CursorSpec  `json:"cursor,omitempty"`
-	Get       *RequestSpec `json:"get,omitempty"`
+	Connector string         `json:"connector"`
+	Key       string         `json:"key"`
+	Updated   string         `json:"updated,omitempty"`
+	Cursor    *CursorSpec    `json:"cursor,omitempty"`
+	Get       *RequestSpec   `json:"get,omitempty"`
+	SQL       *SQLSourceSpec `json:"sql,omitempty"`
 }
 
 // CursorSpec is an incremental cursor.
@@ -243,6 +276,7 @@ type LookupSpec struct {
 	Values          map[string]any `json:"values,omitempty"`
 	Rule            *RuleSpec      `json:"rule,omitempty"`
 	API             *APILookupSpec `json:"api,omitempty"`
+	SQL             *SQLLookupSpec `json:"sql,omitempty"`
 	CaseInsensitive bool           `json:"case_insensitive"`
 	OnMiss          string         `json:"on_miss"`
 	Default         any            `json:"default,omitempty"`
@@ -263,7 +297,7 @@ type APILookupSpec struct {
 // UpsertSpec writes the mapped payload to the target.
 type UpsertSpec struct {
 	Connector   string         `json:"connector"`
-	Key         string         `json:"key"`
+	Key         string         `json:"key,omitempty"`
 	KeyFallback string         `json:"key_fallback,omitempty"`
 	Mode        string         `json:"mode"`
 	Find        *FindSpec      `json:"find,omitempty"`
@@ -274,6 +308,7 @@ type UpsertSpec struct {
 	Link        *LinkSpec      `json:"link,omitempty"`
 	NoFind      string         `json:"no_find,omitempty"`
 	Classify    []ClassifySpec `json:"classify"`
+	SQL         *SQLUpsertSpec `json:"sql,omitempty"`
 }
 
 // FindSpec queries the target by key.

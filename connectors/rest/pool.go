@@ -41,7 +41,10 @@ func NewPool(plan *engine.Plan, secrets engine.Secrets, opts Options) (*Pool, er
 			}
 		}
 	}
-	for name := range plan.Connectors {
+	for name, c := range plan.Connectors {
+		if c.Kind != "" && c.Kind != "rest" {
+			continue // another kind's connector (internal/wire routes to it)
+		}
 		p.names = append(p.names, name)
 	}
 	slices.Sort(p.names)

@@ -95,11 +95,15 @@ func (b *builder) build() *engine.Plan {
 	// API lookups need connectors and compiled requests.
 	for _, name := range sortedKeys(s.Lookups) {
 		ls := s.Lookups[name]
+		if ls.SQL != nil {
+			b.sqlLookup(plan, name, ls)
+		}
 		if ls.API == nil {
 			continue
 		}
 		at := sel("lookups", name, "api")
 		b.needConnector(append(at, "connector"), ls.API.Connector)
+		b.needKind(append(at, "connector"), ls.API.Connector, "rest", "an api lookup")
 		req := b.request(append(at, "request"), ls.API.Request)
 		plan.APILookups[name] = &engine.APILookup{Name: name, Connector: ls.API.Connector, Request: req,
 			Value: b.jq(append(at, "value"), ls.API.Value)}
@@ -164,7 +168,21 @@ func (b *builder) needConnector(at []string, name string) {
 
 func (b *builder) connector(name string, cs engine.ConnectorSpec) *engine.Connector {
 	at := sel("connectors", name)
-	c := &engine.Connector{Name: name, Spec: cs}
+	c := &engine.Connector{Name: name, Spec: cs, Kind: "rest"}
+	switch {
+	case cs.SQL != nil && cs.BaseURL != "":
+		b.problem(at, "one-of", "connector sets base_url and sql: choose one")
+		return c
+	case cs.SQL != nil:
+		c.Kind = "sql"
+		b.text(append(at, "sql", "dsn"), cs.SQL.DSN)
+		if cs.SQL.DSN.Secret == "" {
+			b.problem(append(at, "sql", "dsn"), "inline-secret", "the DSN holds the database password: write {secret: NAME}")
+		}
+		return c
+	case cs.BaseURL == "":
+		b.problem(append(at, "base_url"), "missing-field", "a connector needs base_url (an HTTP API) or sql (a database)")
+	}
 	c.Timeout = b.duration(append(at, "timeout"), cs.Timeout)
 	c.Backoff = b.duration(append(at, "retry", "backoff"), cs.Retry.Backoff)
 	c.MaxBackoff = b.duration(append(at, "retry", "max_backoff"), cs.Retry.MaxBackoff)
@@ -639,7 +657,17 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 	src := ps.Source
 	sat := append(at, "source")
 	b.needConnector(append(sat, "connector"), src.Connector)
-	p.Source = engine.PipelineSource{Connector: src.Connector, Request: b.request(sat, src.RequestSpec), Key: b.jq(append(sat, "key"), src.Key)}
+	p.Source = engine.PipelineSource{Connector: src.Connector, Key: b.jq(append(sat, "key"), src.Key)}
+	if src.SQL != nil {
+		b.sqlSource(sat, src)
+	} else if src.Connector != "" && b.kindOf(src.Connector) == "sql" {
+		b.problem(sat, "missing-field", "a source on sql connector %q needs sql.select", src.Connector)
+	} else {
+		if src.Path == "" {
+			b.problem(append(sat, "path"), "missing-field", "an HTTP source needs path (a sql connector's source needs sql)")
+		}
+		p.Source.Request = b.request(sat, src.RequestSpec)
+	}
 	if src.Updated != "" {
 		p.Source.Updated = b.jq(append(sat, "updated"), src.Updated)
 	}
@@ -671,6 +699,7 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 	for i, e := range ps.Enrich {
 		eat := append(append([]string{}, at...), "enrich", fmt.Sprint(i))
 		b.needConnector(append(eat, "connector"), e.Connector)
+		b.needKind(append(eat, "connector"), e.Connector, "rest", "an enrich request")
 		en := engine.Enrich{Name: e.Name, Connector: e.Connector, Request: b.request(append(eat, "request"), e.Request),
 			As: e.As, AllPages: e.AllPages, Cache: e.Cache, OnError: e.OnError, Pos: posString(b.l, b.l.posOf(eat...))}
 		if en.As == "" {
@@ -690,8 +719,24 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 	u := ps.Upsert
 	uat := append(at, "upsert")
 	b.needConnector(append(uat, "connector"), u.Connector)
-	up := engine.Upsert{Connector: u.Connector, Key: b.jq(append(uat, "key"), u.Key), Mode: u.Mode,
+	up := engine.Upsert{Connector: u.Connector, Mode: u.Mode,
 		Idempotent: u.Idempotent, Unchanged: u.Unchanged, Pos: posString(b.l, b.l.posOf(uat...))}
+	if u.SQL != nil {
+		b.sqlUpsert(uat, ps, &up)
+		p.Upsert = up
+		if len(ps.After) > 0 {
+			b.problem(append(at, "after"), "sql-after", "a sql target writes a page in one transaction, after its records are decided: after-steps, which follow each write's answer, cannot run")
+		}
+		return p
+	}
+	if b.kindOf(u.Connector) == "sql" {
+		b.problem(append(uat, "sql"), "missing-field", "an upsert into sql connector %q needs sql (table and key)", u.Connector)
+	}
+	if u.Key == "" {
+		b.problem(append(uat, "key"), "missing-field", "upsert needs key (a jq program yielding the business key), or sql")
+	} else {
+		up.Key = b.jq(append(uat, "key"), u.Key)
+	}
 	if u.KeyFallback != "" {
 		up.KeyFallback = b.jq(append(uat, "key_fallback"), u.KeyFallback)
 	}
@@ -742,6 +787,7 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 	for i, a := range ps.After {
 		aat := append(append([]string{}, at...), "after", fmt.Sprint(i))
 		b.needConnector(append(aat, "connector"), a.Connector)
+		b.needKind(append(aat, "connector"), a.Connector, "rest", "an after-step")
 		af := engine.After{Name: a.Name, Connector: a.Connector, Request: b.request(append(aat, "request"), a.Request), OnError: a.OnError, Pos: posString(b.l, b.l.posOf(aat...))}
 		if a.When != "" {
 			af.When = b.expr(append(aat, "when"), a.When, mapping.ExprBool)

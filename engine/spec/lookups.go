@@ -49,9 +49,12 @@ func (b *builder) lookup(plan *engine.Plan, name string, ls engine.LookupSpec) {
 	if ls.API != nil {
 		kinds = append(kinds, "api")
 	}
+	if ls.SQL != nil {
+		kinds = append(kinds, "sql")
+	}
 	if len(kinds) != 1 {
 		if len(kinds) == 0 {
-			b.problem(at, "one-of", "a lookup needs one of file, values, rule or api")
+			b.problem(at, "one-of", "a lookup needs one of file, values, rule, api or sql")
 		} else {
 			b.problem(at, "one-of", "lookup sets %s: choose one", strings.Join(kinds, " and "))
 		}
@@ -80,7 +83,7 @@ func (b *builder) lookup(plan *engine.Plan, name string, ls engine.LookupSpec) {
 			return
 		}
 		b.reg.Add(l)
-	case "api":
+	case "api", "sql":
 		b.reg.Add(mapping.NewAPI(name, onMiss, def))
 	}
 }

@@ -74,9 +74,11 @@ type Options struct {
 
 // Deployment is a plan wired to its state and connectors.
 type Deployment struct {
-	Plan   *engine.Plan
-	State  *state.Store
+	Plan  *engine.Plan
+	State *state.Store
+	// Conns are the HTTP connectors; Ports every connector, of every kind.
 	Conns  *rest.Pool
+	Ports  *Conns
 	Runner *engine.Runner
 
 	ownsState bool
@@ -98,13 +100,13 @@ func Open(plan *engine.Plan, o Options) (*Deployment, error) {
 		}
 		d.State, d.ownsState = st, true
 	}
-	conns, err := Connect(plan, o)
+	ports, err := Connect(plan, o)
 	if err != nil {
 		d.Close()
 		return nil, err
 	}
-	d.Conns = conns
-	d.Runner = engine.NewRunner(plan, conns, d.State, o.Clock, o.Log)
+	d.Ports, d.Conns = ports, ports.REST
+	d.Runner = engine.NewRunner(plan, ports, d.State, o.Clock, o.Log)
 	return d, nil
 }
 
@@ -117,23 +119,32 @@ func OpenDir(dir string, lo LoadOptions, o Options) (*Deployment, error) {
 	return Open(plan, o)
 }
 
-// Connect builds the connectors of plan: today every connector is an HTTP
-// API (connectors/rest). A new kind of connector is one package under
-// connectors/ implementing engine.Connectors, chosen here by the
-// connector's kind.
-func Connect(plan *engine.Plan, o Options) (*rest.Pool, error) {
+// Connect builds the connectors of plan: HTTP APIs through connectors/rest,
+// every other kind through its package (kinds), each port routed by the
+// kind of the connector it names.
+func Connect(plan *engine.Plan, o Options) (*Conns, error) {
 	ro := o.REST
 	if ro.Logger == nil {
 		ro.Logger = o.Log
 	}
-	return rest.NewPool(plan, o.Secrets, ro)
+	pool, err := rest.NewPool(plan, o.Secrets, ro)
+	if err != nil {
+		return nil, err
+	}
+	c := &Conns{REST: pool, plan: plan, other: map[string]kindPorts{}}
+	for _, cn := range plan.Connectors {
+		if build, ok := kinds[cn.Kind]; ok && c.other[cn.Kind] == nil {
+			c.other[cn.Kind] = build(plan, o.Secrets)
+		}
+	}
+	return c, nil
 }
 
 // Close closes the connectors, and the state file when Open opened it.
 func (d *Deployment) Close() error {
 	var err error
-	if d.Conns != nil {
-		err = d.Conns.Close()
+	if d.Ports != nil {
+		err = d.Ports.Close()
 	}
 	if d.ownsState && d.State != nil {
 		if cerr := d.State.Close(); err == nil {
