@@ -486,7 +486,7 @@ func (b *builder) programProblem(at []string, code, src string, err error) {
 		b.l.add(lit, path, code, "%s", msg)
 		return
 	}
-	file, line, col := b.l.programPos(lit, src, off)
+	file, line, col := b.l.programPos(at, lit, src, off)
 	b.l.problems = append(b.l.problems, Problem{File: b.l.rel(file), Line: line, Col: col, Path: path, Code: code, Msg: msg, Hint: Codes[code]})
 }
 

@@ -97,21 +97,22 @@ func (l *loader) explain(e cueerrors.Error, sels []string) (code, msg string) {
 	}
 	user := l.user.LookupPath(makePath(sels...))
 	schema := l.schemaAt(sels)
-	if !user.Exists() || user.Err() != nil {
-		// At a reference in the user's file, or a value unified from one.
-		if ref := refText(l.nodeAt(cueerrors.Positions(e))); ref != "" {
-			return "undefined-reference", fmt.Sprintf("%s is not defined: check the spelling and the import", ref)
-		}
-		if ref := reference(user); ref != "" {
+	if user.Err() != nil {
+		if ref := l.failedReference(user, e); ref != "" {
 			return "undefined-reference", fmt.Sprintf("%s is not defined: check the spelling and the import", ref)
 		}
 	}
 	if !user.Exists() {
+		// A required field's error is placed in the schema only; one at a
+		// name in the user's file is a name that resolves to nothing.
+		if ref := refText(l.nodeAt(cueerrors.Positions(e))); ref != "" {
+			return "undefined-reference", fmt.Sprintf("%s is not defined: check the spelling and the import", ref)
+		}
 		return "missing-field", fmt.Sprintf("%s is required here", name)
 	}
 	if user.Err() != nil {
 		// The user's own files disagree, before any schema.
-		return "conflict", l.conflictMsg(l.conflictPlaces(e), name)
+		return "conflict", l.conflictMsg(user, e, name)
 	}
 	uk, sk := user.IncompleteKind(), schema.IncompleteKind()
 	if schema.Exists() && uk&sk == 0 && uk != cue.BottomKind {
@@ -175,21 +176,27 @@ func closedStruct(parent cue.Value, label string) (cue.Value, bool) {
 	return first, found
 }
 
-// reference is the text of a failing reference the user wrote at v
-// (prim.Casez), when v is one or is unified from one.
-func reference(v cue.Value) string {
-	src := v.Source()
-	if f, ok := src.(*ast.Field); ok {
-		src = f.Value
-	}
-	if t := refText(src); t != "" {
-		return t
-	}
-	if op, args := v.Expr(); op == cue.AndOp {
+// failedReference is the text of the reference that fails at v
+// (prim.Casez): v, or one of the values unified into it, is a selection
+// whose field does not exist. A conflict whose one side comes through a
+// reference is not one.
+func (l *loader) failedReference(v cue.Value, e cueerrors.Error) string {
+	op, args := v.Expr()
+	switch op {
+	case cue.SelectorOp:
+		if ref := refText(l.nodeAt(cueerrors.Positions(e))); ref != "" {
+			return ref
+		}
+		src := v.Source()
+		if f, ok := src.(*ast.Field); ok {
+			src = f.Value
+		}
+		return refText(src)
+	case cue.AndOp:
 		for _, a := range args {
 			if a.Err() != nil {
-				if t := reference(a); t != "" {
-					return t
+				if ref := l.failedReference(a, e); ref != "" {
+					return ref
 				}
 			}
 		}
@@ -391,31 +398,82 @@ func kindName(k cue.Kind) string {
 }
 
 // conflictPlaces are the file:line of each value of a conflict in the
-// user's files.
+// user's files (absolute: messages are made relative with the rest).
 func (l *loader) conflictPlaces(e cueerrors.Error) []string {
 	var places []string
 	for _, p := range cueerrors.Positions(e) {
 		if p.IsValid() && l.isUserFile(p) {
-			places = append(places, fmt.Sprintf("%s:%d", l.rel(p.Filename()), p.Line()))
+			places = append(places, fmt.Sprintf("%s:%d", p.Filename(), p.Line()))
 		}
 	}
 	return dedupe(places)
 }
 
-// conflictMsg names the places that set the field, so a field defined in
-// two files names both.
-func (l *loader) conflictMsg(places []string, name string) string {
-	if len(places) < 2 {
-		return fmt.Sprintf("%s is given two different values", name)
+// side is one value of a conflict and where it is written.
+type side struct {
+	text string
+	pos  token.Pos
+}
+
+// conflictSides are the concrete values unified at v, each with its place.
+func conflictSides(v cue.Value, depth int, out *[]side) {
+	op, args := v.Expr()
+	if op == cue.AndOp && depth < 8 {
+		for _, a := range args {
+			conflictSides(a, depth+1, out)
+		}
+		return
 	}
-	return fmt.Sprintf("%s is given different values at %s", name, strings.Join(places, " and "))
+	if v.IsConcrete() && v.IncompleteKind()&(cue.StructKind|cue.ListKind) == 0 && v.Pos().IsValid() {
+		*out = append(*out, side{valueText(v), writtenPos(v)})
+	}
+}
+
+// conflictPos is where to report a conflict: the value the deployment
+// itself wrote, when one side is there.
+func (l *loader) conflictPos(v cue.Value) token.Pos {
+	var sides []side
+	conflictSides(v, 0, &sides)
+	for _, sd := range sides {
+		if filepath.Dir(sd.pos.Filename()) == l.dir {
+			return sd.pos
+		}
+	}
+	return token.NoPos
+}
+
+// conflictMsg names each value and where it is written, so a field
+// defined in two files names both, and a library's value the deployment
+// tries to change says it is the library's.
+func (l *loader) conflictMsg(v cue.Value, e cueerrors.Error, name string) string {
+	var sides []side
+	conflictSides(v, 0, &sides)
+	var parts []string
+	lib := false
+	for _, sd := range sides {
+		parts = append(parts, fmt.Sprintf("%s at %s:%d", sd.text, sd.pos.Filename(), sd.pos.Line()))
+		lib = lib || filepath.Dir(sd.pos.Filename()) != l.dir
+	}
+	parts = dedupe(parts)
+	if len(parts) < 2 {
+		places := l.conflictPlaces(e)
+		if len(places) < 2 {
+			return fmt.Sprintf("%s is given two different values", name)
+		}
+		return fmt.Sprintf("%s is given different values at %s", name, strings.Join(places, " and "))
+	}
+	msg := fmt.Sprintf("%s is %s", name, strings.Join(parts, " but "))
+	if lib {
+		return msg + ": a value a library sets (not a default) cannot be changed by a deployment"
+	}
+	return msg + ": keep one"
 }
 
 // mergeConflicts folds the conflicts inside one connector, lookup or
 // pipeline into one problem when there are several: the thing is defined
 // twice (a copied file), and one problem naming both files says so better
 // than one per field.
-func mergeConflicts(ps Problems) Problems {
+func (l *loader) mergeConflicts(ps Problems) Problems {
 	owner := func(p Problem) string {
 		parts := splitPath(p.Path)
 		switch {
@@ -441,7 +499,7 @@ func mergeConflicts(ps Problems) Problems {
 		var fields []string
 		for _, i := range idx {
 			for _, pl := range ps[i].places {
-				files[pl[:strings.LastIndexByte(pl, ':')]] = true
+				files[l.rel(pl[:strings.LastIndexByte(pl, ':')])] = true
 			}
 			fields = append(fields, strings.TrimPrefix(ps[i].Path, own+"."))
 			drop[i] = true

@@ -50,7 +50,7 @@ func Load(dir string, opts Options) (*engine.Plan, error) {
 		for i := range l.problems {
 			l.problems[i].Msg = l.scrub(l.problems[i].Msg)
 		}
-		return nil, mergeShared(mergeConflicts(l.problems.Sort()))
+		return nil, mergeShared(l.mergeConflicts(l.problems.Sort()))
 	}
 	for _, w := range mergeShared(l.warnings.Sort()) {
 		plan.Warnings = append(plan.Warnings, w.String())
@@ -187,6 +187,10 @@ func (l *loader) scrub(msg string) string {
 			}
 			i += from
 			end := i + len(root)
+			if i > 0 && !strings.ContainsRune(" :\"'\n(", rune(msg[i-1])) {
+				from = end // inside a path already made relative
+				continue
+			}
 			if end < len(msg) && msg[end] != filepath.Separator && !strings.ContainsRune(" :\"'\n", rune(msg[end])) {
 				from = end
 				continue
@@ -589,6 +593,9 @@ func (l *loader) cueErrorList(errs []cueerrors.Error, force string, found ...Pro
 		if p := writtenPos(l.user.LookupPath(makePath(sels...))); len(sels) > 0 && p.IsValid() && filepath.Dir(p.Filename()) == l.dir && valueCode[code] {
 			// The value the user wrote, not the field's label (a
 			// disjunction's summary is placed at the label).
+			pos = p
+		}
+		if p := l.conflictPos(l.user.LookupPath(makePath(sels...))); code == "conflict" && p.IsValid() {
 			pos = p
 		}
 		if !pos.IsValid() && len(sels) > 0 {

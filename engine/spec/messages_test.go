@@ -68,7 +68,10 @@ pipelines: p: {
 		{"a reference to nothing", map[string]string{"a.cue": pipeline + "pipelines: p: description: nosuch\n"},
 			"undefined-reference: nosuch is not defined: check the spelling and the import"},
 		{"one field, two values, two files", map[string]string{"a.cue": pipeline, "b.cue": "package deploy\n\nconnectors: api: base_url: \"http://localhost:2\"\n"},
-			"conflict: base_url is given different values at a.cue:4 and b.cue:3"},
+			"conflict: base_url is http://localhost:1 at a.cue:4 but http://localhost:2 at b.cue:3: keep one"},
+		{"a library's value changed by the deployment", map[string]string{"a.cue": "import prim \"casesync.example/lib/primero\"\n" + pipeline +
+			"secrets: prim.Secrets\nconnectors: primero: prim.Connector & {base_url: \"https://p.example.org\", retry: max_attempts: 8}\n"},
+			"conflict: max_attempts is 8 at a.cue:12 but 5 at ../lib/primero/primero.cue:…"}, // the library's line moves with its edits
 		{"expr's token names", map[string]string{"a.cue": pipeline + `pipelines: p: filter: [{expr: "record.a = 1", reason: "a"}]`},
 			`bad-expr: unexpected token "=" (compare with ==)`},
 		{"a vars key", map[string]string{"a.cue": pipeline + `vars: mobile: "0"` + "\n" + `pipelines: p: map: m: jq: "$vars.mobil"`},

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/token"
 
 	"casesync/engine/mapping"
@@ -303,10 +304,20 @@ func isIdent(c byte) bool {
 	return c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
 }
 
-// programPos returns the file position of byte off of the program src
-// whose string literal starts at lit, or lit itself when the literal
-// cannot be followed.
-func (l *loader) programPos(lit token.Pos, src string, off int) (file string, line, col int) {
+// programPos returns the file position of byte off of the program src at
+// the spec path at, whose string literal starts at lit, or lit itself when
+// the literal cannot be followed. A program joined from strings (kh.Defs +
+// "…") is followed into the part that holds off, so a mistake in a shared
+// helper is placed in the library that wrote it.
+func (l *loader) programPos(at []string, lit token.Pos, src string, off int) (file string, line, col int) {
+	start := 0
+	for _, p := range l.stringParts(at) {
+		if off >= start && off < start+len(p.text) && p.pos.IsValid() {
+			lit, src, off = p.pos, p.text, off-start
+			break
+		}
+		start += len(p.text)
+	}
 	file, line, col = lit.Filename(), lit.Line(), lit.Column()
 	data, err := l.readFile(file)
 	if err != nil {
@@ -317,6 +328,62 @@ func (l *loader) programPos(lit token.Pos, src string, off int) (file string, li
 		return file, line, col
 	}
 	return file, m[off].line, m[off].col
+}
+
+// strPart is one string of a concatenation and where its literal starts.
+type strPart struct {
+	pos  token.Pos
+	text string
+}
+
+// stringParts splits the string at `at` into the strings it is joined
+// from (a + b + c), or returns nil when it is a single literal.
+func (l *loader) stringParts(at []string) []strPart {
+	if !l.root.Exists() {
+		return nil
+	}
+	var parts []strPart
+	var walk func(v cue.Value, depth int) bool
+	walk = func(v cue.Value, depth int) bool {
+		op, args := v.Expr()
+		switch {
+		case depth > 8:
+			return false
+		case op == cue.AddOp:
+			for _, a := range args {
+				if !walk(a, depth+1) {
+					return false
+				}
+			}
+			return true
+		case op == cue.SelectorOp && len(args) == 2:
+			// m.Defs: the string is written where Defs is defined.
+			if label, err := args[1].String(); err == nil {
+				if f := args[0].LookupPath(cue.MakePath(cue.Str(label))); f.Exists() {
+					return walk(f, depth+1)
+				}
+			}
+			return false
+		case op == cue.AndOp:
+			// the schema's #JQ (a type) and the user's value: follow the value
+			for _, a := range args {
+				if a.IsConcrete() {
+					return walk(a, depth+1)
+				}
+			}
+			return false
+		}
+		s, err := v.String()
+		if err != nil {
+			return false
+		}
+		parts = append(parts, strPart{writtenPos(v), s})
+		return true
+	}
+	if !walk(l.root.LookupPath(makePath(at...)), 0) || len(parts) < 2 {
+		return nil
+	}
+	return parts
 }
 
 func (l *loader) readFile(name string) ([]byte, error) {

@@ -62,7 +62,7 @@ func (b *builder) programPlace(at []string, code string, off int, known bool, fo
 		return
 	}
 	src := b.programSrc(at)
-	file, line, col := b.l.programPos(lit, src, off)
+	file, line, col := b.l.programPos(at, lit, src, off)
 	b.l.problems = append(b.l.problems, Problem{File: b.l.rel(file), Line: line, Col: col, Path: joinPath(at),
 		Code: code, Msg: fmt.Sprintf(format, args...), Hint: Codes[code]})
 }
