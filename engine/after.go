@@ -34,7 +34,7 @@ func (as *afterSteps) item(ctx context.Context, d *Decision, v *mapping.Vars) er
 		}
 		if err := as.step(ctx, &a, v); err != nil {
 			if a.OnError == "ignore" {
-				ru.r.log.Warn("after-step failed; ignored as declared", "pipeline", ru.p.Name, "step", a.Name, "error", safeError(err))
+				ru.r.log.Warn("after-step failed; ignored as declared", "pipeline", ru.p.Name, "step", a.Name, "error", ru.scrub.clean(d.RecordKey, safeError(err)))
 				continue
 			}
 			return fmt.Errorf("after %s: %w", a.Name, err)

@@ -137,6 +137,7 @@ func (ru *run) failDecision(key, reason string, class Class, err error) Decision
 // outcome for the state.
 func (ru *run) outcome(d Decision, cursorVal string, link *Link) Outcome {
 	d.Pipeline = ru.p.Name
+	d.Error = ru.scrub.clean(d.RecordKey, d.Error)
 	ru.mu.Lock()
 	ru.counts.Add(d.Action)
 	if d.Action == ActionSkipped || d.Action == ActionFailed {

@@ -186,6 +186,8 @@ type run struct {
 	// so the failure costs them no retry attempt.
 	fatal     error
 	fatalKeys map[string]bool
+	// scrub holds each record in flight's classified values.
+	scrub scrubbers
 }
 
 // Sync runs one pipeline once: retries that are due, then the source
@@ -401,6 +403,11 @@ func (ru *run) known(ctx context.Context, keys []string) (*Known, error) {
 // item was handled, the record's version.
 func (ru *run) record(ctx context.Context, rec any, kn *Known) []Outcome {
 	ru.r.crash.hit(CrashMidPage)
+	if key := ru.sel.key(ctx, rec); key != "" {
+		// Errors about this record are cleaned of its classified values.
+		ru.scrub.put(key, ru.r.plan.Scrubber(rec))
+		defer ru.scrub.drop(key)
+	}
 	s, outs := ru.sel.choose(ctx, rec, kn)
 	if s == nil {
 		if m, ok := rec.(map[string]any); ok && len(outs) > 0 {
@@ -418,6 +425,9 @@ func (ru *run) record(ctx context.Context, rec any, kn *Known) []Outcome {
 func (ru *run) stages(ctx context.Context, s *selected, kn *Known) []Outcome {
 	if out, ok := ru.enrich.record(ctx, s); !ok {
 		return s.mark([]Outcome{out})
+	}
+	if len(ru.p.Enrich) > 0 {
+		ru.scrub.put(s.key, ru.r.plan.Scrubber(s.rec)) // with what enrich added
 	}
 	items, out, ok := ru.sel.fanOut(ctx, s)
 	if !ok {

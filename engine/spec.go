@@ -14,6 +14,8 @@ type DeploymentSpec struct {
 	Lookups    map[string]LookupSpec    `json:"lookups"`
 	Pipelines  map[string]PipelineSpec  `json:"pipelines"`
 	Limits     LimitsSpec               `json:"limits"`
+	// Sensitivity classes fields by name: pii, health, protection or none.
+	Sensitivity map[string]string `json:"sensitivity"`
 }
 
 // LimitsSpec bounds every jq and expr evaluation.

@@ -91,7 +91,7 @@ func (a *app) dryRunCmd() *cobra.Command {
 			res, err := d.runner.Sync(cmd.Context(), p.Name, opts)
 			sort.SliceStable(decisions, func(i, j int) bool { return decisions[i].RecordKey < decisions[j].RecordKey })
 			var buf strings.Builder
-			pr := &previewer{w: &buf, redactPII: f.redactPII, keys: mergeKeysOf(d.plan, p)}
+			pr := &previewer{w: &buf, redactPII: f.redactPII, keys: mergeKeysOf(d.plan, p), plan: d.plan}
 			switch f.format {
 			case "json":
 				pr.json(p.Name, decisions, res)
@@ -170,6 +170,8 @@ type previewer struct {
 	// field's merge_key, else the target connector's), so rows are
 	// compared the way the target applies them, not by position.
 	keys mergeKeys
+	// plan's sensitivity classes decide which fields are masked.
+	plan *engine.Plan
 }
 
 // mergeKeys are a pipeline's merge keys: by top-level payload field, and
@@ -213,10 +215,21 @@ const width = 100
 
 var piiField = regexp.MustCompile(`(?i)(name|given|family|first|last|middle|nick|birth|dob|phone|mobile|tel|address|addr|email|national_id|id_no|individual_no|notes|reason|comment|caseworker|case_worker)`)
 
+// sensitive reports whether a field's value is masked: the deployment's
+// class for it (pii, health, protection; "none" shows it), else the names
+// that usually hold personal data, so a deployment that classifies
+// nothing still prints no child's name.
+func (p *previewer) sensitive(field string) bool {
+	if p.plan != nil && p.plan.Declared(field) {
+		return p.plan.FieldClass(field) != ""
+	}
+	return piiField.MatchString(field) || engine.ClassBearing(field) != ""
+}
+
 // mask hides personal values when --redact-pii is on. Keys, ids and codes
 // stay readable so a ticket still says which record went wrong.
 func (p *previewer) mask(field string, v any) any {
-	if !p.redactPII || !piiField.MatchString(field) {
+	if !p.redactPII || !p.sensitive(field) {
 		return v
 	}
 	switch x := v.(type) {
@@ -658,7 +671,7 @@ func (p *previewer) maskTree(field string, v any) any {
 		// Name/Value pairs (PING's Fields) carry the field name as data:
 		// the value is personal when the name says so.
 		if name, ok := x["Name"].(string); ok {
-			if _, has := x["Value"]; has && piiField.MatchString(name) {
+			if _, has := x["Value"]; has && p.sensitive(name) {
 				out["Value"] = p.mask(name, x["Value"])
 			}
 		}

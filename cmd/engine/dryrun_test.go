@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"casesync/engine"
 	"casesync/internal/sandbox"
 )
 
@@ -167,5 +168,34 @@ func TestPreviewer_MasksNameValuePairs(t *testing.T) {
 	}
 	if got["given_name"] != "•••" || got["case_id"] != "c-1" {
 		t.Errorf("got %v", got)
+	}
+}
+
+// TestPreviewer_MasksByClass: --redact-pii masks what the deployment
+// classifies (health data included, which no name pattern used to catch),
+// shows what it declares "none", and falls back to the usual personal
+// names for fields it does not mention.
+func TestPreviewer_MasksByClass(t *testing.T) {
+	plan := &engine.Plan{Spec: engine.DeploymentSpec{Sensitivity: map[string]string{
+		"diagnosis": "health", "hb_result": "health", "concern_code": "protection", "given_name": "none",
+	}}}
+	p := &previewer{redactPII: true, plan: plan}
+	tests := []struct {
+		field string
+		value any
+		want  any
+	}{
+		{"diagnosis", "malaria", "•••"},
+		{"hb_result", "9.1 g/dL", "•••"},
+		{"concern_code", "gbv", "•••"},
+		{"given_name", "Ana", "Ana"},
+		{"lab_results", "positive", "•••"},
+		{"name_first", "Ana", "•••"},
+		{"case_id", "c-1", "c-1"},
+	}
+	for _, tc := range tests {
+		if got := p.mask(tc.field, tc.value); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.field, got, tc.want)
+		}
 	}
 }

@@ -115,6 +115,7 @@ func (b *builder) build() *engine.Plan {
 		}
 	}
 	b.chaining(s)
+	b.sensitivity(plan)
 	return plan
 }
 

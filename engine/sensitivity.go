@@ -1,0 +1,235 @@
+package engine
+
+import (
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/itchyny/gojq"
+
+	"casesync/engine/mapping"
+)
+
+// Sensitivity classes a deployment gives the fields it moves (its
+// sensitivity block, with defaults from the shared lib). They drive
+// dry-run's --redact-pii, keep classified values out of errors and logs,
+// and feed the data-sharing manifest.
+const (
+	ClassPII        = "pii"        // names, dates of birth, phones, addresses, national ids
+	ClassHealth     = "health"     // diagnoses, lab results
+	ClassProtection = "protection" // protection concerns, case notes
+	ClassNone       = "none"       // declared not personal
+)
+
+// classRank orders classes for a field reading several sources: the most
+// sensitive one names it.
+var classRank = map[string]int{ClassPII: 1, ClassProtection: 2, ClassHealth: 3}
+
+// FieldClass is the class of a named field ("" when unclassified or
+// declared none).
+func (p *Plan) FieldClass(name string) string {
+	c := p.Spec.Sensitivity[name]
+	if c == ClassNone {
+		return ""
+	}
+	return c
+}
+
+// Declared reports whether the deployment classifies name at all (none
+// included).
+func (p *Plan) Declared(name string) bool {
+	_, ok := p.Spec.Sensitivity[name]
+	return ok
+}
+
+// MapFieldClass is the class of a mapped field: its own name's, else the
+// most sensitive class among the source fields its program reads; via
+// names the field the class comes from.
+func (p *Plan) MapFieldClass(f mapping.Field) (class, via string) {
+	if p.Declared(f.Name) {
+		return p.FieldClass(f.Name), f.Name
+	}
+	for _, s := range SourceFields(f.Value) {
+		if c := p.FieldClass(s); classRank[c] > classRank[class] {
+			class, via = c, s
+		}
+	}
+	return class, via
+}
+
+// fieldRef finds the field names a jq or expr program reads: .name and
+// record.name alike. Reading the text rather than the syntax tree also
+// catches fields inside string interpolation, and a false match only adds
+// a name to check.
+var fieldRef = regexp.MustCompile(`\.([A-Za-z_][A-Za-z0-9_]*)`)
+
+// varRef is a deployment constant ($vars.x, vars.x): not a source field.
+var varRef = regexp.MustCompile(`\$?\bvars\.[A-Za-z_][A-Za-z0-9_]*`)
+
+// jqBody is a jq program without its function definitions: a shared
+// prelude of helpers (lib/cambodia's Defs) reads fields the program itself
+// may never send.
+func jqBody(src string) string {
+	q, err := gojq.Parse(src)
+	if err != nil {
+		return src
+	}
+	q.FuncDefs = nil
+	return q.String()
+}
+
+// SourceFields lists, sorted, the field names a mapped value's programs
+// read (nested fields and each-maps included).
+func SourceFields(v *mapping.Value) []string {
+	seen := map[string]bool{}
+	var walk func(v *mapping.Value)
+	walk = func(v *mapping.Value) {
+		if v == nil {
+			return
+		}
+		var srcs []string
+		if v.JQ != nil {
+			srcs = append(srcs, jqBody(v.JQ.String()))
+		}
+		if v.Expr != nil {
+			srcs = append(srcs, v.Expr.String())
+		}
+		if v.Each != nil {
+			srcs = append(srcs, jqBody(v.Each.String()))
+		}
+		for _, s := range srcs {
+			s = varRef.ReplaceAllString(s, "")
+			for _, m := range fieldRef.FindAllStringSubmatch(s, -1) {
+				seen[m[1]] = true
+			}
+		}
+		for _, f := range v.Fields {
+			walk(f.Value)
+		}
+		for _, f := range v.Map {
+			walk(f.Value)
+		}
+	}
+	walk(v)
+	out := make([]string, 0, len(seen))
+	for s := range seen {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Class-bearing names: field names that usually hold personal data. A
+// field whose name (or a source field it reads) looks like one of these
+// and that the deployment does not classify is an engine check warning.
+var classBearing = []struct {
+	class string
+	re    *regexp.Regexp
+}{
+	{ClassHealth, regexp.MustCompile(`(?i)(diagnos|lab_result|medical|medication|hiv|treatment|disabilit|pregnan|mental_health|health_)`)},
+	{ClassProtection, regexp.MustCompile(`(?i)(protection_concern|protection_status|abuse|violence|gbv|trafficking|notes?$|_notes|narrative|risk_factor|sexual)`)},
+	{ClassPII, regexp.MustCompile(`(?i)(_name$|^name_|given|surname|nickname|birth|dob$|^age$|_age$|^sex$|gender|phone|mobile|address|location|village|email|national_id|id_card|passport|individual_no|ration_card|nationality|ethnicity|religion|language|caregiver|father|mother)`)},
+}
+
+// Some *_name fields name things, not people.
+var notPersonal = regexp.MustCompile(`(?i)(organi[sz]ation|agency|service|module|form|file|type|status|user_name|owned_by|caseworker|case_worker|field|lookup)`)
+
+// ClassBearing reports the class a field name suggests, "" for none.
+func ClassBearing(name string) string {
+	if notPersonal.MatchString(name) {
+		return ""
+	}
+	for _, cb := range classBearing {
+		if cb.re.MatchString(name) {
+			return cb.class
+		}
+	}
+	return ""
+}
+
+// Scrubber removes a record's classified values from text (errors, log
+// lines). Classified values are collected from every field of the record
+// whose name the deployment classifies.
+type Scrubber struct {
+	vals []scrubVal
+}
+
+type scrubVal struct{ val, class string }
+
+// minScrub is the shortest value scrubbed: shorter ones ("F", "12") would
+// mangle codes and numbers in the message without protecting anyone.
+const minScrub = 3
+
+// Scrubber collects rec's classified values.
+func (p *Plan) Scrubber(rec any) *Scrubber {
+	if len(p.Spec.Sensitivity) == 0 {
+		return nil
+	}
+	s := &Scrubber{}
+	var walk func(name string, v any, depth int)
+	walk = func(name string, v any, depth int) {
+		if depth > 8 {
+			return
+		}
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				walk(k, e, depth+1)
+			}
+		case []any:
+			for _, e := range x {
+				walk(name, e, depth+1)
+			}
+		case string:
+			if c := p.FieldClass(name); c != "" && len(x) >= minScrub {
+				s.vals = append(s.vals, scrubVal{x, c})
+			}
+		}
+	}
+	walk("", rec, 0)
+	if len(s.vals) == 0 {
+		return nil
+	}
+	// Longest first, so a full name goes before the given name inside it.
+	sort.Slice(s.vals, func(i, j int) bool { return len(s.vals[i].val) > len(s.vals[j].val) })
+	return s
+}
+
+// String returns text with every classified value replaced by its class
+// in brackets ("[pii]").
+func (s *Scrubber) String(text string) string {
+	if s == nil || text == "" {
+		return text
+	}
+	for _, v := range s.vals {
+		if strings.Contains(text, v.val) {
+			text = strings.ReplaceAll(text, v.val, "["+v.class+"]")
+		}
+	}
+	return text
+}
+
+// scrubbers holds the scrubber of each record in flight, by source key,
+// so an outcome's error is cleaned wherever in the stages it was made.
+type scrubbers struct{ m sync.Map }
+
+func (s *scrubbers) put(key string, sc *Scrubber) {
+	if sc != nil {
+		s.m.Store(key, sc)
+	}
+}
+
+func (s *scrubbers) drop(key string) { s.m.Delete(key) }
+
+// clean scrubs text with the scrubber of the record recordKey belongs to.
+func (s *scrubbers) clean(recordKey, text string) string {
+	if text == "" {
+		return text
+	}
+	src, _, _ := strings.Cut(recordKey, "#")
+	if v, ok := s.m.Load(src); ok {
+		return v.(*Scrubber).String(text)
+	}
+	return text
+}

@@ -1,0 +1,50 @@
+package engine
+
+import (
+	"testing"
+
+	"casesync/engine/mapping"
+)
+
+func TestScrubber(t *testing.T) {
+	plan := &Plan{Spec: DeploymentSpec{Sensitivity: map[string]string{
+		"name_first": "pii", "name_last": "pii", "diagnosis": "health", "sex": "pii", "case_id": "none",
+	}}}
+	rec := map[string]any{
+		"case_id": "c-1001", "name_first": "Sokha", "name_last": "Chan", "sex": "f",
+		"health": map[string]any{"diagnosis": "tuberculosis"},
+	}
+	s := plan.Scrubber(rec)
+	tests := []struct{ in, want string }{
+		{"client Sokha Chan (c-1001) refused", "client [pii] [pii] (c-1001) refused"},
+		{"tuberculosis is not a service", "[health] is not a service"},
+		// Values shorter than three characters stay: "f" is in every word.
+		{"field sex: f", "field sex: f"},
+		{"", ""},
+	}
+	for _, tc := range tests {
+		if got := s.String(tc.in); got != tc.want {
+			t.Errorf("%q → %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	if (&Plan{}).Scrubber(rec) != nil {
+		t.Error("a deployment without classes needs no scrubber")
+	}
+}
+
+func TestSourceFields(t *testing.T) {
+	v := &mapping.Value{Fields: []mapping.Field{
+		{Name: "a", Value: &mapping.Value{JQ: mapping.MustJQ(`def f: .hidden_in_def; $record.name_first + " " + .name_last`)}},
+		{Name: "b", Value: &mapping.Value{JQ: mapping.MustJQ(`$vars.default_mobile // .owned_by_phone`)}},
+	}}
+	got := SourceFields(v)
+	want := []string{"name_first", "name_last", "owned_by_phone"}
+	if len(got) != len(want) {
+		t.Fatalf("SourceFields = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("SourceFields = %v, want %v", got, want)
+		}
+	}
+}
