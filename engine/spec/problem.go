@@ -108,7 +108,6 @@ func (ps Problems) JSON() []byte {
 var Codes = map[string]string{
 	"insecure-url":         "a warning: use an https:// base_url, or a loopback address for a local proxy",
 	"unclassified-field":   "a warning: classify the field in the deployment's sensitivity block (pii, health, protection) or declare it \"none\"",
-	"test-file":            "fix the spec test file (tests/*.txtar); engine test --help describes the format",
 	"syntax":               "fix the CUE syntax at this position",
 	"load":                 "the folder or an import could not be read",
 	"unknown-field":        "check the spelling; `engine check --help` lists the spec language",
