@@ -237,10 +237,12 @@ func (a *app) retry(cmd *cobra.Command, f *retryFlags) error {
 				printResult(a.stdout, res)
 			}
 		}
+		// At the level an alert needs (error, or warn with failed records),
+		// through the logger so --log-format json stays JSON.
+		logRun(d.log, p, opts.Trigger, res, err)
 		if err != nil {
 			runFailed = true
 			rj.Error = d.red.String(err.Error())
-			fmt.Fprintf(a.stderr, "engine: %s\n", printable(rj.Error))
 		}
 		out.Runs = append(out.Runs, rj)
 		if ctx.Err() != nil {

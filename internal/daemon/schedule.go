@@ -177,7 +177,13 @@ func (d *Daemon) execute(s *slot, opts engine.SyncOptions, inboxFetch bool) (*en
 	}
 	d.m.runs.Inc(s.name, triggerKind(opts.Trigger), status)
 	if err != nil {
-		d.log.Error("run "+status, "pipeline", s.name, "trigger", opts.Trigger, "error", err)
+		// A run cut short by a shutdown resumes at the next start: warn,
+		// not error, or every restart would page someone.
+		lvl := slog.LevelError
+		if status == "interrupted" {
+			lvl = slog.LevelWarn
+		}
+		d.log.Log(context.Background(), lvl, "run "+status, "pipeline", s.name, "trigger", opts.Trigger, "error", err)
 	} else {
 		c := res.Counts
 		// A run that finished with failed records is not a clean success:
