@@ -288,7 +288,6 @@ func (l *loader) load() *engine.Plan {
 func (l *loader) schemaErrors(v, u cue.Value) ([]cueerrors.Error, Problems) {
 	var out []cueerrors.Error
 	var typos Problems
-	l.unknownFields(v, nil, l.def, &typos)
 	opts := []cue.Option{cue.Concrete(true), cue.Final()}
 	var walk func(x cue.Value, depth int)
 	walk = func(x cue.Value, depth int) {
@@ -311,6 +310,11 @@ func (l *loader) schemaErrors(v, u cue.Value) ([]cueerrors.Error, Problems) {
 		}
 	}
 	walk(u, 0)
+	if len(out) > 0 {
+		// A typo always fails validation somewhere, so a valid spec (every
+		// hot reload) skips the walk.
+		l.unknownFields(v, nil, l.def, &typos)
+	}
 	return out, typos
 }
 
