@@ -146,6 +146,9 @@ type InboxHMAC struct {
 // PipelineSource is the compiled source of a pipeline.
 type PipelineSource struct {
 	Connector string
+	// NoListing: records arrive only through the inbox; there is no
+	// listing to walk (source.listing: false).
+	NoListing bool
 	Request   Request
 	Key       *mapping.JQ
 	Updated   *mapping.JQ

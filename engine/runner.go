@@ -82,6 +82,9 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// ErrNoListing is a run asked of a pipeline whose source has no listing.
+var ErrNoListing = errors.New("no listing to read")
+
 // SyncOptions tune one run.
 type SyncOptions struct {
 	Trigger string // manual, cron, after:<pipeline>, inbox, retry
@@ -194,6 +197,10 @@ type run struct {
 // listing from the cursor. Single-record failures are recorded and do not
 // fail the run; the run fails when the listing itself cannot be read.
 func (r *Runner) Sync(ctx context.Context, pipeline string, opts SyncOptions) (*RunResult, error) {
+	if p, ok := r.plan.Pipelines[pipeline]; ok && p.Source.NoListing && opts.Records == nil && len(opts.Keys) == 0 {
+		return nil, fmt.Errorf("%w: %s takes its records from its inbox (%s) only; run the daemon (engine run) to receive deliveries, or preview one with engine dry-run %s --from DELIVERY.json",
+			ErrNoListing, pipeline, p.Inbox.Path, pipeline)
+	}
 	ru, err := r.newRun(ctx, pipeline, opts)
 	if err != nil {
 		return nil, err

@@ -211,6 +211,7 @@ type RequestSpec struct {
 type SourceSpec struct {
 	RequestSpec
 	Connector string         `json:"connector"`
+	Listing   bool           `json:"listing"`
 	Key       string         `json:"key"`
 	Updated   string         `json:"updated,omitempty"`
 	Cursor    *CursorSpec    `json:"cursor,omitempty"`

@@ -119,6 +119,12 @@ func (wr *writer) locate(ctx context.Context, d *Decision, payload map[string]an
 	} else {
 		f.targetID = kn.Links[key]
 	}
+	if f.targetID == "" && u.Find == nil && u.Idempotent && u.Create == nil && u.Update != nil {
+		// Update-only by id: the key is the target's own id (a webhook
+		// that names the record to update), and the target is never
+		// searched: a search can match the wrong record, an address cannot.
+		f.targetID = f.bkey
+	}
 	dry := ru.opts.DryRun != nil
 	if f.targetID == "" && !dry {
 		// A create recorded but never committed: a crash (or a timeout

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,10 +11,12 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"casesync/engine"
+	"casesync/engine/mapping"
 )
 
 const dryRunLong = `Dry-run shows exactly what a pipeline would write, without writing: it reads
@@ -31,6 +34,7 @@ the output can be pasted into a support ticket.`
 type dryRunFlags struct {
 	common
 	from      string
+	query     []string
 	limit     int
 	record    []string
 	since     string
@@ -79,6 +83,13 @@ func (a *app) dryRunCmd() *cobra.Command {
 				if f.limit > 0 && len(recs) > f.limit {
 					recs = recs[:f.limit]
 				}
+				if p.Inbox != nil {
+					// The file holds webhook deliveries: each goes through the
+					// inbox as the daemon would take it.
+					if recs, err = asDeliveries(cmd.Context(), d.plan, p, recs, f.query, &opts); err != nil {
+						return &exitError{code: 1, err: err}
+					}
+				}
 				opts.Records = recs
 			}
 			var mu sync.Mutex
@@ -113,7 +124,8 @@ func (a *app) dryRunCmd() *cobra.Command {
 	f.common.register(cmd)
 	f.common.registerNow(cmd)
 	fl := cmd.Flags()
-	fl.StringVar(&f.from, "from", "", "read source records from a JSON file (array, {\"data\": [...]}, or one object per line); - for stdin")
+	fl.StringVar(&f.from, "from", "", "read source records from a JSON file (array, {\"data\": [...]}, or one object per line); - for stdin. For a pipeline triggered by an inbox the file holds webhook deliveries, each taken as the inbox takes it")
+	fl.StringArrayVar(&f.query, "query", nil, "with --from on an inbox pipeline: a query parameter NAME=VALUE of the deliveries (as delivery.query; e.g. event=case.post)")
 	fl.IntVar(&f.limit, "limit", 0, "preview at most this many source records")
 	fl.StringArrayVar(&f.record, "record", nil, "preview only this source record, re-fetched by key (repeatable)")
 	fl.StringVar(&f.since, "since", "", "read the source from this cursor instead of the stored one")
@@ -124,6 +136,43 @@ func (a *app) dryRunCmd() *cobra.Command {
 
 // readRecords accepts a JSON array, an object with a data array, or JSON
 // lines.
+// asDeliveries turns the items of a --from file into what the pipeline's
+// inbox makes of them: the records (or, with trigger.inbox.fetch, the keys
+// to re-fetch) and each one's $delivery, with query as the delivery's
+// query parameters.
+func asDeliveries(ctx context.Context, plan *engine.Plan, p *engine.Pipeline, items []any, query []string, opts *engine.SyncOptions) ([]any, error) {
+	q := map[string]any{}
+	for _, kv := range query {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, usageError("--query wants NAME=VALUE, not %q", kv)
+		}
+		q[k] = v
+	}
+	vars := &mapping.Vars{Vars: plan.Vars, Now: time.Now().UTC().Format(time.RFC3339)}
+	opts.Deliveries = map[string]any{}
+	var recs []any
+	for i, it := range items {
+		rec, key, dl, err := p.Inbox.Receive(ctx, p, engine.Delivery{Body: it, Query: q}, fmt.Sprintf("from-file-%d", i+1), vars)
+		if err != nil {
+			return nil, fmt.Errorf("delivery %d of the file: %w", i+1, err)
+		}
+		opts.Deliveries[key] = dl
+		if rec == nil {
+			opts.Keys = append(opts.Keys, key)
+			if p.Inbox.Fetch != nil {
+				opts.Fetch = p.Inbox.Fetch
+			}
+			continue
+		}
+		recs = append(recs, rec)
+	}
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	return recs, nil
+}
+
 func readRecords(path string, stdin io.Reader) ([]any, error) {
 	var r io.Reader = stdin
 	if path != "-" {

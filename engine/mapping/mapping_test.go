@@ -177,6 +177,11 @@ func TestTemplate(t *testing.T) {
 		{src: "{$cursor}..", v: &Vars{Cursor: "2024-01-01T00:00:00Z"}, want: "2024-01-01T00:00:00Z.."},
 		{src: "{{literal}} {.n}", in: map[string]any{"n": 3.0}, want: "{literal} 3"},
 		{src: "{ {a: 1} | .a }", want: "1"},
+		// A JSON filter in a query: braces nest, and a brace inside a
+		// string does not close the hole.
+		{src: `{ {where: {cid: .cid}, include: [{relation: "interventions", scope: {order: "vstdate DESC"}}], note: "}{"} | tojson }`,
+			in:   map[string]any{"cid": "1417500060321"},
+			want: `{"include":[{"relation":"interventions","scope":{"order":"vstdate DESC"}}],"note":"}{","where":{"cid":"1417500060321"}}`},
 		{src: "/x/{.obj}", in: map[string]any{"obj": map[string]any{}}, err: "not a scalar"},
 		{src: "/x/{.a", err: "unclosed"},
 	}

@@ -664,10 +664,17 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 	} else if src.Connector != "" && b.kindOf(src.Connector) == "sql" {
 		b.problem(sat, "missing-field", "a source on sql connector %q needs sql.select", src.Connector)
 	} else {
-		if src.Path == "" {
-			b.problem(append(sat, "path"), "missing-field", "an HTTP source needs path (a sql connector's source needs sql)")
+		if src.Path == "" && src.Listing {
+			b.problem(append(sat, "path"), "missing-field", "an HTTP source needs path (a sql connector's source needs sql; an inbox-only one, listing: false)")
 		}
 		p.Source.Request = b.request(sat, src.RequestSpec)
+	}
+	p.Source.NoListing = !src.Listing
+	if p.Source.NoListing && ps.Trigger.Inbox == nil {
+		b.problem(append(sat, "listing"), "bad-value", "a source without a listing needs trigger.inbox: nothing else would bring it records")
+	}
+	if p.Source.NoListing && ps.Trigger.Cron != "" {
+		b.problem(append(at, "trigger", "cron"), "bad-value", "the source has no listing (source.listing: false), so a cron run would have nothing to read")
 	}
 	if src.Updated != "" {
 		p.Source.Updated = b.jq(append(sat, "updated"), src.Updated)

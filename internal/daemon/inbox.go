@@ -151,62 +151,36 @@ func (d *Daemon) inboxItem(ctx context.Context, p *engine.Pipeline, body []byte,
 	jctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	vars := &mapping.Vars{Vars: d.cur.Load().plan.Vars, Now: d.cfg.Clock.Now().Format(time.RFC3339)}
-	env := map[string]any{"headers": meta.Headers, "query": meta.Query, "body": v}
+	dl := engine.Delivery{Body: v, Headers: meta.Headers, Query: meta.Query}
 	if p.Inbox.DedupeID != nil {
-		idv, err := p.Inbox.DedupeID.One(jctx, env, vars)
+		idv, err := p.Inbox.DedupeID.One(jctx, dl.Envelope(), vars)
 		if err != nil || scalar(idv) == "" {
 			return item, fmt.Errorf("trigger.inbox.dedupe.id (%s) yields no delivery id", p.Inbox.Pos)
 		}
 		idSum := sha256.Sum256([]byte(scalar(idv)))
 		item.DeliveryID = "id-" + hex.EncodeToString(idSum[:16])
 	}
-	if p.Inbox.Event != nil {
-		ev, err := p.Inbox.Event.One(jctx, env, vars)
-		if err != nil {
-			return item, fmt.Errorf("trigger.inbox.event (%s): %w", p.Inbox.Pos, err)
-		}
-		meta.Event = ev
-	}
-	meta.ID = item.DeliveryID
-	var merr error
-	if item.Delivery, merr = json.Marshal(meta); merr != nil {
-		return item, merr
-	}
-	kv, err := p.Inbox.Key.One(jctx, v, vars)
+	rec, key, delivery, err := p.Inbox.Receive(jctx, p, dl, item.DeliveryID, vars)
 	if err != nil {
-		return item, fmt.Errorf("trigger.inbox.key (%s): %w", p.Inbox.Pos, err)
-	}
-	if p.Inbox.Fetch != nil {
-		item.RecordKey = scalar(kv)
-		if item.RecordKey == "" {
-			return item, fmt.Errorf("trigger.inbox.key (%s) yields no record key", p.Inbox.Pos)
-		}
-		return item, nil
-	}
-	rec := kv
-	if _, isObj := kv.(map[string]any); !isObj {
-		rec = v
-	}
-	k, err := p.Source.Key.One(jctx, rec, vars)
-	if err != nil {
-		return item, fmt.Errorf("source.key on the delivered record: %w", err)
-	}
-	if item.RecordKey = scalar(k); item.RecordKey == "" {
-		return item, errors.New("source.key yields no key for the delivered record")
-	}
-	if item.Body, err = json.Marshal(rec); err != nil {
 		return item, err
+	}
+	item.RecordKey = key
+	if item.Delivery, err = json.Marshal(delivery); err != nil {
+		return item, err
+	}
+	if rec != nil {
+		if item.Body, err = json.Marshal(rec); err != nil {
+			return item, err
+		}
 	}
 	return item, nil
 }
 
-// deliveryEnvelope is what filters, mappings and after-steps see of a
-// delivery as delivery / $delivery.
+// deliveryEnvelope is a delivery's query and headers as the inbox keeps
+// them.
 type deliveryEnvelope struct {
-	ID      string         `json:"id"`
-	Event   any            `json:"event"`
-	Query   map[string]any `json:"query"`
-	Headers map[string]any `json:"headers"`
+	Query   map[string]any
+	Headers map[string]any
 }
 
 // credentialHeaders never reach the envelope: they authenticate, and a
