@@ -30,7 +30,7 @@ import (
 var helpOrder = []string{
 	"engine check", "engine", "engine demo", "engine fake", "engine bench", "engine sync",
 	"engine status", "engine runs", "engine failures", "engine dry-run", "engine cursor",
-	"engine retry", "engine run", "engine test",
+	"engine retry", "engine run", "engine test", "engine manifest",
 }
 
 // Absolute paths an example may use; the test maps each into a temporary
