@@ -694,6 +694,7 @@ func (l *loader) missingPackages(files []string) bool {
 		}
 	}
 	for _, name := range missing {
+		l.markDeclared(name)
 		l.problems = append(l.problems, Problem{File: l.rel(name), Line: 1, Col: 1, Code: "no-package",
 			Msg: fmt.Sprintf("%s has no package clause, so nothing in it is loaded: start it with `package %s`", filepath.Base(name), want), Hint: Codes["no-package"]})
 	}
@@ -711,6 +712,34 @@ func writtenPos(v cue.Value) token.Pos {
 
 // valueCode are the codes about a value the user wrote, placed at it.
 var valueCode = map[string]bool{"bad-value": true, "bad-duration": true, "wrong-type": true, "inline-secret": true}
+
+// markDeclared marks the connectors, lookups and pipelines a file that
+// is not loaded declares as broken: references to them from the loaded
+// files are an echo of its no-package problem, not problems of their own.
+func (l *loader) markDeclared(file string) {
+	f := l.parsed(file)
+	if f == nil {
+		return
+	}
+	for _, d := range f.Decls {
+		top, ok := d.(*ast.Field)
+		if !ok {
+			continue
+		}
+		sec, _, _ := ast.LabelName(top.Label)
+		st, ok := top.Value.(*ast.StructLit)
+		if !ok || (sec != "connectors" && sec != "lookups" && sec != "pipelines") {
+			continue
+		}
+		for _, e := range st.Elts {
+			if fd, ok := e.(*ast.Field); ok {
+				if name, _, err := ast.LabelName(fd.Label); err == nil {
+					l.broken[sec+"."+name] = true
+				}
+			}
+		}
+	}
+}
 
 func trimDef(p []string) []string {
 	if len(p) > 0 && p[0] == "#Deployment" {
