@@ -143,6 +143,12 @@ func (ru *run) outcome(d Decision, cursorVal string, link *Link) Outcome {
 	if d.Action == ActionSkipped || d.Action == ActionFailed {
 		ru.reasons[d.Reason]++
 	}
+	for _, n := range d.Notes {
+		if ru.counts.Notes == nil {
+			ru.counts.Notes = map[string]int{}
+		}
+		ru.counts.Notes[n]++
+	}
 	ru.mu.Unlock()
 	if ru.opts.DryRun != nil {
 		ru.opts.DryRun(d)

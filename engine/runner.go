@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"strings"
 	"sync"
@@ -154,6 +155,8 @@ type Decision struct {
 	// MissLookup and MissKey name a lookup miss; dry-run shows them, the
 	// state never stores the key.
 	MissLookup, MissKey string
+	// Notes are the item's field-level notes (jq note($code)), sorted.
+	Notes []string
 	// Unconfirmed: a failed create that may have reached the target.
 	Unconfirmed bool
 }
@@ -333,6 +336,7 @@ func (ru *run) progress(page, total int) {
 	}
 	ru.mu.Lock()
 	c := ru.counts
+	c.Notes = maps.Clone(c.Notes)
 	ru.mu.Unlock()
 	ru.r.Progress(ProgressEvent{Pipeline: ru.p.Name, Page: page, Counts: c, Total: total, Elapsed: ru.r.clock.Now().Sub(ru.started)})
 }
@@ -492,12 +496,15 @@ func (ru *run) item(ctx context.Context, s *selected, it item, kn *Known) Outcom
 	v := *ru.vars
 	v.Record = s.rec
 	v.Delivery = s.delivery
+	v.Notes = &mapping.Notes{}
 	payload, failed, ok := ru.mapper.item(ctx, s, it, &v)
 	if !ok {
 		return failed
 	}
+	notes := v.Notes.Codes()
 	v.Payload = payload
 	d, w := ru.write.item(ctx, it.key, payload, &v, kn)
+	d.Notes = notes
 	if d.Action == ActionFailed || d.Action == ActionSkipped {
 		return ru.outcome(d, s.cursor, nil)
 	}
@@ -513,7 +520,7 @@ func (ru *run) item(ctx context.Context, s *selected, it item, kn *Known) Outcom
 			// the remote reports failed wrote nothing, so there is nothing
 			// to link: the retry writes again rather than find the failure.
 			fd := ru.failDecision(it.key, "after", ClassOf(err), err)
-			fd.TargetID = d.TargetID
+			fd.TargetID, fd.Notes = d.TargetID, notes
 			var pf *PollFailedError
 			if errors.As(err, &pf) {
 				link = nil

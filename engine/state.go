@@ -109,6 +109,10 @@ type Counts struct {
 	Unchanged int `json:"unchanged"`
 	Skipped   int `json:"skipped"`
 	Failed    int `json:"failed"`
+	// Notes counts the field-level notes of the items (jq note($code)),
+	// by code: values left out or changed on purpose, such as a date of
+	// birth that is no date.
+	Notes map[string]int `json:"notes,omitempty"`
 }
 
 // Add counts one outcome.

@@ -3,6 +3,7 @@ package specs_test
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -337,5 +338,91 @@ func TestCambodia_OneReferralTwoCatalogueServices(t *testing.T) {
 	rows := got["services_section"].([]any)
 	if len(rows) != 1 || rows[0].(map[string]any)["referral_status_edf41f2"] != "accepted_340953" {
 		t.Errorf("rows: %v", rows)
+	}
+}
+
+// Issue 19.3: every date-of-birth shape OSCaR sends. What can be read is
+// normalised (and gives an age); what cannot is left out with the note
+// date_of_birth_unreadable on the record, in dry-run and in the run's
+// counts; no date at all is no note.
+func TestCambodia_DateOfBirthShapes(t *testing.T) {
+	now := time.Now().UTC()
+	ageOn := func(y, m, d int) int {
+		a := now.Year() - y
+		if now.Month() < time.Month(m) || now.Month() == time.Month(m) && now.Day() < d {
+			a--
+		}
+		return a
+	}
+	cases := []struct {
+		name string
+		dob  any
+		want string // "" = no date of birth
+		note bool
+	}{
+		{"ISO", "2012-05-06", "2012-05-06", false},
+		{"slashes (Primero v1)", "2012/05/06", "2012-05-06", false},
+		{"trailing space", "2012-01-01 ", "2012-01-01", false},
+		{"leading space", " 2012-01-01", "2012-01-01", false},
+		{"one-digit month and day", "2012-5-6", "2012-05-06", false},
+		{"five-digit year", "22012-01-01", "", true},
+		{"before 1900", "1800-06-25", "", true},
+		{"no such day", "2012-02-30", "", true},
+		{"in the future", fmt.Sprintf("%d-01-01", now.Year()+1), "", true},
+		{"day first", "06/05/2012", "", true},
+		{"a number", json.Number("20120506"), "", true},
+		{"empty", "", "", false},
+		{"blank", "  ", "", false},
+		{"null", nil, "", false},
+	}
+	var recs []any
+	for i, c := range cases {
+		r := referredClient(i, "12010101", nil, nil)
+		r["date_of_birth"] = c.dob
+		recs = append(recs, r)
+	}
+	d := start(t, khDir, sandbox.Options{})
+	decs := d.dryRun("f2_clients_to_primero", engine.SyncOptions{Records: recs})
+	byKey := map[string]engine.Decision{}
+	for _, dec := range decs {
+		byKey[dec.RecordKey] = dec
+	}
+	notes := 0
+	for i, c := range cases {
+		dec := byKey[fmt.Sprintf("cif/01AAAAAAAAAAAAAAAAAAAA%04d", i)]
+		p, _ := dec.Payload.(map[string]any)
+		if dec.Action != engine.ActionCreated {
+			t.Errorf("%s: %s %s %s", c.name, dec.Action, dec.Reason, dec.Error)
+			continue
+		}
+		got, _ := p["date_of_birth"].(string)
+		if got != c.want {
+			t.Errorf("%s: date_of_birth %q, want %q", c.name, got, c.want)
+		}
+		if c.want != "" {
+			var y, m, dd int
+			fmt.Sscanf(c.want, "%d-%d-%d", &y, &m, &dd)
+			if fmt.Sprint(p["age"]) != fmt.Sprint(ageOn(y, m, dd)) {
+				t.Errorf("%s: age %v, want %d", c.name, p["age"], ageOn(y, m, dd))
+			}
+		} else if _, ok := p["age"]; ok {
+			t.Errorf("%s: an age without a date of birth: %v", c.name, p["age"])
+		}
+		has := slices.Contains(dec.Notes, "date_of_birth_unreadable")
+		if has != c.note {
+			t.Errorf("%s: notes %v, want the note %v", c.name, dec.Notes, c.note)
+		}
+		if has {
+			notes++
+		}
+	}
+	// The run counts the notes, and the state keeps them with the run.
+	res := d.sync2("f2_clients_to_primero", engine.SyncOptions{Records: recs})
+	if res.Counts.Notes["date_of_birth_unreadable"] != notes || res.Counts.Created != len(cases) {
+		t.Errorf("run counts %+v, want %d notes", res.Counts, notes)
+	}
+	runs, err := d.store.Runs(ctx(t), "f2_clients_to_primero", 1)
+	if err != nil || len(runs) != 1 || runs[0].Counts.Notes["date_of_birth_unreadable"] != notes {
+		t.Errorf("stored run: %+v %v", runs, err)
 	}
 }

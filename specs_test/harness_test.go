@@ -103,6 +103,19 @@ func (d *deployment) sync(name string) *engine.RunResult {
 	return res
 }
 
+// sync2 runs one pipeline with opts; a failed run fails the test.
+func (d *deployment) sync2(name string, opts engine.SyncOptions) *engine.RunResult {
+	d.t.Helper()
+	if opts.Trigger == "" {
+		opts.Trigger = "test"
+	}
+	res, err := d.runner.Sync(ctx(d.t), name, opts)
+	if err != nil {
+		d.t.Fatalf("sync %s: %v", name, err)
+	}
+	return res
+}
+
 // order is the demo's order: pipelines that start on their own, by name,
 // each followed by the pipelines chained after it.
 func (d *deployment) order() []string {

@@ -320,6 +320,9 @@ func (p *previewer) table(pipeline string, ds []engine.Decision) {
 			head += "  " + r
 		}
 		fmt.Fprintln(p.w, clip(head, width))
+		if len(d.Notes) > 0 {
+			fmt.Fprintln(p.w, clip("  notes: "+strings.Join(d.Notes, ", "), width))
+		}
 		if d.Request != nil {
 			fmt.Fprintln(p.w, clip("  "+requestLine(d.Request), width))
 			before := flatten("", d.Before, nil, p.keys.of)
@@ -510,6 +513,9 @@ func trimBodyPrefix(k string) string {
 func (p *previewer) diff(ds []engine.Decision) {
 	for _, d := range ds {
 		fmt.Fprintf(p.w, "=== %s %s %s\n", verb(d.Action), printable(d.RecordKey), printable(reasonText(d)))
+		if len(d.Notes) > 0 {
+			fmt.Fprintf(p.w, "# notes: %s\n", strings.Join(d.Notes, ", "))
+		}
 		if d.Request == nil {
 			continue
 		}
@@ -574,6 +580,8 @@ type summary struct {
 	Skipped  map[string]int            `json:"skipped_by_reason"`
 	Failed   map[string]int            `json:"failed_by_reason"`
 	Misses   map[string]map[string]int `json:"lookup_misses"`
+	// Notes counts the records' field-level notes by code.
+	Notes map[string]int `json:"notes,omitempty"`
 }
 
 func buildSummary(pipeline string, ds []engine.Decision, res *engine.RunResult) summary {
@@ -588,6 +596,12 @@ func buildSummary(pipeline string, ds []engine.Decision, res *engine.RunResult) 
 			s.Skipped[d.Reason]++
 		case engine.ActionFailed:
 			s.Failed[d.Reason]++
+		}
+		for _, n := range d.Notes {
+			if s.Notes == nil {
+				s.Notes = map[string]int{}
+			}
+			s.Notes[n]++
 		}
 		if d.MissLookup != "" {
 			if s.Misses[d.MissLookup] == nil {
@@ -611,11 +625,15 @@ func (p *previewer) summary(pipeline string, ds []engine.Decision, res *engine.R
 	for _, group := range []struct {
 		title string
 		m     map[string]int
-	}{{"skipped", s.Skipped}, {"failed", s.Failed}} {
+	}{{"skipped", s.Skipped}, {"failed", s.Failed}, {"notes", s.Notes}} {
 		if len(group.m) == 0 {
 			continue
 		}
-		fmt.Fprintf(p.w, "  %s by reason:", group.title)
+		if group.title == "notes" {
+			fmt.Fprint(p.w, "  notes (values left out or changed, by code):")
+		} else {
+			fmt.Fprintf(p.w, "  %s by reason:", group.title)
+		}
 		for _, r := range engine.SortedReasons(group.m) {
 			fmt.Fprintf(p.w, " %s %d;", r, group.m[r])
 		}
@@ -643,6 +661,7 @@ func (p *previewer) json(pipeline string, ds []engine.Decision, res *engine.RunR
 		Action   string              `json:"action"`
 		Reason   string              `json:"reason,omitempty"`
 		Error    string              `json:"error,omitempty"`
+		Notes    []string            `json:"notes,omitempty"`
 		TargetID string              `json:"target_id,omitempty"`
 		Request  *engine.CallPreview `json:"request,omitempty"`
 		Changes  map[string][2]any   `json:"changes,omitempty"`
@@ -654,7 +673,7 @@ func (p *previewer) json(pipeline string, ds []engine.Decision, res *engine.RunR
 		Summary   summary `json:"summary"`
 	}{Decisions: []jd{}, Summary: buildSummary(pipeline, ds, res)}
 	for _, d := range ds {
-		j := jd{Record: d.RecordKey, Action: strings.ToLower(verb(d.Action)), Reason: d.Reason, Error: d.Error, TargetID: d.TargetID}
+		j := jd{Record: d.RecordKey, Action: strings.ToLower(verb(d.Action)), Reason: d.Reason, Error: d.Error, Notes: d.Notes, TargetID: d.TargetID}
 		if d.Request != nil {
 			req := *d.Request
 			req.Body = p.maskTree("", req.Body)

@@ -2,9 +2,12 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"casesync/engine"
 )
 
 const runsLong = `Runs lists the runs recorded in the state file, newest first: id, pipeline,
@@ -69,11 +72,12 @@ func (a *app) runsCmd() *cobra.Command {
 			}
 			now := a.now()
 			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tPIPELINE\tTRIGGER\tSTARTED\tTOOK\tSTATUS\tREAD\tCREATED\tUPDATED\tUNCHANGED\tSKIPPED\tFAILED\tERROR")
+			fmt.Fprintln(tw, "ID\tPIPELINE\tTRIGGER\tSTARTED\tTOOK\tSTATUS\tREAD\tCREATED\tUPDATED\tUNCHANGED\tSKIPPED\tFAILED\tNOTES\tERROR")
 			for _, r := range runs {
 				c := r.Counts
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", r.ID, r.Pipeline, r.Trigger,
-					stamp(r.Started, now), duration(r), r.Status, c.Read, c.Created, c.Updated, c.Unchanged, c.Skipped, c.Failed, clip(r.Error, 60))
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", r.ID, r.Pipeline, r.Trigger,
+					stamp(r.Started, now), duration(r), r.Status, c.Read, c.Created, c.Updated, c.Unchanged, c.Skipped, c.Failed,
+					notesText(c.Notes), clip(r.Error, 60))
 			}
 			return tw.Flush()
 		},
@@ -82,4 +86,17 @@ func (a *app) runsCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.pipeline, "pipeline", "", "list this pipeline's runs only")
 	cmd.Flags().IntVar(&f.limit, "limit", 20, "show at most this many runs (0 = all)")
 	return cmd
+}
+
+// notesText is a run's field-level notes by code ("-" for none):
+// "date_of_birth_unreadable 3".
+func notesText(n map[string]int) string {
+	if len(n) == 0 {
+		return "-"
+	}
+	var parts []string
+	for _, code := range engine.SortedReasons(n) {
+		parts = append(parts, fmt.Sprintf("%s %d", code, n[code]))
+	}
+	return strings.Join(parts, ", ")
 }

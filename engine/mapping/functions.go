@@ -124,6 +124,20 @@ func jqOptions(reg *Registry) []gojq.CompilerOption {
 			}
 			return t.UTC().Format(time.RFC3339)
 		}),
+		// note($code): attach the field-level note $code to the item being
+		// mapped and yield the input unchanged: for a value left out or
+		// changed on purpose (a date of birth that is no date), which the
+		// record's outcome, dry-run and the run's counts then report.
+		gojq.WithFunction("__note", 2, 2, func(in any, args []any) any {
+			code, _ := args[0].(string)
+			if !reasonCode.MatchString(code) {
+				return fmt.Errorf("note: the code must be like date_of_birth_unreadable")
+			}
+			if n, ok := args[1].(*Notes); ok {
+				n.Add(code)
+			}
+			return in
+		}),
 		// uuid5($namespace): the RFC 4122 version-5 (SHA-1) UUID of the
 		// input string in the namespace UUID $namespace, lower-case: a
 		// stable id built from other ids, e.g. for subform rows.

@@ -33,12 +33,25 @@ type Vars struct {
 	// Runtime carries the per-run services (live lookups) into the jq
 	// helper functions; nil means only static lookups work.
 	Runtime *Runtime
+	// Notes collect the field-level notes (jq note($code)) of the item
+	// being mapped; nil drops them.
+	Notes *Notes
 }
 
-var varNames = []string{"$vars", "$cursor", "$now", "$key", "$target_id", "$target", "$record", "$payload", "$response", "$transaction", "$delivery", "$outcome", "$__rt"}
+// varNames ends with the hidden ones ($__…), which only the prelude's
+// helpers read.
+var varNames = []string{"$vars", "$cursor", "$now", "$key", "$target_id", "$target", "$record", "$payload", "$response", "$transaction", "$delivery", "$outcome", "$__rt", "$__notes"}
 
 // VarNames lists the variables every jq program may use (for docs and check).
-func VarNames() []string { return append([]string(nil), varNames[:len(varNames)-1]...) }
+func VarNames() []string {
+	var out []string
+	for _, n := range varNames {
+		if !strings.HasPrefix(n, "$__") {
+			out = append(out, n)
+		}
+	}
+	return out
+}
 
 func (v *Vars) values() []any {
 	if v == nil {
@@ -59,13 +72,17 @@ func (v *Vars) values() []any {
 	if v.Now != "" {
 		now = v.Now
 	}
-	return []any{vars, cursor, now, v.Key, v.TargetID, v.Target, v.Record, v.Payload, v.Response, v.Transaction, v.Delivery, v.Outcome, rt}
+	var notes any
+	if v.Notes != nil {
+		notes = v.Notes
+	}
+	return []any{vars, cursor, now, v.Key, v.TargetID, v.Target, v.Record, v.Payload, v.Response, v.Transaction, v.Delivery, v.Outcome, rt, notes}
 }
 
 // prelude defines the helpers that need the run's runtime; it is compiled in
 // front of every program, so positions are taken from a separate parse of
 // the user's text alone.
-const prelude = `def lookup($n): __lookup($n; false; $__rt); def rlookup($n): __lookup($n; true; $__rt); `
+const prelude = `def lookup($n): __lookup($n; false; $__rt); def rlookup($n): __lookup($n; true; $__rt); def note($c): __note($c; $__notes); `
 
 // JQ is a compiled jq program, safe for concurrent use.
 type JQ struct {
