@@ -5,9 +5,9 @@ package specs
 import "embed"
 
 // FS holds the CUE module (cue.mod), the shared lib and each deployment's
-// spec and lookup files, at the same paths as in this folder. Only those
+// spec, lookup and schema (.sql) files, at the same paths as in this folder. Only those
 // kinds of file: a state file someone left in a deployment folder must not
 // ship in the binary.
 //
-//go:embed cue.mod lib */*.cue */*.csv */*.json
+//go:embed cue.mod lib */*.cue */*.csv */*.json */*.sql
 var FS embed.FS
