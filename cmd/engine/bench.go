@@ -30,14 +30,16 @@ request and write count comes from the fakes' own counters (ground truth),
 never from the engine.
 
 Scenarios:
-  mapping      filter + fan-out + mapping of the pipeline on N synthetic cases,
+  mapping      the runner's select stage (filters, fan-out) and map stage on
+               N synthetic cases,
                no HTTP in the timed part: records/s on one core, allocations
                per record (records are enriched over HTTP first, untimed)
   e2e          N cases through fake source → engine (a child process running
                engine sync) → fake target with a fixed per-request latency on
                every fake: wall time, records/s, and the ratio to the lower
                bound (requests on the busiest connector × latency ÷ that
-               connector's concurrency)
+               connector's concurrency), and the engine process's CPU time
+               (user + system) per write the fakes counted
   memory       peak RSS and peak Go heap of the engine process at each N
                (latency 0)
   incremental  a rerun with nothing changed: listing requests and writes
@@ -63,6 +65,7 @@ type benchFlags struct {
 	specs       string
 	pipeline    string
 	casesFrom   string
+	cpuProfile  string
 }
 
 func (a *app) benchCmd() *cobra.Command {
@@ -86,6 +89,7 @@ func (a *app) benchCmd() *cobra.Command {
 	fl.StringVar(&f.scenario, "scenario", "all", "mapping, e2e, memory, incremental or all")
 	fl.StringVar(&f.cases, "cases", "1000,10000", "comma-separated case counts")
 	fl.DurationVar(&f.latency, "latency", 20*time.Millisecond, "per-request latency of every fake in e2e")
+	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the engine process (the child running engine sync) to this file; read it with go tool pprof")
 	fl.IntVar(&f.concurrency, "concurrency", 0, "override the connectors' declared concurrency (0 = as declared)")
 	fl.StringVar(&f.specs, "specs", "", "deployment folder (default specs/cambodia, else specs/example)")
 	fl.StringVar(&f.pipeline, "pipeline", "", "pipeline to measure (default: the first whose source is primero)")
@@ -287,6 +291,8 @@ type childResult struct {
 	writes    map[string]int64 // fake → writes
 	stdout    string
 	statePath string
+	// cpu is the engine process's user + system time.
+	cpu time.Duration
 }
 
 // child runs `engine sync` in a child process against sb.
@@ -303,6 +309,9 @@ func (e *benchEnv) child(ctx context.Context, sb *sandbox.Sandbox, plan *engine.
 	if e.f.concurrency > 0 {
 		env = append(env, "CASESYNC_CONCURRENCY="+strconv.Itoa(e.f.concurrency))
 	}
+	if e.f.cpuProfile != "" {
+		env = append(env, "CASESYNC_CPUPROFILE="+e.f.cpuProfile)
+	}
 	for _, n := range plan.Secrets {
 		if v, ok := sb.Secret(n); ok {
 			env = append(env, n+"="+v)
@@ -315,6 +324,9 @@ func (e *benchEnv) child(ctx context.Context, sb *sandbox.Sandbox, plan *engine.
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	res := &childResult{wall: time.Since(start), stdout: string(out), statePath: statePath}
+	if ps := cmd.ProcessState; ps != nil {
+		res.cpu = ps.UserTime() + ps.SystemTime()
+	}
 	if err != nil {
 		return res, fmt.Errorf("engine sync: %v\n%s", err, out)
 	}
@@ -392,7 +404,7 @@ func (e *benchEnv) concurrencyOf(plan *engine.Plan, system string) int {
 
 func (e *benchEnv) e2e(ctx context.Context, plan *engine.Plan) error {
 	fmt.Fprintf(e.w, "e2e (latency %s on every request of every fake; engine in a child process)\n", e.f.latency)
-	fmt.Fprintf(e.w, "  %-8s %-8s %-9s %-8s %-10s %-10s %-12s %-12s %s\n", "cases", "read", "requests", "writes", "wall", "records/s", "lower bound", "ratio", "busiest")
+	fmt.Fprintf(e.w, "  %-8s %-8s %-9s %-8s %-10s %-10s %-12s %-8s %-10s %s\n", "cases", "read", "requests", "writes", "wall", "records/s", "lower bound", "ratio", "CPU/write", "busiest")
 	for _, n := range e.ns {
 		sb, err := e.start(n, e.f.latency)
 		if err != nil {
@@ -427,9 +439,16 @@ func (e *benchEnv) e2e(ctx context.Context, plan *engine.Plan) error {
 		ratio := res.wall.Seconds() / bound.Seconds()
 		read := e.sourceRead(plan, res)
 		rate := float64(read) / res.wall.Seconds()
-		fmt.Fprintf(e.w, "  %-8d %-8d %-9d %-8d %-10s %-10.0f %-12s %-12.2f %s ×%d\n", n, read, total, writes, res.wall.Round(time.Millisecond),
-			rate, bound.Round(time.Millisecond), ratio, busiest, e.concurrencyOf(plan, busiest))
+		// The engine's own cost: its process's CPU time (user + system)
+		// per write the fakes counted, whatever the latency.
+		var perWrite time.Duration
+		if writes > 0 {
+			perWrite = res.cpu / time.Duration(writes)
+		}
+		fmt.Fprintf(e.w, "  %-8d %-8d %-9d %-8d %-10s %-10.0f %-12s %-8.2f %-10s %s ×%d\n", n, read, total, writes, res.wall.Round(time.Millisecond),
+			rate, bound.Round(time.Millisecond), ratio, perWrite.Round(time.Microsecond), busiest, e.concurrencyOf(plan, busiest))
 		e.lines = append(e.lines, fmt.Sprintf("e2e %d cases: %d read, %d writes (%d records failed, the engine's count), %s wall, %.0f records/s, ratio %.2f to the lower bound (target ≤ 1.15: %s)", n, read, writes, engineFailed(res.stdout), res.wall.Round(time.Millisecond), rate, ratio, verdict(ratio <= 1.15)))
+		e.lines = append(e.lines, fmt.Sprintf("e2e %d cases: engine CPU %s (user + system) = %s per written record (target ≤ 200µs: %s)", n, res.cpu.Round(time.Millisecond), perWrite.Round(time.Microsecond), verdict(perWrite <= 200*time.Microsecond)))
 	}
 	fmt.Fprintln(e.w)
 	return nil

@@ -26,5 +26,10 @@ func Main() int {
 		// engine bench measures a child process's memory this way.
 		defer startMemStats(path)()
 	}
+	if path := os.Getenv("CASESYNC_CPUPROFILE"); path != "" {
+		// A CPU profile of this process, for engine bench's per-record
+		// cost (go tool pprof engine PATH).
+		defer startCPUProfile(path)()
+	}
 	return a.run(ctx, os.Args[1:])
 }

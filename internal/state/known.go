@@ -39,14 +39,20 @@ func (s *Store) Known(ctx context.Context, q engine.KnownQuery) (engine.Known, e
 	return kn, nil
 }
 
-// itemsOf selects, for each key k of the JSON array ?2, the rows of a
-// table keyed (pipeline, COL) whose COL is k or k#item: '$' follows '#',
-// so the second range is the fan-out items and both use the primary key.
+// keysCTE materialises the page's keys (the JSON array ?2) once; each
+// query then walks them as the outer loop (CROSS JOIN fixes the order in
+// SQLite) with primary-key lookups inside, so the array is parsed once and
+// no table is scanned.
+const keysCTE = `WITH k(v) AS MATERIALIZED (SELECT value FROM json_each(?2)) `
+
+// itemsOf selects, for each page key k, the rows of a table keyed
+// (pipeline, COL) whose COL is k or k#item: '$' follows '#', so the second
+// range is the fan-out items.
 func itemsOf(table, cols, col string) string {
-	return `SELECT ` + cols + ` FROM json_each(?2) k JOIN ` + table + ` t ON t.pipeline = ?1 AND t.` + col + ` = k.value
+	return keysCTE + `SELECT ` + cols + ` FROM k CROSS JOIN ` + table + ` t ON t.pipeline = ?1 AND t.` + col + ` = k.v
 		UNION ALL
-		SELECT ` + cols + ` FROM json_each(?2) k JOIN ` + table + ` t ON t.pipeline = ?1
-			AND t.` + col + ` > k.value || '#' AND t.` + col + ` < k.value || '$'`
+		SELECT ` + cols + ` FROM k CROSS JOIN ` + table + ` t ON t.pipeline = ?1
+			AND t.` + col + ` > k.v || '#' AND t.` + col + ` < k.v || '$'`
 }
 
 func knownRecords(ctx context.Context, tx *sql.Tx, q engine.KnownQuery, keys string, kn *engine.Known) error {
@@ -78,13 +84,20 @@ func knownLinks(ctx context.Context, tx *sql.Tx, q engine.KnownQuery, keys strin
 	if q.LinkFrom == "" || q.LinkTo == "" {
 		return nil
 	}
-	rows, err := tx.QueryContext(ctx, `
-		SELECT l.id_a, l.id_b, 0 AS reversed, l.created_at FROM json_each(?1) k JOIN links l
-			ON l.system_a = ?2 AND l.system_b = ?3 AND (l.id_a = k.value OR l.id_a > k.value || '#' AND l.id_a < k.value || '$')
+	// Both orientations, exact keys and their items, as four index walks.
+	rows, err := tx.QueryContext(ctx, keysCTE+`
+		SELECT l.id_a, l.id_b, 0, l.created_at FROM k CROSS JOIN links l
+			ON l.system_a = ?3 AND l.id_a = k.v AND l.system_b = ?4
 		UNION ALL
-		SELECT l.id_b, l.id_a, 1, l.created_at FROM json_each(?1) k JOIN links l
-			ON l.system_b = ?2 AND l.system_a = ?3 AND (l.id_b = k.value OR l.id_b > k.value || '#' AND l.id_b < k.value || '$')
-		ORDER BY 3, 4`, keys, q.LinkFrom, q.LinkTo)
+		SELECT l.id_a, l.id_b, 0, l.created_at FROM k CROSS JOIN links l
+			ON l.system_a = ?3 AND l.id_a > k.v || '#' AND l.id_a < k.v || '$' AND l.system_b = ?4
+		UNION ALL
+		SELECT l.id_b, l.id_a, 1, l.created_at FROM k CROSS JOIN links l
+			ON l.system_b = ?3 AND l.id_b = k.v AND l.system_a = ?4
+		UNION ALL
+		SELECT l.id_b, l.id_a, 1, l.created_at FROM k CROSS JOIN links l
+			ON l.system_b = ?3 AND l.id_b > k.v || '#' AND l.id_b < k.v || '$' AND l.system_a = ?4
+		ORDER BY 3, 4`, q.Pipeline, keys, q.LinkFrom, q.LinkTo)
 	if err != nil {
 		return err
 	}
@@ -103,8 +116,8 @@ func knownLinks(ctx context.Context, tx *sql.Tx, q engine.KnownQuery, keys strin
 }
 
 func knownVersions(ctx context.Context, tx *sql.Tx, q engine.KnownQuery, keys string, kn *engine.Known) error {
-	rows, err := tx.QueryContext(ctx, `
-		SELECT t.record_key, t.version FROM json_each(?2) k JOIN source_versions t ON t.pipeline = ?1 AND t.record_key = k.value`,
+	rows, err := tx.QueryContext(ctx, keysCTE+`
+		SELECT t.record_key, t.version FROM k CROSS JOIN source_versions t ON t.pipeline = ?1 AND t.record_key = k.v`,
 		q.Pipeline, keys)
 	if err != nil {
 		return err
