@@ -156,7 +156,10 @@ func (a *app) demoDeployment(ctx context.Context, f demoFlags, dir, tmp string) 
 	}
 	defer sb.Close()
 	urls := map[string]string{}
-	for name := range plan.Connectors {
+	for name, c := range plan.Connectors {
+		if c.Kind == "sql" {
+			continue // a demo database of its own, below
+		}
 		u, ok := sb.URLs[name]
 		if !ok {
 			return 0, &exitError{code: 1, err: fmt.Errorf("%s: the demo has no fake for connector %q", plan.Name, name)}
@@ -174,9 +177,13 @@ func (a *app) demoDeployment(ctx context.Context, f demoFlags, dir, tmp string) 
 			vals = append(vals, v)
 		}
 	}
+	dbs, dsns, err := demoDatabases(plan, dir, path, sb)
+	if err != nil {
+		return 0, &exitError{code: 2, err: err}
+	}
 	red := redact.New(vals...)
 	log := f.logs.newLogger(a.stderr, red)
-	dep, err := wire.Open(plan, wire.Options{StatePath: path, StateWait: f.wait, Secrets: sb, Log: log})
+	dep, err := wire.Open(plan, wire.Options{StatePath: path, StateWait: f.wait, Secrets: demoSecrets{sb, dsns}, Log: log})
 	if err != nil {
 		return 0, &exitError{code: 2, err: err}
 	}
@@ -229,6 +236,9 @@ func (a *app) demoDeployment(ctx context.Context, f demoFlags, dir, tmp string) 
 				}
 			}
 		}
+	}
+	if err := printDemoRows(ctx, w, plan, dbs); err != nil {
+		return 0, &exitError{code: 2, err: err}
 	}
 	dups := sb.Primero.Counters().Duplicates.Load() + sb.Oscar.Counters().Duplicates.Load() + sb.Ping.Counters().Duplicates.Load()
 	if failed {

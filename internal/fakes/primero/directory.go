@@ -240,3 +240,22 @@ func (s *Server) handleModules(w http.ResponseWriter, r *http.Request, u *user) 
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": items})
 }
+
+// Location is one location of the fake's catalogue: its code, type
+// (country, province, district, commune, village, camp), name and parent's
+// code.
+type Location struct {
+	Code, Type, Name, Parent string
+}
+
+// Locations lists the catalogue's locations in the order GET
+// /api/v2/locations serves them, for a test or the demo that needs a
+// system's own copy of the place names (the ONA dashboard's
+// locations_lookup).
+func (s *Server) Locations() []Location {
+	out := make([]Location, 0, len(s.cat.locations))
+	for _, l := range s.cat.locations {
+		out = append(out, Location{Code: l.Code, Type: l.Type, Name: l.Name, Parent: l.Parent})
+	}
+	return out
+}
