@@ -16,7 +16,7 @@ import (
 // jqOptions are the compiler options every program gets, in check and in
 // run alike. No environ loader: `env` must not read secrets.
 func jqOptions(reg *Registry) []gojq.CompilerOption {
-	return []gojq.CompilerOption{
+	opts := []gojq.CompilerOption{
 		gojq.WithVariables(varNames),
 		gojq.WithFunction("__lookup", 3, 3, func(in any, args []any) any {
 			name, _ := args[0].(string)
@@ -79,6 +79,14 @@ func jqOptions(reg *Registry) []gojq.CompilerOption {
 		gojq.WithFunction("blank", 0, 0, func(in any, _ []any) any {
 			return isBlank(in)
 		}),
+	}
+	return append(opts, jqRecordFunctions()...)
+}
+
+// jqRecordFunctions are the helpers that judge or annotate a record:
+// skip, fail, local_to_utc, note and uuid5.
+func jqRecordFunctions() []gojq.CompilerOption {
+	return []gojq.CompilerOption{
 		// skip($reason): skip the record (or fanned-out item) being mapped,
 		// reported with the reason code $reason, as a filter would. It is
 		// for decisions that need enriched data, which filters run before.

@@ -627,34 +627,61 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 		}
 	}
 	if in := ps.Trigger.Inbox; in != nil {
-		iat := append(at, "trigger", "inbox")
-		b.text(append(iat, "secret"), in.Secret)
-		p.Inbox = &engine.Inbox{Path: in.Path, Secret: in.Secret, Header: in.Header, MaxBytes: int64(in.MaxBytes),
-			Key: b.jq(append(iat, "key"), in.Key), Pos: posString(b.l, b.l.posOf(iat...))}
-		if h := in.HMAC; h != nil {
-			b.text(append(iat, "hmac", "secret"), h.Secret)
-			p.Inbox.HMAC = &engine.InboxHMAC{Secret: h.Secret, SignatureHeader: h.SignatureHeader, TimestampHeader: h.TimestampHeader,
-				Prefix: h.Prefix, Base64: h.Encoding == "base64", Window: b.duration(append(iat, "hmac", "window"), h.Window)}
-		}
-		if in.Secret == (engine.Text{}) && in.HMAC == nil {
-			b.problem(iat, "missing-field", "an inbox needs secret (a shared secret) or hmac (signed deliveries), or both")
-		}
-		if in.Fetch != nil {
-			r := b.request(append(iat, "fetch"), *in.Fetch)
-			p.Inbox.Fetch = &r
-		}
-		if in.Event != "" {
-			p.Inbox.Event = b.jq(append(iat, "event"), in.Event)
-		}
-		if in.Dedupe.ID != "" {
-			p.Inbox.DedupeID = b.jq(append(iat, "dedupe", "id"), in.Dedupe.ID)
-		}
-		if in.Dedupe.Window != "" {
-			p.Inbox.DedupeWindow = b.duration(append(iat, "dedupe", "window"), in.Dedupe.Window)
-			p.Inbox.DedupeSet = true
-		}
+		p.Inbox = b.inbox(append(at, "trigger", "inbox"), in)
 	}
 
+	b.source(at, ps, p)
+
+	for i, f := range ps.Filter {
+		fat := append(append([]string{}, at...), "filter", fmt.Sprint(i))
+		p.Filters = append(p.Filters, engine.Filter{Expr: b.expr(append(fat, "expr"), f.Expr, mapping.ExprBool), Reason: f.Reason, Pos: posString(b.l, b.l.posOf(fat...))})
+	}
+	b.enrichSteps(at, ps, p)
+	if ps.Each != nil {
+		p.Each = &engine.Each{JQ: b.jq(append(at, "each", "jq"), ps.Each.JQ), Key: b.jq(append(at, "each", "key"), ps.Each.Key)}
+	}
+	p.Map = &mapping.Mapping{Fields: b.fields(append(at, "map"), ps.Map), Limits: b.reg.Limits()}
+
+	if !b.upsert(at, ps, p) {
+		return p
+	}
+
+	b.afterSteps(at, ps, p)
+	return p
+}
+
+// inbox compiles a pipeline's trigger.inbox at iat.
+func (b *builder) inbox(iat []string, in *engine.InboxSpec) *engine.Inbox {
+	b.text(append(iat, "secret"), in.Secret)
+	ib := &engine.Inbox{Path: in.Path, Secret: in.Secret, Header: in.Header, MaxBytes: int64(in.MaxBytes),
+		Key: b.jq(append(iat, "key"), in.Key), Pos: posString(b.l, b.l.posOf(iat...))}
+	if h := in.HMAC; h != nil {
+		b.text(append(iat, "hmac", "secret"), h.Secret)
+		ib.HMAC = &engine.InboxHMAC{Secret: h.Secret, SignatureHeader: h.SignatureHeader, TimestampHeader: h.TimestampHeader,
+			Prefix: h.Prefix, Base64: h.Encoding == "base64", Window: b.duration(append(iat, "hmac", "window"), h.Window)}
+	}
+	if in.Secret == (engine.Text{}) && in.HMAC == nil {
+		b.problem(iat, "missing-field", "an inbox needs secret (a shared secret) or hmac (signed deliveries), or both")
+	}
+	if in.Fetch != nil {
+		r := b.request(append(iat, "fetch"), *in.Fetch)
+		ib.Fetch = &r
+	}
+	if in.Event != "" {
+		ib.Event = b.jq(append(iat, "event"), in.Event)
+	}
+	if in.Dedupe.ID != "" {
+		ib.DedupeID = b.jq(append(iat, "dedupe", "id"), in.Dedupe.ID)
+	}
+	if in.Dedupe.Window != "" {
+		ib.DedupeWindow = b.duration(append(iat, "dedupe", "window"), in.Dedupe.Window)
+		ib.DedupeSet = true
+	}
+	return ib
+}
+
+// source compiles a pipeline's source into p.
+func (b *builder) source(at []string, ps engine.PipelineSpec, p *engine.Pipeline) {
 	src := ps.Source
 	sat := append(at, "source")
 	b.needConnector(append(sat, "connector"), src.Connector)
@@ -699,11 +726,10 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 		cur.Initial = t
 		p.Source.Cursor = cur
 	}
+}
 
-	for i, f := range ps.Filter {
-		fat := append(append([]string{}, at...), "filter", fmt.Sprint(i))
-		p.Filters = append(p.Filters, engine.Filter{Expr: b.expr(append(fat, "expr"), f.Expr, mapping.ExprBool), Reason: f.Reason, Pos: posString(b.l, b.l.posOf(fat...))})
-	}
+// enrichSteps compiles a pipeline's filters and enrich steps into p.
+func (b *builder) enrichSteps(at []string, ps engine.PipelineSpec, p *engine.Pipeline) {
 	for i, e := range ps.Enrich {
 		eat := append(append([]string{}, at...), "enrich", fmt.Sprint(i))
 		b.needConnector(append(eat, "connector"), e.Connector)
@@ -719,11 +745,11 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 		en.Classify = b.classify(append(eat, "classify"), e.Classify)
 		p.Enrich = append(p.Enrich, en)
 	}
-	if ps.Each != nil {
-		p.Each = &engine.Each{JQ: b.jq(append(at, "each", "jq"), ps.Each.JQ), Key: b.jq(append(at, "each", "key"), ps.Each.Key)}
-	}
-	p.Map = &mapping.Mapping{Fields: b.fields(append(at, "map"), ps.Map), Limits: b.reg.Limits()}
+}
 
+// upsert compiles a pipeline's upsert into p; false when nothing after it
+// applies (a sql target has no after-steps).
+func (b *builder) upsert(at []string, ps engine.PipelineSpec, p *engine.Pipeline) bool {
 	u := ps.Upsert
 	uat := append(at, "upsert")
 	b.needConnector(append(uat, "connector"), u.Connector)
@@ -735,7 +761,7 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 		if len(ps.After) > 0 {
 			b.problem(append(at, "after"), "sql-after", "a sql target writes a page in one transaction, after its records are decided: after-steps, which follow each write's answer, cannot run")
 		}
-		return p
+		return false
 	}
 	if b.kindOf(u.Connector) == "sql" {
 		b.problem(append(uat, "sql"), "missing-field", "an upsert into sql connector %q needs sql (table and key)", u.Connector)
@@ -791,7 +817,11 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 		b.problem(uat, "no-find", "update needs upsert.find to locate the target")
 	}
 	p.Upsert = up
+	return true
+}
 
+// afterSteps compiles a pipeline's after-steps into p.
+func (b *builder) afterSteps(at []string, ps engine.PipelineSpec, p *engine.Pipeline) {
 	for i, a := range ps.After {
 		aat := append(append([]string{}, at...), "after", fmt.Sprint(i))
 		b.needConnector(append(aat, "connector"), a.Connector)
@@ -819,7 +849,6 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 		}
 		p.After = append(p.After, af)
 	}
-	return p
 }
 
 // classify compiles a list of classification rules.

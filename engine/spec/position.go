@@ -31,25 +31,6 @@ func literalMap(data []byte, off int, want string) []srcPos {
 	if off < 0 || off >= len(data) {
 		return nil
 	}
-	lineStarts := []int{0}
-	for i, c := range data {
-		if c == '\n' {
-			lineStarts = append(lineStarts, i+1)
-		}
-	}
-	at := func(o int) srcPos {
-		lo, hi := 0, len(lineStarts)-1
-		for lo < hi {
-			mid := (lo + hi + 1) / 2
-			if lineStarts[mid] <= o {
-				lo = mid
-			} else {
-				hi = mid - 1
-			}
-		}
-		return srcPos{line: lo + 1, col: o - lineStarts[lo] + 1}
-	}
-
 	i := off
 	hashes := 0
 	for i < len(data) && data[i] == '#' {
@@ -60,143 +41,197 @@ func literalMap(data []byte, off int, want string) []srcPos {
 		return nil
 	}
 	q := data[i]
+	d := newLitDecoder(data, hashes)
 	triple := string([]byte{q, q, q})
-	closer := string(q) + strings.Repeat("#", hashes)
-	multi := strings.HasPrefix(string(data[i:min(i+3, len(data))]), triple)
-
-	var out []srcPos
-	var dec []byte
-	// decodeOne decodes the character at i, appends it and returns the
-	// next index, or -1 when it cannot.
-	escape := `\` + strings.Repeat("#", hashes)
-	decodeOne := func(i int) int {
-		start := i
-		if strings.HasPrefix(string(data[i:min(i+len(escape)+1, len(data))]), escape) && i+len(escape) < len(data) {
-			j := i + len(escape)
-			var s string
-			n := 1
-			switch c := data[j]; c {
-			case 'a':
-				s = "\a"
-			case 'b':
-				s = "\b"
-			case 'f':
-				s = "\f"
-			case 'n':
-				s = "\n"
-			case 'r':
-				s = "\r"
-			case 't':
-				s = "\t"
-			case 'v':
-				s = "\v"
-			case '\\', '/', '"', '\'':
-				s = string(c)
-			case 'u', 'U':
-				w := 4
-				if c == 'U' {
-					w = 8
-				}
-				if j+1+w > len(data) {
-					return -1
-				}
-				var r rune
-				for _, h := range data[j+1 : j+1+w] {
-					d := hexVal(h)
-					if d < 0 {
-						return -1
-					}
-					r = r*16 + rune(d)
-				}
-				s = string(r)
-				n += w
-			default:
-				return -1 // interpolation or an escape we do not follow
-			}
-			for range len(s) {
-				out = append(out, at(start))
-			}
-			dec = append(dec, s...)
-			return j + n
-		}
-		_, size := utf8.DecodeRune(data[i:])
-		for k := range size {
-			out = append(out, at(i+k))
-		}
-		dec = append(dec, data[i:i+size]...)
-		return i + size
-	}
-
-	if !multi {
-		i++
-		for {
-			if i >= len(data) || data[i] == '\n' {
-				return nil
-			}
-			if strings.HasPrefix(string(data[i:min(i+len(closer), len(data))]), closer) {
-				out = append(out, at(i))
-				break
-			}
-			if i = decodeOne(i); i < 0 {
-				return nil
-			}
-		}
+	var ok bool
+	if strings.HasPrefix(string(data[i:min(i+3, len(data))]), triple) {
+		ok = d.multi(i+3, triple+strings.Repeat("#", hashes))
 	} else {
-		i += 3
-		nl := strings.IndexByte(string(data[i:]), '\n')
-		if nl < 0 {
-			return nil
-		}
-		i += nl + 1
-		// Find the closing line to learn the indentation.
-		var lines [][2]int // content lines: start, end (exclusive of \n)
-		indent := ""
-		for k := i; ; {
-			end := k
-			for end < len(data) && data[end] != '\n' {
-				end++
-			}
-			line := string(data[k:end])
-			trimmed := strings.TrimLeft(line, " \t")
-			if strings.HasPrefix(trimmed, triple+strings.Repeat("#", hashes)) {
-				indent = line[:len(line)-len(trimmed)]
-				break
-			}
-			lines = append(lines, [2]int{k, end})
-			if end >= len(data) {
-				return nil
-			}
-			k = end + 1
-		}
-		for n, ln := range lines {
-			if n > 0 {
-				out = append(out, at(lines[n-1][1]))
-				dec = append(dec, '\n')
-			}
-			k := ln[0]
-			if ln[1]-ln[0] >= len(indent) && string(data[k:k+len(indent)]) == indent {
-				k += len(indent)
-			} else if strings.TrimLeft(string(data[ln[0]:ln[1]]), " \t") != "" {
-				return nil
-			} else {
-				k = ln[1]
-			}
-			for k < ln[1] {
-				if k = decodeOne(k); k < 0 {
-					return nil
-				}
-			}
-		}
-		if len(lines) > 0 {
-			out = append(out, at(lines[len(lines)-1][1]))
-		} else {
-			out = append(out, at(i))
-		}
+		ok = d.single(i+1, string(q)+strings.Repeat("#", hashes))
 	}
-	if string(dec) != want {
+	if !ok || string(d.dec) != want {
 		return nil
 	}
-	return out
+	return d.out
+}
+
+// litDecoder decodes a CUE string literal, keeping for every decoded byte
+// the source position it came from.
+type litDecoder struct {
+	data       []byte
+	lineStarts []int
+	escape     string
+	out        []srcPos
+	dec        []byte
+}
+
+func newLitDecoder(data []byte, hashes int) *litDecoder {
+	d := &litDecoder{data: data, lineStarts: []int{0}, escape: `\` + strings.Repeat("#", hashes)}
+	for i, c := range data {
+		if c == '\n' {
+			d.lineStarts = append(d.lineStarts, i+1)
+		}
+	}
+	return d
+}
+
+// at is the line and column of byte offset o.
+func (d *litDecoder) at(o int) srcPos {
+	lo, hi := 0, len(d.lineStarts)-1
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if d.lineStarts[mid] <= o {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return srcPos{line: lo + 1, col: o - d.lineStarts[lo] + 1}
+}
+
+// decodeOne decodes the character at i, appends it and returns the next
+// index, or -1 when it cannot.
+func (d *litDecoder) decodeOne(i int) int {
+	data := d.data
+	if strings.HasPrefix(string(data[i:min(i+len(d.escape)+1, len(data))]), d.escape) && i+len(d.escape) < len(data) {
+		j := i + len(d.escape)
+		s, n := d.unescape(j)
+		if n < 0 {
+			return -1
+		}
+		for range len(s) {
+			d.out = append(d.out, d.at(i))
+		}
+		d.dec = append(d.dec, s...)
+		return j + n
+	}
+	_, size := utf8.DecodeRune(data[i:])
+	for k := range size {
+		d.out = append(d.out, d.at(i+k))
+	}
+	d.dec = append(d.dec, data[i:i+size]...)
+	return i + size
+}
+
+// unescape decodes the escape whose letter is at j: the text and how many
+// bytes it took from j, or -1 for one we do not follow (interpolation).
+func (d *litDecoder) unescape(j int) (string, int) {
+	data := d.data
+	switch c := data[j]; c {
+	case 'a':
+		return "\a", 1
+	case 'b':
+		return "\b", 1
+	case 'f':
+		return "\f", 1
+	case 'n':
+		return "\n", 1
+	case 'r':
+		return "\r", 1
+	case 't':
+		return "\t", 1
+	case 'v':
+		return "\v", 1
+	case '\\', '/', '"', '\'':
+		return string(c), 1
+	case 'u', 'U':
+		w := 4
+		if c == 'U' {
+			w = 8
+		}
+		if j+1+w > len(data) {
+			return "", -1
+		}
+		var r rune
+		for _, h := range data[j+1 : j+1+w] {
+			v := hexVal(h)
+			if v < 0 {
+				return "", -1
+			}
+			r = r*16 + rune(v)
+		}
+		return string(r), 1 + w
+	}
+	return "", -1
+}
+
+// single decodes a one-line literal whose text starts at i.
+func (d *litDecoder) single(i int, closer string) bool {
+	data := d.data
+	for {
+		if i >= len(data) || data[i] == '\n' {
+			return false
+		}
+		if strings.HasPrefix(string(data[i:min(i+len(closer), len(data))]), closer) {
+			d.out = append(d.out, d.at(i))
+			return true
+		}
+		if i = d.decodeOne(i); i < 0 {
+			return false
+		}
+	}
+}
+
+// multi decodes a multi-line literal opened just before i: its lines lose
+// the closing line's indentation.
+func (d *litDecoder) multi(i int, closer string) bool {
+	data := d.data
+	nl := strings.IndexByte(string(data[i:]), '\n')
+	if nl < 0 {
+		return false
+	}
+	i += nl + 1
+	lines, indent, ok := d.multiLines(i, closer)
+	if !ok {
+		return false
+	}
+	for n, ln := range lines {
+		if n > 0 {
+			d.out = append(d.out, d.at(lines[n-1][1]))
+			d.dec = append(d.dec, '\n')
+		}
+		k := ln[0]
+		if ln[1]-ln[0] >= len(indent) && string(data[k:k+len(indent)]) == indent {
+			k += len(indent)
+		} else if strings.TrimLeft(string(data[ln[0]:ln[1]]), " \t") != "" {
+			return false
+		} else {
+			k = ln[1]
+		}
+		for k < ln[1] {
+			if k = d.decodeOne(k); k < 0 {
+				return false
+			}
+		}
+	}
+	if len(lines) > 0 {
+		d.out = append(d.out, d.at(lines[len(lines)-1][1]))
+	} else {
+		d.out = append(d.out, d.at(i))
+	}
+	return true
+}
+
+// multiLines lists the content lines (start, end exclusive of the
+// newline) from i up to the closing line, and that line's indentation.
+func (d *litDecoder) multiLines(i int, closer string) (lines [][2]int, indent string, ok bool) {
+	data := d.data
+	for k := i; ; {
+		end := k
+		for end < len(data) && data[end] != '\n' {
+			end++
+		}
+		line := string(data[k:end])
+		trimmed := strings.TrimLeft(line, " \t")
+		if strings.HasPrefix(trimmed, closer) {
+			return lines, line[:len(line)-len(trimmed)], true
+		}
+		lines = append(lines, [2]int{k, end})
+		if end >= len(data) {
+			return nil, "", false
+		}
+		k = end + 1
+	}
 }
 
 func hexVal(c byte) int {
