@@ -27,7 +27,10 @@ type Options struct {
 	Interventions int
 	Decisions     int
 	// People adds generated HIS patients after the fixed ones.
-	People    int
+	People int
+	// Thailand seeds Primero with ThailandCases, the cases the Thailand
+	// deployment's webhooks name.
+	Thailand  bool
 	Seed      uint64
 	CasesFrom []map[string]any
 	// OSCaRFromCases gives the fake OSCaR every organisation and client
@@ -81,6 +84,7 @@ func Start(opts Options) (*Sandbox, error) {
 		"PING_PASSWORD":         ping.DefaultPassword,
 		"PING_SUBSCRIPTION_KEY": ping.DefaultSubscriptionKey,
 		"INBOX_SECRET":          "demo-inbox-secret",
+		"PRIMERO_WEBHOOK_KEY":   "demo-webhook-key",
 		"HIS_EMAIL":             his.DefaultEmail,
 		"HIS_PASSWORD":          his.DefaultPassword,
 	}
@@ -92,7 +96,11 @@ func Start(opts Options) (*Sandbox, error) {
 	if opts.OSCaRFromCases {
 		refs = ReferencesOf(opts.CasesFrom)
 	}
-	s.Primero = primero.New(primero.Options{Cases: opts.Cases, Seed: opts.Seed, CasesFrom: opts.CasesFrom, Faults: opts.Faults,
+	var addCases []map[string]any
+	if opts.Thailand {
+		addCases = ThailandCases()
+	}
+	s.Primero = primero.New(primero.Options{Cases: opts.Cases, Seed: opts.Seed, CasesFrom: opts.CasesFrom, AddCases: addCases, Faults: opts.Faults,
 		Login: sec["PRIMERO_USER"], Password: sec["PRIMERO_PASSWORD"], Orgs: refs.Orgs})
 	s.Oscar = oscar.New(oscar.Options{Clients: opts.Clients, Seed: opts.Seed, AutoAccept: opts.OSCaRAutoAccept, Faults: opts.Faults,
 		Email: sec["OSCAR_EMAIL"], Password: sec["OSCAR_PASSWORD"], Orgs: refs.Orgs, Clean: opts.Consistent})

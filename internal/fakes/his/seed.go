@@ -5,6 +5,11 @@ import (
 	"math/rand/v2"
 )
 
+// Visit and risk-model ids are 24-hex MongoDB ObjectIds, as a LoopBack
+// model on MongoDB has them: the OpenFn job builds Primero subform row ids
+// from a visit id and eight digits of the national id, which is a UUID's
+// 32 digits only with such an id.
+
 // Person is one HIS patient as the person model stores it, with its visits
 // (the interventions relation) and its risk model (nil: none).
 type Person struct {
@@ -45,7 +50,7 @@ func Patients() []*Person {
 			},
 			Visits: []map[string]any{
 				{
-					"id": 7001, "vn": "670302101500", "vstdate": "2024-03-02", "vsttime": "10:15:00",
+					"id": "65e2f1a0b3c4d5e6f7a80701", "vn": "670302101500", "vstdate": "2024-03-02", "vsttime": "10:15:00",
 					"main_dep": "OSCC clinic", "spclty_name": "Paediatrics",
 					"diagnosis": []any{
 						map[string]any{"diagtype": "1", "icd10": "T74.2", "diag_name": "Sexual abuse"},
@@ -58,7 +63,7 @@ func Patients() []*Person {
 					},
 				},
 				{
-					"id": 7002, "vn": "670311002000", "vstdate": "2024-03-11", "vsttime": "00:20:00",
+					"id": "65ee6b10b3c4d5e6f7a80702", "vn": "670311002000", "vstdate": "2024-03-11", "vsttime": "00:20:00",
 					"main_dep": "Emergency room", "spclty_name": "Emergency medicine",
 					"diagnosis": []any{
 						map[string]any{"diagtype": "1", "icd10": "T74.2", "diag_name": "Sexual abuse"},
@@ -75,7 +80,7 @@ func Patients() []*Person {
 				},
 			},
 			RiskModel: map[string]any{
-				"id": 501, "severityType": "รุนแรง", "mental": "yes", "physical": "yes", "sexual": "yes", "import_no": "IMP-0501",
+				"id": "65e2f1a0c0ffee0000000501", "severityType": "รุนแรง", "mental": "yes", "physical": "yes", "sexual": "yes", "import_no": "IMP-0501",
 				"caseStatus": "assignedOfficer", "osccTeamId": "team-07", "officerId": "officer-19", "careGiverUser": "caregiver-3",
 				"caseStatusBeforeRemove": "assignedTeam", "caseUserId": "user-88", "riskLevel": "high", "summaryRiskLevel": "high",
 				"improveLevel": "unchanged",
@@ -90,7 +95,7 @@ func Patients() []*Person {
 			},
 			Visits: []map[string]any{
 				{
-					"id": 8101, "vn": "651219093000", "vstdate": "2022-12-19", "vsttime": "09:30:00",
+					"id": "63a03a48b3c4d5e6f7a88101", "vn": "651219093000", "vstdate": "2022-12-19", "vsttime": "09:30:00",
 					"main_dep": "OSCC clinic", "spclty_name": "Psychiatry",
 					"diagnosis":  []any{map[string]any{"diagtype": "1", "icd10": "T74.1", "diag_name": "Physical abuse"}},
 					"assessment": []any{map[string]any{"physicalexam": "healing fracture", "bw": 50, "height": 165, "pe": "calm", "pe_gen_text": ""}},
@@ -98,7 +103,7 @@ func Patients() []*Person {
 					"lab":        []any{},
 				},
 				{
-					"id": 8102, "vn": "651226140000", "vstdate": "2022-12-26", "vsttime": "14:00:00",
+					"id": "63a97a70b3c4d5e6f7a88102", "vn": "651226140000", "vstdate": "2022-12-26", "vsttime": "14:00:00",
 					"main_dep": "Home visit", "spclty_name": "Community care",
 					"diagnosis":   []any{},
 					"assessment":  []any{},
@@ -108,7 +113,7 @@ func Patients() []*Person {
 				},
 			},
 			RiskModel: map[string]any{
-				"id": 502, "mental": "no", "physical": "yes", "sexual": nil, "caseStatus": "new", "riskLevel": "medium",
+				"id": "63a03a48c0ffee0000000502", "mental": "no", "physical": "yes", "sexual": nil, "caseStatus": "new", "riskLevel": "medium",
 				"summaryRiskLevel": "medium",
 			},
 		},
@@ -119,9 +124,9 @@ func Patients() []*Person {
 				"informaddr": "7 Fake Road", "hometel": "0800000003", "pttype_name": "UC card", "occupation_name": "student",
 			},
 			Visits: []map[string]any{
-				{"id": 9201, "vn": "", "vstdate": nil, "vsttime": nil, "main_dep": "OPD", "spclty_name": "General practice",
+				{"id": "65e0a000b3c4d5e6f7a89201", "vn": "", "vstdate": nil, "vsttime": nil, "main_dep": "OPD", "spclty_name": "General practice",
 					"diagnosis": []any{}, "assessment": []any{}, "anc": []any{}, "lab": []any{}},
-				{"id": 9202, "vn": "", "main_dep": "OPD", "spclty_name": "General practice",
+				{"id": "65e0a001b3c4d5e6f7a89202", "vn": "", "main_dep": "OPD", "spclty_name": "General practice",
 					"diagnosis": []any{}, "assessment": []any{}, "anc": []any{}, "lab": []any{}},
 			},
 		},
@@ -161,7 +166,7 @@ func generated(n int, seed uint64) []*Person {
 		}}
 		for v := 0; v < 1+rng.IntN(2); v++ {
 			visit := map[string]any{
-				"id": 100000 + i*10 + v, "vn": fmt.Sprintf("67%02d%02d%06d", 1+rng.IntN(12), 1+rng.IntN(28), i),
+				"id": objectID(uint64(i)*10 + uint64(v)), "vn": fmt.Sprintf("67%02d%02d%06d", 1+rng.IntN(12), 1+rng.IntN(28), i),
 				"vstdate":  fmt.Sprintf("2024-%02d-%02d", 1+rng.IntN(12), 1+rng.IntN(28)),
 				"vsttime":  fmt.Sprintf("%02d:%02d:00", rng.IntN(24), rng.IntN(60)),
 				"main_dep": "OPD", "spclty_name": "General practice",
@@ -176,12 +181,16 @@ func generated(n int, seed uint64) []*Person {
 			p.Visits = append(p.Visits, visit)
 		}
 		if rng.IntN(3) > 0 {
-			p.RiskModel = map[string]any{"id": 10000 + i, "caseStatus": "new", "riskLevel": "low", "summaryRiskLevel": "low", "improveLevel": "improved"}
+			p.RiskModel = map[string]any{"id": objectID(1<<40 + uint64(i)), "caseStatus": "new", "riskLevel": "low", "summaryRiskLevel": "low", "improveLevel": "improved"}
 		}
 		out = append(out, p)
 	}
 	return out
 }
+
+// objectID is a MongoDB-style 24-hex id, as a LoopBack model on MongoDB
+// gives its rows.
+func objectID(n uint64) string { return fmt.Sprintf("65%022x", n) }
 
 // WithCheckDigit appends the Thai national id check digit to 12 digits.
 func WithCheckDigit(d12 string) string {

@@ -31,6 +31,9 @@ type Options struct {
 	Cases     int              // number of seeded synthetic cases (deterministic from Seed)
 	Seed      uint64           // drives the synthetic cases, ids and token keys
 	CasesFrom []map[string]any // seed from these Primero case records instead of Cases; each may carry "referrals": [...]
+	// AddCases are case records added after Cases or CasesFrom (e.g. the
+	// cases a deployment's webhook fixtures name).
+	AddCases []map[string]any
 	// Users are extra users, added after the defaults (integration user,
 	// province managers mgr*, agency users agency-<org>-user, UNHCR and test
 	// users); a user with a default's name replaces it.
@@ -245,6 +248,9 @@ func (s *Server) reset() {
 		}
 	} else {
 		s.seedSynthetic(s.opts.Cases)
+	}
+	for _, c := range s.opts.AddCases {
+		s.importCase(c)
 	}
 	sort.Slice(s.records, func(i, j int) bool { return recordLess(s.records[i], s.records[j]) })
 	for _, r := range s.records {

@@ -229,3 +229,12 @@ func (s *Server) handleDeleteWebhook(w http.ResponseWriter, r *http.Request, u *
 	}
 	notFound(w, r, "Couldn't find Webhook with 'id'="+r.PathValue("id"))
 }
+
+// AddWebhook seeds a webhook (auth type and secret included, as Primero's
+// seeds do) on a running fake: a test or the demo learns the receiver's
+// address only once it listens.
+func (s *Server) AddWebhook(w Webhook) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.webhooks = append(s.webhooks, &webhookDef{Webhook: w, id: len(s.webhooks) + 1})
+}
