@@ -143,6 +143,9 @@ func (ru *run) outcome(d Decision, cursorVal string, link *Link) Outcome {
 	if d.Action == ActionSkipped || d.Action == ActionFailed {
 		ru.reasons[d.Reason]++
 	}
+	if d.Action == ActionUnchanged && d.Reason == ReasonBaseline {
+		ru.counts.Baselined++
+	}
 	for _, n := range d.Notes {
 		if ru.counts.Notes == nil {
 			ru.counts.Notes = map[string]int{}

@@ -104,6 +104,13 @@ type SyncOptions struct {
 	DryRun func(Decision)
 	// SkipRetries leaves the retry queue alone for this run.
 	SkipRetries bool
+	// Baseline is the cutover from an integration that ran before: every
+	// write the run would send is recorded as already delivered (outcome
+	// unchanged, reason baseline, with its payload hash and any target id
+	// found) and not sent, so a later run sends only what changes or is
+	// new. Reads (listing, enrich, find) happen as usual; no write and no
+	// after-step does.
+	Baseline bool
 	// Fetch, when set, re-fetches Keys with this request in place of
 	// source.get (an inbox's trigger.inbox.fetch).
 	Fetch *Request

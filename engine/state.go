@@ -113,6 +113,10 @@ type Counts struct {
 	// by code: values left out or changed on purpose, such as a date of
 	// birth that is no date.
 	Notes map[string]int `json:"notes,omitempty"`
+	// Baselined counts the writes a cutover run recorded as delivered by
+	// the previous integration instead of sending (SyncOptions.Baseline);
+	// they are among Unchanged.
+	Baselined int `json:"baselined,omitempty"`
 }
 
 // Add counts one outcome.

@@ -73,6 +73,11 @@ func (wr *writer) item(ctx context.Context, key string, payload map[string]any, 
 	if d.Action == ActionCreated {
 		d.Reason = "new"
 	}
+	if ru.opts.Baseline && ru.opts.DryRun == nil {
+		// The previous integration delivered it: remember it as sent.
+		d.Action, d.Reason, d.Request = ActionUnchanged, ReasonBaseline, nil
+		return withHash(d, f.hash, nil), Written{}
+	}
 	if ru.opts.DryRun != nil {
 		if f.targetID == "" && d.Action == ActionUpdated {
 			d.Reason = "upsert_endpoint"
@@ -282,11 +287,16 @@ func (wr *writer) send(ctx context.Context, d Decision, f found, payload map[str
 
 // link is the ledger row a written (or found) item adds, if any.
 func (wr *writer) link(key string, d Decision) *Link {
-	if d.TargetID == "" || d.Action == ActionUnchanged {
+	// A baseline found its target: the ledger learns the id.
+	if d.TargetID == "" || d.Action == ActionUnchanged && d.Reason != ReasonBaseline {
 		return nil
 	}
 	return &Link{SystemA: wr.srcName, IDA: key, SystemB: wr.linkName, IDB: d.TargetID, Pipeline: wr.ru.p.Name}
 }
+
+// ReasonBaseline marks a write recorded as delivered by the integration
+// that ran before casesync (SyncOptions.Baseline), not sent.
+const ReasonBaseline = "baseline"
 
 // withHash carries the payload hash and transaction to the outcome.
 func withHash(d Decision, hash string, txn any) Decision {

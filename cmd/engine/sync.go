@@ -35,9 +35,10 @@ a run that finishes with failed records at warn, a failed run at error;
 
 type syncFlags struct {
 	common
-	limit   int
-	noChain bool
-	trigger string
+	limit    int
+	noChain  bool
+	trigger  string
+	baseline bool
 }
 
 func (a *app) syncCmd() *cobra.Command {
@@ -68,6 +69,9 @@ func (a *app) syncCmd() *cobra.Command {
 				return err
 			}
 			defer d.Close()
+			if f.baseline {
+				return a.baseline(cmd.Context(), d, args[0], f)
+			}
 			return a.syncChain(cmd.Context(), d, args[0], engine.SyncOptions{Limit: f.limit, Trigger: orDefault(f.trigger, "manual")}, !f.noChain)
 		},
 	}
@@ -77,7 +81,35 @@ func (a *app) syncCmd() *cobra.Command {
 	cmd.Flags().IntVar(&f.limit, "limit", 0, "stop after this many source records (the cursor does not move)")
 	cmd.Flags().BoolVar(&f.noChain, "no-chain", false, "do not run the pipelines chained after this one")
 	cmd.Flags().StringVar(&f.trigger, "trigger", "", "trigger recorded on the run (default manual)")
+	cmd.Flags().BoolVar(&f.baseline, "baseline", false, "cutover from the integration that ran before: record every write this run would send as already delivered (ledger and audit trail) without sending it; this pipeline only, no retries, no chain (see README, Deployment)")
 	return cmd
+}
+
+// baseline is sync --baseline: one run of pipeline whose writes are
+// recorded as delivered by the previous integration, not sent, and one
+// audit row saying so.
+func (a *app) baseline(ctx context.Context, d *deployment, pipeline string, f syncFlags) error {
+	opts := engine.SyncOptions{Limit: f.limit, Trigger: orDefault(f.trigger, "baseline"), Baseline: true, SkipRetries: true}
+	pr := newProgress(a.stderr, d.log)
+	d.runner.Progress = pr.update
+	res, err := d.runner.Sync(ctx, pipeline, opts)
+	pr.finish()
+	if res != nil {
+		printResult(a.stdout, res)
+		fmt.Fprintf(a.stdout, "  %d write(s) recorded as delivered by the previous integration, not sent (reason %s)\n",
+			res.Counts.Baselined, engine.ReasonBaseline)
+	}
+	logRun(d.log, pipeline, opts.Trigger, res, err)
+	if res != nil && res.RunID != 0 {
+		detail := fmt.Sprintf("run=%d baselined=%d", res.RunID, res.Counts.Baselined)
+		if aerr := d.store.Audit(ctx, engine.AuditEntry{At: a.now(), Actor: a.actor(), Action: "baseline", Pipeline: pipeline, Detail: detail}); aerr != nil && err == nil {
+			err = aerr
+		}
+	}
+	if err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("%s: %s", pipeline, d.red.String(err.Error()))}
+	}
+	return nil
 }
 
 func orDefault(s, d string) string {

@@ -567,6 +567,20 @@ func (s *Server) Referrals(caseRecordID string) []map[string]any {
 	return out
 }
 
+// AddCase stores one case record as Options.CasesFrom does (its
+// "referrals" become referral transitions, its created_at and
+// last_updated_at are kept), as if a user had just made it: for tests of
+// what a later run sends.
+func (s *Server) AddCase(c map[string]any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.importCase(c)
+	sort.Slice(s.records, func(i, j int) bool { return recordLess(s.records[i], s.records[j]) })
+	for _, r := range s.records {
+		s.lastStamp = max(s.lastStamp, r.updated)
+	}
+}
+
 // Touch updates a case as a user would in the Primero UI: fields are
 // merged (subforms by unique_id), derived fields recomputed, and
 // last_updated_at bumped. No permission or schema check applies. It panics
