@@ -83,7 +83,7 @@ func (a *app) loadPlan(c *common) (*engine.Plan, error) {
 		var ps spec.Problems
 		if errors.As(err, &ps) {
 			for _, p := range ps {
-				fmt.Fprintln(a.stderr, p.String())
+				a.note(c, slog.LevelError, p.String(), false)
 			}
 			return nil, &exitError{code: 1, err: fmt.Errorf("%d problem(s) in %s; fix them (engine check %s)", len(ps), dir, dir)}
 		}
@@ -175,7 +175,7 @@ func (a *app) loadSecrets(c *common) (*secrets, error) {
 		return nil, &exitError{code: 2, err: fmt.Errorf("read secrets file: %w", err)}
 	}
 	defer f.Close()
-	if err := a.checkSecretsFileMode(c.secretsFile, f); err != nil {
+	if err := a.checkSecretsFileMode(c, c.secretsFile, f); err != nil {
 		return nil, err
 	}
 	if s.file, err = parseSecretsFile(f, c.secretsFile); err != nil {
@@ -187,7 +187,7 @@ func (a *app) loadSecrets(c *common) (*secrets, error) {
 // checkSecretsFileMode refuses a secrets file any user of the machine can
 // read or change, and warns when its group can read it (a service group
 // sharing it can be deliberate). Windows has no such mode bits to check.
-func (a *app) checkSecretsFileMode(name string, f *os.File) error {
+func (a *app) checkSecretsFileMode(c *common, name string, f *os.File) error {
 	if runtime.GOOS == "windows" {
 		return nil
 	}
@@ -199,7 +199,7 @@ func (a *app) checkSecretsFileMode(name string, f *os.File) error {
 	case m&0o007 != 0:
 		return &exitError{code: 2, err: fmt.Errorf("secrets file %s is open to every user of this machine (mode %#o); make it private: chmod 600 %s", name, m, name)}
 	case m&0o070 != 0:
-		fmt.Fprintf(a.stderr, "engine: warning: secrets file %s is readable by its group (mode %#o); chmod 600 %s unless that group is meant to read it\n", name, m, name)
+		a.note(c, slog.LevelWarn, fmt.Sprintf("warning: secrets file %s is readable by its group (mode %#o); chmod 600 %s unless that group is meant to read it", name, m, name), true)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -58,4 +59,18 @@ func (c *choice) Set(s string) error {
 		}
 	}
 	return fmt.Errorf("want one of %s, not %q", strings.Join(c.allowed, ", "), s)
+}
+
+// note tells the person or the log shipper reading stderr something
+// outside a run: a plain line ("engine: " first when prefixed), or with
+// --log-format json a JSON log line, so that stream stays JSON throughout.
+func (a *app) note(c *common, lvl slog.Level, msg string, prefixed bool) {
+	if c != nil && c.logs.format.value == "json" {
+		slog.New(slog.NewJSONHandler(a.stderr, nil)).Log(context.Background(), lvl, msg)
+		return
+	}
+	if prefixed {
+		msg = "engine: " + msg
+	}
+	fmt.Fprintln(a.stderr, msg)
 }

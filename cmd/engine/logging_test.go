@@ -77,3 +77,24 @@ func TestLogs_JSONLevels(t *testing.T) {
 		})
 	}
 }
+
+// TestLogs_JSONSpecProblems: a spec that does not load is reported in
+// JSON too when JSON logs were asked for, problem by problem.
+func TestLogs_JSONSpecProblems(t *testing.T) {
+	specs := copyExampleSpecs(t)
+	editSpec(t, specs, "referrals.cue", `reason: "no_consent"`, `reason: no_consent_typo`)
+	_, errOut, code := runCLI(t, nil, "sync", "cases_to_oscar", "--specs", specs, "--log-format", "json")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSuffix(errOut, "\n"), "\n")
+	for i, line := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("stderr line %d is not JSON (%v): %q", i+1, err, line)
+		}
+	}
+	if len(lines) != 2 || !strings.Contains(lines[0], "referrals.cue:") || !strings.Contains(lines[0], "undefined-reference") {
+		t.Errorf("want the problem with its position, then the summary:\n%s", errOut)
+	}
+}

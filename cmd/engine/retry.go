@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"io/fs"
 	"os"
 	"slices"
@@ -214,7 +215,7 @@ func (a *app) retry(cmd *cobra.Command, f *retryFlags) error {
 	for _, p := range pipelines {
 		pl, ok := d.plan.Pipelines[p]
 		if !ok {
-			fmt.Fprintf(a.stderr, "engine: %s is no longer in %s: its queued records were requeued but cannot run\n", p, d.plan.Name)
+			a.note(&f.common, slog.LevelError, fmt.Sprintf("%s is no longer in %s: its queued records were requeued but cannot run", p, d.plan.Name), true)
 			runFailed = true
 			continue
 		}
