@@ -3,8 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"io/fs"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
