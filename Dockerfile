@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # A static casesync image: the engine alone on distroless/static (CA
 # certificates, tzdata, a nonroot user; no shell). Not built in CI; see
-# README.md, "Running it in a container".
+# README.md, "Running it as a service".
 #
 #   docker build --build-arg REVISION=$(git rev-parse HEAD) -t casesync .
 #   docker run -d --name casesync-kh \
