@@ -89,10 +89,11 @@ func (l *loader) explain(e cueerrors.Error, sels []string) (code, msg string) {
 	if len(sels) > 0 {
 		parent := l.schemaAt(sels[:len(sels)-1])
 		label := sels[len(sels)-1]
-		if _, err := parseIndex(label); err == nil {
-			// a list element: no closedness to break
-		} else if st, ok := closedStruct(parent, label); ok {
-			return l.notAllowed(sels, st)
+		// A list element has no closedness to break.
+		if _, err := parseIndex(label); err != nil {
+			if st, ok := closedStruct(parent, label); ok {
+				return l.notAllowed(sels, st)
+			}
 		}
 	}
 	user := l.user.LookupPath(makePath(sels...))
@@ -520,6 +521,8 @@ func (l *loader) mergeConflicts(ps Problems) Problems {
 	return out
 }
 
+// isUserFile: a position in a deployment or library file, not in the
+// embedded schema (nor CUE's "-" for text without a file).
 func (l *loader) isUserFile(p token.Pos) bool {
 	return p.Filename() != "" && !strings.HasPrefix(p.Filename(), "-") && p.Filename() != schemas.Filename
 }
