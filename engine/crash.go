@@ -20,7 +20,9 @@ import (
 //	mid-page:N      when the Nth source record starts processing, before any
 //	                of its requests (a page half done, nothing of it committed)
 //	after-write:N   right after the Nth target write returns, before the
-//	                after-steps and before its page commits
+//	                after-steps and before its page commits (for a batch
+//	                target, the Nth page's transaction: written, not
+//	                yet committed to the state)
 //	before-commit:N just before the Nth page commit
 //	after-commit:N  just after the Nth page commit returns
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -277,7 +278,7 @@ func TestRunner_ProgressPerPage(t *testing.T) {
 			t.Errorf("event %d: created went down", i)
 		}
 	}
-	if last := events[len(events)-1]; last.Counts != res.Counts {
+	if last := events[len(events)-1]; !reflect.DeepEqual(last.Counts, res.Counts) {
 		t.Errorf("last event counts %+v, run counts %+v", last.Counts, res.Counts)
 	}
 }

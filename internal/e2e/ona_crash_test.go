@@ -1,0 +1,205 @@
+//go:build unix
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"casesync/engine"
+	"casesync/internal/sandbox"
+	"casesync/internal/testenv"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite"
+)
+
+// TestONA_CrashSafety kills `engine sync ona_cases` (chained to
+// ona_services) with SIGKILL in the middle of a page, between a page's
+// transaction into the dashboard and its commit to the state, and around
+// the commits, restarts it until a run completes, and compares the
+// dashboard tables with a clean run's: the same rows, nothing lost,
+// nothing twice. The dashboard's upserts are INSERT … ON CONFLICT, so
+// writing a page again after a crash changes nothing.
+func TestONA_CrashSafety(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the engine binary and runs it a dozen times")
+	}
+	bin := runnerBuildEngine(t)
+	root := testenv.RepoRoot(t)
+	seed := sandbox.Options{Cases: 1200, Seed: 7}
+	// 1200 cases are three pages of ona_cases and three of ona_services,
+	// which the process runs after it; points count within one process,
+	// and a page written before the crash is read again by the next. So:
+	// cases page 2 mid-way; cases page 2 written, not committed; cases page
+	// 2 written again and killed before its commit; services page 2
+	// written, not committed (cases completes first); services page 2
+	// mid-way; services page 2 committed, the window not yet moved.
+	points := []string{"mid-page:700", "after-write:1", "before-commit:2", "after-write:4", "mid-page:600", "after-commit:2"}
+	dbs := []struct {
+		name string
+		open func(*testing.T) (dsn string, db *sql.DB)
+	}{
+		{"sqlite", func(t *testing.T) (string, *sql.DB) {
+			path := filepath.Join(t.TempDir(), "ona.db")
+			db, err := sql.Open("sqlite", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			return "sqlite:" + path, db
+		}},
+		{"postgres", func(t *testing.T) (string, *sql.DB) {
+			dsn := testenv.PostgresDSN(t)
+			db, err := sql.Open("pgx", dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			return dsn, db
+		}},
+	}
+	for _, d := range dbs {
+		t.Run(d.name, func(t *testing.T) {
+			run := func(crashAt []string) (cases, services []string, kills int) {
+				dsn, db := d.open(t)
+				schema, err := os.ReadFile(filepath.Join(root, "specs/cambodia-ona/schema.sql"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := db.Exec(string(schema)); err != nil {
+					t.Fatal(err)
+				}
+				sb := runnerSandbox(t, seed)
+				c := onaChild{t: t, bin: bin, dir: filepath.Join(root, "specs/cambodia-ona"), state: filepath.Join(t.TempDir(), "state.db"), sb: sb, dsn: dsn}
+				for _, p := range crashAt {
+					if c.run(p) {
+						kills++
+					} else {
+						t.Logf("%s: not reached, the run completed", p)
+					}
+				}
+				if c.run("") {
+					t.Fatal("killed without a crash point")
+				}
+				return onaRows(t, db, "cases", "case_id"), onaRows(t, db, "services", "unique_id"), kills
+			}
+			wantCases, wantServices, _ := run(nil)
+			if len(wantCases) < 500 || len(wantServices) < 100 {
+				t.Fatalf("clean run wrote %d cases and %d services, want a few pages of each", len(wantCases), len(wantServices))
+			}
+			gotCases, gotServices, kills := run(points)
+			if kills < len(points) {
+				t.Errorf("only %d of %d crash points were reached", kills, len(points))
+			}
+			if diff := cmp.Diff(wantCases, gotCases); diff != "" {
+				t.Errorf("cases after the crashes differ from a clean run's (-clean +crashed):\n%s", diff)
+			}
+			if diff := cmp.Diff(wantServices, gotServices); diff != "" {
+				t.Errorf("services after the crashes differ from a clean run's (-clean +crashed):\n%s", diff)
+			}
+		})
+	}
+}
+
+// onaRows reads a table as text lines, every column as text, by key.
+func onaRows(t *testing.T, db *sql.DB, table, key string) []string {
+	t.Helper()
+	r, err := db.Query("SELECT * FROM " + table + " WHERE 1 = 0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols, _ := r.Columns()
+	r.Close()
+	casts := make([]string, len(cols))
+	for i, c := range cols {
+		// last_updated_date is the case's own time; service rows too.
+		casts[i] = "COALESCE(CAST(" + c + " AS TEXT), '<null>')"
+	}
+	r, err = db.Query("SELECT " + strings.Join(casts, " || '|' || ") + " FROM " + table + " ORDER BY " + key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var out []string
+	for r.Next() {
+		var s string
+		if err := r.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// onaChild runs `engine sync ona_cases` as a child process.
+type onaChild struct {
+	t               *testing.T
+	bin, dir, state string
+	sb              *sandbox.Sandbox
+	dsn             string
+}
+
+// run runs one sync with CASESYNC_CRASH_AT=point ("" for none) and reports
+// whether the process was killed by SIGKILL.
+func (c *onaChild) run(point string) bool {
+	t := c.t
+	t.Helper()
+	secrets := filepath.Join(filepath.Dir(c.state), "secrets.env")
+	var b strings.Builder
+	for _, n := range []string{"PRIMERO_USER", "PRIMERO_PASSWORD"} {
+		v, _ := c.sb.Secret(n)
+		fmt.Fprintf(&b, "%s=%s\n", n, v)
+	}
+	fmt.Fprintf(&b, "ONA_DSN=%s\n", c.dsn)
+	if err := os.WriteFile(secrets, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Each process logs in afresh, and Primero throttles logins per user
+	// per minute.
+	c.sb.Primero.Advance(time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.bin, "sync", "ona_cases", "--log-level", "error",
+		"--specs", c.dir, "--state", c.state, "--secrets-file", secrets, "--base-url", "primero="+c.sb.URLs["primero"])
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CASESYNC_") {
+			env = append(env, kv)
+		}
+	}
+	if point != "" {
+		env = append(env, engine.CrashEnv+"="+point)
+	}
+	cmd.Env = env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+			return true
+		}
+	}
+	// Records that fail (lookup misses) make the run exit 1; the run itself
+	// finished.
+	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1 && !strings.Contains(out.String(), "run failed")) {
+		t.Fatalf("engine sync (crash at %q): %v\n%s", point, err, out.String())
+	}
+	if point != "" {
+		t.Logf("%s not reached:\n%s", point, out.String())
+	}
+	return false
+}
