@@ -120,7 +120,9 @@ func reply(a *Answer, pv *engine.CallPreview) (any, error) {
 	if a.Status >= 200 && a.Status < 300 {
 		return a.Body, nil
 	}
-	re := &engine.RemoteError{Status: a.Status, Method: pv.Method, Path: pv.Path, Class: engine.ClassPermanent}
+	// The answer's body goes with the error, as the connector sends it, for
+	// the spec's classify rules.
+	re := &engine.RemoteError{Status: a.Status, Method: pv.Method, Path: pv.Path, Class: engine.ClassPermanent, Body: a.Body}
 	switch {
 	case a.Status == http.StatusUnauthorized || a.Status == http.StatusForbidden:
 		re.Class = engine.ClassAuth
