@@ -67,17 +67,39 @@ var fieldRef = regexp.MustCompile(`\.([A-Za-z_][A-Za-z0-9_]*)`)
 // varRef is a deployment constant ($vars.x, vars.x): not a source field.
 var varRef = regexp.MustCompile(`\$?\bvars\.[A-Za-z_][A-Za-z0-9_]*`)
 
-// jqBody is a jq program without its function definitions: a shared
-// prelude of helpers (lib/cambodia's Defs) reads fields the program itself
-// may never send.
-func jqBody(src string) string {
+// JQText is the text of a jq program that runs for its input: its main
+// body and the helpers it calls, directly or through other helpers. A
+// shared prelude (lib/cambodia's Defs) defines many helpers that read
+// fields and call lookups a given program never uses; those are left out.
+func JQText(src string) string {
 	q, err := gojq.Parse(src)
 	if err != nil {
 		return src
 	}
+	defs := map[string]*gojq.FuncDef{}
+	for _, d := range q.FuncDefs {
+		defs[d.Name] = d
+	}
 	q.FuncDefs = nil
-	return q.String()
+	var b strings.Builder
+	seen := map[string]bool{}
+	queue := []string{q.String()}
+	for len(queue) > 0 {
+		t := queue[0]
+		queue = queue[1:]
+		b.WriteString(t)
+		b.WriteString("\n")
+		for _, name := range identRef.FindAllString(t, -1) {
+			if d, ok := defs[name]; ok && !seen[name] {
+				seen[name] = true
+				queue = append(queue, d.Body.String())
+			}
+		}
+	}
+	return b.String()
 }
+
+var identRef = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*`)
 
 // SourceFields lists, sorted, the field names a mapped value's programs
 // read (nested fields and each-maps included).
@@ -90,13 +112,13 @@ func SourceFields(v *mapping.Value) []string {
 		}
 		var srcs []string
 		if v.JQ != nil {
-			srcs = append(srcs, jqBody(v.JQ.String()))
+			srcs = append(srcs, JQText(v.JQ.String()))
 		}
 		if v.Expr != nil {
 			srcs = append(srcs, v.Expr.String())
 		}
 		if v.Each != nil {
-			srcs = append(srcs, jqBody(v.Each.String()))
+			srcs = append(srcs, JQText(v.Each.String()))
 		}
 		for _, s := range srcs {
 			s = varRef.ReplaceAllString(s, "")

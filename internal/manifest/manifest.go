@@ -13,8 +13,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/itchyny/gojq"
-
 	"casesync/engine"
 	"casesync/engine/mapping"
 )
@@ -108,7 +106,16 @@ func Build(plan *engine.Plan) *Manifest {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		m.Systems = append(m.Systems, System{Name: n, BaseURL: plan.Connectors[n].Spec.BaseURL})
+		c := plan.Connectors[n]
+		addr := c.Spec.BaseURL
+		if c.Spec.SQL != nil {
+			// The DSN is a secret: only its name is shown.
+			addr = "SQL database (DSN in secret " + c.Spec.SQL.DSN.Secret + ")"
+			if c.Spec.SQL.DSN.Secret == "" {
+				addr = "SQL database"
+			}
+		}
+		m.Systems = append(m.Systems, System{Name: n, BaseURL: addr})
 	}
 	for f, c := range plan.Spec.Sensitivity {
 		m.Classes = append(m.Classes, ClassRule{Field: f, Class: c})
@@ -254,15 +261,15 @@ func fields(plan *engine.Plan, f mapping.Field, prefix string, used map[string]b
 
 var lookupCall = regexp.MustCompile(`r?lookup\("([a-z][a-z0-9_]*)"\)`)
 
-// lookupsOf lists the lookups a value's programs call (helpers defined in
-// a shared prelude left out, as for its source fields).
+// lookupsOf lists the lookups a value's programs call, through the
+// helpers they use included.
 func lookupsOf(v *mapping.Value) []string {
 	if v == nil {
 		return nil
 	}
 	var srcs []string
 	if v.JQ != nil {
-		srcs = append(srcs, body(v.JQ.String()))
+		srcs = append(srcs, engine.JQText(v.JQ.String()))
 	}
 	if v.Expr != nil {
 		srcs = append(srcs, v.Expr.String())
@@ -274,15 +281,6 @@ func lookupsOf(v *mapping.Value) []string {
 		}
 	}
 	return sortedKeys(seen)
-}
-
-func body(src string) string {
-	q, err := gojq.Parse(src)
-	if err != nil {
-		return src
-	}
-	q.FuncDefs = nil
-	return q.String()
 }
 
 func request(kind, name, connector string, r *engine.Request, pos string) Request {
@@ -321,6 +319,8 @@ func lookup(plan *engine.Plan, name string) Lookup {
 		kind = fmt.Sprintf("rule %q", ls.Rule.Forward)
 	case ls.API != nil:
 		kind = "live request to " + ls.API.Connector
+	case ls.SQL != nil:
+		kind = "table read from " + ls.SQL.Connector + " once per run"
 	}
 	onMiss := ls.OnMiss
 	if onMiss == "" {

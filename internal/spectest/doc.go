@@ -13,6 +13,7 @@
 //	-- answer GET /api/v2/cases/{id} --   the remote's answer to a matching request
 //	-- answer POST /clients/upsert 422 -- … with a status other than 200
 //	-- target KEY --                      the target's current record for business key KEY
+//	-- table NAME --                      a lookup loaded whole (a SQL select): {key: value, …}
 //	-- expect KEY --                      the expected outcome of source record KEY
 //
 // An answer matches a request by method and path template: a {…} hole
@@ -22,5 +23,7 @@
 // wins; several answers to one pattern are given in order, the last one
 // repeating (a status poll). A read no answer matches is a test error; a
 // find no target or answer matches finds nothing; a write no answer
-// matches is accepted with an empty object.
+// matches is accepted with an empty object. A target that writes rows
+// itself (upsert.sql) shows each row as an UPSERT of its table, and a row
+// removed because its record left the source set as a DELETE (or FLAG).
 package spectest

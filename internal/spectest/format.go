@@ -21,6 +21,8 @@ type Test struct {
 	Records  []any
 	Answers  []*Answer
 	Targets  map[string]any // business key → the target's current record
+	// Tables are lookups loaded whole (a SQL select): name → key → value.
+	Tables map[string]map[string]any
 	// Expect holds the expected outcome per source record key, as written.
 	Expect map[string][]byte
 	// ExpectLine is the line of each expect section's header.
@@ -68,7 +70,7 @@ func ParseFile(path string) (*Test, []Problem) {
 // Parse parses a test file's text; every problem is reported with its line.
 func Parse(path string, data []byte) (*Test, []Problem) {
 	ar := txtar.Parse(data)
-	t := &Test{Path: path, Now: DefaultNow, Targets: map[string]any{}, Expect: map[string][]byte{}, ExpectLine: map[string]int{}, archive: ar}
+	t := &Test{Path: path, Now: DefaultNow, Targets: map[string]any{}, Tables: map[string]map[string]any{}, Expect: map[string][]byte{}, ExpectLine: map[string]int{}, archive: ar}
 	var ps []Problem
 	bad := func(line int, format string, args ...any) {
 		ps = append(ps, Problem{File: path, Line: line, Msg: fmt.Sprintf(format, args...)})
@@ -135,6 +137,14 @@ func Parse(path string, data []byte) (*Test, []Problem) {
 				continue
 			}
 			t.Targets[rest] = v
+		case "table":
+			v, err := decode(f.Data)
+			rows, ok := v.(map[string]any)
+			if err != nil || !ok || rest == "" {
+				bad(line, "table %s: want -- table NAME -- and a JSON object of key → value", rest)
+				continue
+			}
+			t.Tables[rest] = rows
 		case "expect":
 			if rest == "" {
 				bad(line, "expect: name the source record key: -- expect KEY --")
@@ -154,7 +164,7 @@ func Parse(path string, data []byte) (*Test, []Problem) {
 			t.Expect[rest] = f.Data
 			t.ExpectLine[rest] = line
 		default:
-			bad(line, "unknown section %q (want source.json, answer METHOD PATH, target KEY or expect KEY)", f.Name)
+			bad(line, "unknown section %q (want source.json, answer METHOD PATH, target KEY, table NAME or expect KEY)", f.Name)
 		}
 	}
 	if !haveSource {

@@ -139,7 +139,7 @@ func (r *remote) read(pv *engine.CallPreview) (any, error) {
 	a, ok := r.answer(pv)
 	if !ok {
 		r.mu.Lock()
-		r.unanswered = append(r.unanswered, pv.Method+" "+pv.Path)
+		r.unanswered = append(r.unanswered, "answer "+pv.Method+" "+pv.Path)
 		r.mu.Unlock()
 		return nil, &engine.RemoteError{Class: engine.ClassConfig, Method: pv.Method, Path: pv.Path,
 			Msg: "the test declares no answer for this request (add -- answer " + pv.Method + " " + pv.Path + " --)"}
@@ -183,6 +183,9 @@ func (r *remote) Source(p *engine.Pipeline) (engine.Source, error) {
 }
 
 func (r *remote) Target(p *engine.Pipeline) (engine.Target, error) {
+	if p.Upsert.Native {
+		return &batchTarget{&target{r: r, p: p}}, nil
+	}
 	return &target{r: r, p: p}, nil
 }
 

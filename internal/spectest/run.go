@@ -86,14 +86,16 @@ func Run(ctx context.Context, plan *engine.Plan, t *Test) (*Result, error) {
 	runner.Sleep = clk.sleep
 	res := &Result{Test: t, Got: map[string]Expect{}, Errors: map[string]string{}}
 	for i, rec := range t.Records {
-		key := recordKey(ctx, p, rec, i)
+		src := recordKey(ctx, p, rec, i)
+		key := src
 		if _, dup := res.Got[key]; dup {
+			// The same record read again (changed): its own expectation.
 			key = fmt.Sprintf("%s (record %d)", key, i+1)
 		}
 		rem.reset()
 		rr, err := runner.Sync(ctx, p.Name, engine.SyncOptions{Records: []any{rec}, Trigger: "test"})
 		outs := st.take()
-		got, errText := expectOf(p, key, outs, rem)
+		got, errText := expectOf(p, src, outs, rem)
 		if err != nil && len(outs) == 0 {
 			var stop *engine.RunStoppedError
 			reason := "run_failed"
@@ -119,7 +121,7 @@ func Run(ctx context.Context, plan *engine.Plan, t *Test) (*Result, error) {
 			res.Errors[key] = errText
 		}
 		for _, u := range rem.unanswered {
-			res.Problems = append(res.Problems, fmt.Sprintf("%s: record %s: %s has no answer in the test; add -- answer %s --", t.Path, key, u, u))
+			res.Problems = append(res.Problems, fmt.Sprintf("%s: record %s: the test has no section for this request; add -- %s --", t.Path, key, u))
 		}
 	}
 	res.Diffs = compare(p, res)
@@ -178,7 +180,19 @@ func expectOf(p *engine.Pipeline, key string, outs []engine.Outcome, rem *remote
 	e.Items = map[string]Expect{}
 	for _, o := range outs {
 		item := strings.TrimPrefix(o.RecordKey, key+"#")
-		e.Items[item] = one(o)
+		if item == o.RecordKey && item == key {
+			item = "(record)"
+		}
+		// A record both decided and removed from a batch target (it left
+		// the source set) has two outcomes under one key.
+		name := item
+		for n := 2; ; n++ {
+			if _, dup := e.Items[name]; !dup {
+				break
+			}
+			name = fmt.Sprintf("%s (%d)", item, n)
+		}
+		e.Items[name] = one(o)
 	}
 	return e, strings.Join(errs, "; ")
 }

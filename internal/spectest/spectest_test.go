@@ -13,7 +13,7 @@ import (
 )
 
 // TestShippedDeployments runs every shipped deployment's spec tests (what
-// engine test specs/... runs).
+// engine test specs/... runs), and that every pipeline has one.
 func TestShippedDeployments(t *testing.T) {
 	dirs, err := spec.Deployments("../../specs")
 	if err != nil {
@@ -21,13 +21,25 @@ func TestShippedDeployments(t *testing.T) {
 	}
 	for _, dir := range dirs {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
-			_, results, err := RunDir(context.Background(), dir, nil, false)
+			plan, results, err := RunDir(context.Background(), dir, nil, false)
 			if err != nil {
 				t.Fatal(err)
 			}
+			tested := map[string]bool{}
 			for _, fr := range results {
 				if !fr.Passed() {
 					t.Errorf("%s failed:\n%s", fr.Path, report(fr))
+				}
+				if fr.Result != nil {
+					tested[fr.Result.Test.Pipeline] = true
+				}
+			}
+			// Every shipped pipeline has a spec test: a new deployment or
+			// pipeline comes with one (write its records and answers, run
+			// engine test --update, review what it wrote).
+			for _, name := range plan.Order {
+				if !tested[name] {
+					t.Errorf("%s: pipeline %s has no spec test: add %s/tests/%s.txtar (engine test --help)", dir, name, dir, name)
 				}
 			}
 		})
