@@ -27,8 +27,20 @@ type remote struct {
 	// order their first call arrived; byItem indexes them by payload.
 	groups []*group
 	byItem map[uintptr]*group
+	// unwritten are the after-steps run for items that were not written
+	// (on: skipped, failed, unchanged), one group per item in the order
+	// they ran, with the outcome they ran for.
+	unwritten []*unwrittenGroup
+	byVars    map[*mapping.Vars]*unwrittenGroup
 	// unanswered are reads no answer matched: test errors.
 	unanswered []string
+}
+
+// unwrittenGroup is what the after-steps of one unwritten item sent.
+type unwrittenGroup struct {
+	action, reason string
+	calls          []Call
+	vars           *mapping.Vars // held, so its address is not reused
 }
 
 // group is what one item sent.
@@ -47,13 +59,14 @@ type Call struct {
 }
 
 func newRemote(plan *engine.Plan, t *Test) *remote {
-	return &remote{plan: plan, t: t, byItem: map[uintptr]*group{}}
+	return &remote{plan: plan, t: t, byItem: map[uintptr]*group{}, byVars: map[*mapping.Vars]*unwrittenGroup{}}
 }
 
 // reset starts a new source record.
 func (r *remote) reset() {
 	r.mu.Lock()
 	r.groups, r.byItem, r.unanswered = nil, map[uintptr]*group{}, nil
+	r.unwritten, r.byVars = nil, map[*mapping.Vars]*unwrittenGroup{}
 	r.mu.Unlock()
 }
 
@@ -76,6 +89,24 @@ func (r *remote) note(payload any, c Call, write bool) {
 		g.write = true
 		g.calls = append(g.calls, c)
 	}
+}
+
+// noteUnwritten files an after-step call of an item that was not
+// written; the runner gives each such item its own variables.
+func (r *remote) noteUnwritten(v *mapping.Vars, c Call) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	g := r.byVars[v]
+	if g == nil {
+		g = &unwrittenGroup{vars: v}
+		if o, ok := v.Outcome.(map[string]any); ok {
+			g.action, _ = o["action"].(string)
+			g.reason, _ = o["reason"].(string)
+		}
+		r.byVars[v] = g
+		r.unwritten = append(r.unwritten, g)
+	}
+	g.calls = append(g.calls, c)
 }
 
 func (r *remote) normalize(connector string) engine.NormalizeSpec {
@@ -338,7 +369,12 @@ func (c *caller) Call(ctx context.Context, req *engine.Request, input any, v *ma
 	}
 	var body any
 	if o.Write {
-		c.r.note(v.Payload, Call{Step: stepName(o.Label), Method: pv.Method, Path: pv.Path, Query: pv.Query, Body: pv.Body}, true)
+		call := Call{Step: stepName(o.Label), Method: pv.Method, Path: pv.Path, Query: pv.Query, Body: pv.Body}
+		if _, written := v.Payload.(map[string]any); written {
+			c.r.note(v.Payload, call, true)
+		} else {
+			c.r.noteUnwritten(v, call)
+		}
 		body, err = c.r.write(pv)
 	} else {
 		body, err = c.r.read(pv)

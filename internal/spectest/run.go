@@ -148,10 +148,20 @@ func expectOf(p *engine.Pipeline, key string, outs []engine.Outcome, rem *remote
 			writes = append(writes, g)
 		}
 	}
+	unwritten := rem.unwritten
 	rem.mu.Unlock()
 	var errs []string
-	one := func(o engine.Outcome) Expect {
-		e := Expect{Decision: decisions[o.Action], Reason: o.Reason}
+	one := func(o engine.Outcome) (e Expect) {
+		e = Expect{Decision: decisions[o.Action], Reason: o.Reason}
+		defer func() {
+			// The steps run for an item that was not written come after
+			// its outcome, in order; an item whose steps sent nothing has
+			// no group.
+			if len(unwritten) > 0 && unwritten[0].action == string(o.Action) && unwritten[0].reason == o.Reason {
+				e.After = append(e.After, unwritten[0].calls...)
+				unwritten = unwritten[1:]
+			}
+		}()
 		switch o.Action {
 		case engine.ActionCreated, engine.ActionUpdated, engine.ActionFailed:
 			if len(writes) > 0 && (o.Action != engine.ActionFailed || o.Reason != "waits_for_item") {
