@@ -203,11 +203,18 @@ func (b *builder) readCSV(at []string, ls engine.LookupSpec, f io.Reader, path s
 		if err == io.EOF {
 			break
 		}
-		line, col := r.FieldPos(0)
 		if err != nil {
-			b.l.problems = append(b.l.problems, Problem{File: b.l.rel(path), Line: line, Col: 1, Path: joinPath(at), Code: "lookup-file", Msg: "unreadable CSV row", Hint: Codes["lookup-file"]})
+			// Placed where the reader stopped, with its reason (a bare " in
+			// an unquoted field, a quote never closed).
+			line, col, msg := 0, 1, "unreadable CSV row"
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				line, col, msg = pe.Line, max(pe.Column, 1), "unreadable CSV row: "+pe.Err.Error()
+			}
+			b.l.problems = append(b.l.problems, Problem{File: b.l.rel(path), Line: line, Col: col, Path: joinPath(at), Code: "lookup-file", Msg: msg, Hint: Codes["lookup-file"]})
 			return nil
 		}
+		line, col := r.FieldPos(0)
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue
 		}
