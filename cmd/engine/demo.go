@@ -21,7 +21,7 @@ import (
 	shipped "casesync/specs"
 )
 
-const demoLong = `Demo starts faithful fake Primero, OSCaR and PING servers on loopback ports,
+const demoLong = `Demo starts faithful fake Primero, OSCaR, PING and HIS servers on loopback ports,
 seeds them with synthetic cases (invented people only), points every shipped
 deployment at them, and runs each pipeline once — chained pipelines after the
 ones they follow — with a throwaway state file. Then it runs everything a
@@ -33,7 +33,14 @@ counted: the fakes are the ground truth, not the engine's own counters.
 
 It runs the deployments under ./specs when there are any (a checkout), and
 otherwise the shipped ones built into the binary, so an installed engine
-runs it from any folder.`
+runs it from any folder.
+
+A deployment whose pipelines take records from a webhook inbox only
+(Thailand's Sync button) runs under the daemon instead: the fake Primero's
+webhooks point at its inbox, the deployment's webhook fixtures are posted,
+Sync is pressed on more cases, and then once more on a synced case, which is
+processed and answered again; the echo Primero fires after each of the
+engine's own PATCHes reaches the inbox and is dropped.`
 
 type demoFlags struct {
 	specs      string
@@ -149,8 +156,9 @@ func (a *app) demoDeployment(ctx context.Context, f demoFlags, dir, tmp string) 
 		}
 		return 0, &exitError{code: 2, err: err}
 	}
+	_, usesHIS := plan.Connectors["his"]
 	sb, err := sandbox.Start(sandbox.Options{Cases: f.cases, Clients: f.clients, Interventions: 20, Decisions: 10, Seed: 1,
-		OSCaRAutoAccept: true, Consistent: true, PingStatusDelay: 20 * time.Millisecond})
+		OSCaRAutoAccept: true, Consistent: true, PingStatusDelay: 20 * time.Millisecond, Thailand: usesHIS})
 	if err != nil {
 		return 0, &exitError{code: 2, err: err}
 	}
@@ -183,17 +191,28 @@ func (a *app) demoDeployment(ctx context.Context, f demoFlags, dir, tmp string) 
 	}
 	red := redact.New(vals...)
 	log := f.logs.newLogger(a.stderr, red)
+	fmt.Fprintf(w, "\n%s (%s)\n", plan.Name, dir)
+	if f.keepState != "" {
+		fmt.Fprintf(w, "  state kept in %s — look with: engine failures --state %s\n", path, path)
+	}
+	if len(inboxOnly(plan)) > 0 {
+		// Records arrive by webhook only: the daemon serves the inbox and
+		// the fake sends what a user's actions would.
+		failed, err := a.demoInbox(ctx, w, plan, sb, path, log)
+		if err != nil {
+			return 0, err
+		}
+		if failed {
+			return -1, nil
+		}
+		return sb.Primero.Counters().Duplicates.Load(), nil
+	}
 	dep, err := wire.Open(plan, wire.Options{StatePath: path, StateWait: f.wait, Secrets: demoSecrets{sb, dsns}, Log: log})
 	if err != nil {
 		return 0, &exitError{code: 2, err: err}
 	}
 	defer dep.Close()
 	runner := dep.Runner
-
-	fmt.Fprintf(w, "\n%s (%s)\n", plan.Name, dir)
-	if f.keepState != "" {
-		fmt.Fprintf(w, "  state kept in %s — look with: engine failures --state %s\n", path, path)
-	}
 	failed := false
 	for pass := 1; pass <= 2; pass++ {
 		if pass == 2 {

@@ -45,6 +45,8 @@ type Runner struct {
 
 	mu        sync.Mutex
 	processed map[string]int // deliveries processed, by pipeline
+	accepted  map[string]int // deliveries accepted (stored), by pipeline
+	calls     map[string]int // connector calls, by connector
 	results   []*engine.RunResult
 	changed   chan struct{}
 }
@@ -58,14 +60,19 @@ func Start(o Options) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Runner{Store: st, processed: map[string]int{}, changed: make(chan struct{}, 1), done: make(chan error, 1)}
+	r := &Runner{Store: st, processed: map[string]int{}, accepted: map[string]int{}, calls: map[string]int{}, changed: make(chan struct{}, 1), done: make(chan error, 1)}
 	r.d, err = daemon.New(daemon.Config{
 		Plan: o.Plan,
 		Load: func() (*engine.Plan, error) { return o.Plan, nil },
 		Open: func(p *engine.Plan, observe func(string, string, time.Duration)) (*wire.Deployment, error) {
 			ro := o.REST
-			if ro.Observe == nil {
-				ro.Observe = observe
+			ro.Observe = func(conn, call string, d time.Duration) {
+				if call == "do" {
+					r.mu.Lock()
+					r.calls[conn]++
+					r.mu.Unlock()
+				}
+				observe(conn, call, d)
 			}
 			return wire.Open(p, wire.Options{State: st, Secrets: o.Secrets, Log: o.Log, REST: ro})
 		},
@@ -98,6 +105,8 @@ func (r *Runner) onEvent(ev daemon.Event) {
 	switch ev.Kind {
 	case daemon.EventInboxProcessed:
 		r.processed[ev.Pipeline] += ev.N
+	case daemon.EventInboxAccepted:
+		r.accepted[ev.Pipeline] += ev.N
 	case daemon.EventRunFinished:
 		if ev.Result != nil {
 			r.results = append(r.results, ev.Result)
@@ -149,6 +158,40 @@ func (r *Runner) WaitProcessed(ctx context.Context, pipeline string, n int, time
 			return ctx.Err()
 		}
 	}
+}
+
+// Settle waits until pipeline has processed every delivery it accepted,
+// and the senders are quiet: quiet blocks until a sender has delivered
+// what it queued (a webhook fired by one of the engine's own writes
+// arrives after the run that wrote), and is called again after each wait.
+func (r *Runner) Settle(ctx context.Context, pipeline string, quiet func(), timeout time.Duration) error {
+	for {
+		quiet()
+		r.mu.Lock()
+		want := r.accepted[pipeline]
+		r.mu.Unlock()
+		if err := r.WaitProcessed(ctx, pipeline, want, timeout); err != nil {
+			return err
+		}
+		quiet()
+		r.mu.Lock()
+		again := r.accepted[pipeline]
+		r.mu.Unlock()
+		if again == want {
+			return nil
+		}
+	}
+}
+
+// Calls is how many requests each connector made (logins aside).
+func (r *Runner) Calls() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]int, len(r.calls))
+	for k, v := range r.calls {
+		out[k] = v
+	}
+	return out
 }
 
 // Results are the runs finished so far, oldest first.

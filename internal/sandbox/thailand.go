@@ -1,8 +1,27 @@
 package sandbox
 
 import (
+	"embed"
+
 	"casesync/internal/fakes/his"
 )
+
+//go:embed webhooks/*.json
+var webhookFS embed.FS
+
+// ThailandWebhooks are the two Primero webhook fixtures (minimal, then
+// full), as Primero posts them when Sync is pressed.
+func ThailandWebhooks() [][]byte {
+	var out [][]byte
+	for _, n := range []string{"primero_sync_webhook_minimal.json", "primero_sync_webhook_full.json"} {
+		b, err := webhookFS.ReadFile("webhooks/" + n)
+		if err != nil {
+			panic("sandbox: embedded webhook " + n + " missing")
+		}
+		out = append(out, b)
+	}
+	return out
+}
 
 // The Thailand cases: the two the Primero webhook fixtures name (their
 // record ids and national ids; every other value invented), and three more
