@@ -372,7 +372,8 @@ type strPart struct {
 }
 
 // stringParts splits the string at `at` into the strings it is joined
-// from (a + b + c), or returns nil when it is a single literal.
+// from (a + b + c), each where it is written: a reference to a library's
+// string (png.SyncDataPath) is one part, written in the library.
 func (l *loader) stringParts(at []string) []strPart {
 	if !l.root.Exists() {
 		return nil
@@ -415,7 +416,7 @@ func (l *loader) stringParts(at []string) []strPart {
 		parts = append(parts, strPart{writtenPos(v), s})
 		return true
 	}
-	if !walk(l.root.LookupPath(makePath(at...)), 0) || len(parts) < 2 {
+	if !walk(l.root.LookupPath(makePath(at...)), 0) {
 		return nil
 	}
 	return parts
