@@ -41,7 +41,7 @@ func (c *offsetClock) Now() time.Time          { return time.Now().Add(time.Dura
 func (c *offsetClock) Advance(d time.Duration) { c.off.Add(int64(d)) }
 
 // load loads the deployment in dir (relative to the repository root).
-func load(t *testing.T, dir string) *engine.Plan {
+func load(t testing.TB, dir string) *engine.Plan {
 	t.Helper()
 	plan, err := spec.Load(filepath.Join(testenv.RepoRoot(t), dir), spec.Options{Cwd: testenv.RepoRoot(t)})
 	if err != nil {
