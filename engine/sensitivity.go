@@ -183,6 +183,8 @@ type scrubVal struct{ val, class string }
 // mangle codes and numbers in the message without protecting anyone.
 const minScrub = 3
 
+var separators = strings.NewReplacer("-", "", " ", "", ".", "", "/", "")
+
 // Scrubber collects rec's classified values.
 func (p *Plan) Scrubber(rec any) *Scrubber {
 	if len(p.Spec.Sensitivity) == 0 {
@@ -206,6 +208,11 @@ func (p *Plan) Scrubber(rec any) *Scrubber {
 		case string:
 			if c := p.FieldClass(name); c != "" && len(x) >= minScrub {
 				s.vals = append(s.vals, scrubVal{x, c})
+				// An id is often sent without its separators
+				// (1-1037-00012-34-5 as 1103700012345 in a query).
+				if bare := separators.Replace(x); bare != x && len(bare) >= 6 {
+					s.vals = append(s.vals, scrubVal{bare, c})
+				}
 			}
 		}
 	}

@@ -8,16 +8,18 @@ import (
 
 func TestScrubber(t *testing.T) {
 	plan := &Plan{Spec: DeploymentSpec{Sensitivity: map[string]string{
-		"name_first": "pii", "name_last": "pii", "diagnosis": "health", "sex": "pii", "case_id": "none",
+		"name_first": "pii", "name_last": "pii", "diagnosis": "health", "sex": "pii", "case_id": "none", "national_id_no": "pii",
 	}}}
 	rec := map[string]any{
 		"case_id": "c-1001", "name_first": "Sokha", "name_last": "Chan", "sex": "f",
-		"health": map[string]any{"diagnosis": "tuberculosis"},
+		"health": map[string]any{"diagnosis": "tuberculosis"}, "national_id_no": "1-1037-00012-34-5",
 	}
 	s := plan.Scrubber(rec)
 	tests := []struct{ in, want string }{
 		{"client Sokha Chan (c-1001) refused", "client [pii] [pii] (c-1001) refused"},
 		{"tuberculosis is not a service", "[health] is not a service"},
+		{`GET /people/findOne?filter={"cid":"1103700012345"}: status 500`, `GET /people/findOne?filter={"cid":"[pii]"}: status 500`},
+		{"id 1-1037-00012-34-5 unknown", "id [pii] unknown"},
 		// Values shorter than three characters stay: "f" is in every word.
 		{"field sex: f", "field sex: f"},
 		{"", ""},

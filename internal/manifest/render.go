@@ -64,6 +64,9 @@ func (m *Manifest) Markdown() []byte {
 				w("| %s | `%s` | %s | %s |\n", g.Reason, cell(g.Rule), consent, g.Spec)
 			}
 		}
+		if !p.HasConsent() {
+			w("\nNo consent rule gates this pipeline: what it reads is sent whatever consent the source records.\n")
+		}
 		w("\n### Fields sent to %s\n\n", p.To)
 		w("| field | class | from | lookups | spec |\n|---|---|---|---|---|\n")
 		for _, f := range p.Fields {
@@ -137,7 +140,7 @@ var page = template.Must(template.New("manifest").Funcs(template.FuncMap{"last":
 <h2>Systems</h2><table><tr><th>system</th><th>address</th></tr>{{range .Systems}}<tr><td>{{.Name}}</td><td>{{.BaseURL}}</td></tr>{{end}}</table>
 {{range .Pipelines}}<h2 id="{{.Name}}">{{.Name}}</h2>{{if .Description}}<p>{{.Description}}</p>{{end}}
 <ul><li><b>From</b> {{.From}} <b>to</b> {{.To}}; {{.Mode}}.</li><li><b>When:</b> {{.Trigger}}.</li><li><b>Declared at</b> {{.Spec}}.</li></ul>
-<h3>Gates</h3>{{if .Gates}}<table><tr><th>reason</th><th>rule</th><th>consent</th><th>spec</th></tr>{{range .Gates}}<tr><td>{{.Reason}}</td><td><code>{{.Rule}}</code></td><td>{{if .Consent}}<span class="c">consent</span>{{end}}</td><td>{{.Spec}}</td></tr>{{end}}</table>{{else}}<p>None: every record read is sent.</p>{{end}}
+<h3>Gates</h3>{{if not .HasConsent}}<p>No consent rule gates this pipeline: what it reads is sent whatever consent the source records.</p>{{end}}{{if .Gates}}<table><tr><th>reason</th><th>rule</th><th>consent</th><th>spec</th></tr>{{range .Gates}}<tr><td>{{.Reason}}</td><td><code>{{.Rule}}</code></td><td>{{if .Consent}}<span class="c">consent</span>{{end}}</td><td>{{.Spec}}</td></tr>{{end}}</table>{{else}}<p>None: every record read is sent.</p>{{end}}
 <h3>Fields sent to {{.To}}</h3><table><tr><th>field</th><th>class</th><th>from</th><th>lookups</th><th>spec</th></tr>{{range .Fields}}<tr><td>{{.Name}}</td><td>{{if .Class}}<span class="c">{{.Class}}</span>{{if ne .ClassFrom (last .Name)}} ({{.ClassFrom}}){{end}}{{else}}—{{end}}</td><td>{{if .Constant}}constant{{else}}{{range $i, $s := .Sources}}{{if $i}}, {{end}}{{$s}}{{end}}{{end}}</td><td>{{range $i, $s := .Lookups}}{{if $i}}, {{end}}{{$s}}{{end}}</td><td>{{.Spec}}</td></tr>{{end}}</table>
 {{if .Requests}}<h3>Other requests carrying record data</h3><table><tr><th>kind</th><th>name</th><th>to</th><th>request</th><th>spec</th></tr>{{range .Requests}}<tr><td>{{.Kind}}</td><td>{{.Name}}</td><td>{{.System}}</td><td><code>{{.Method}} {{.Path}}</code></td><td>{{.Spec}}</td></tr>{{end}}</table>{{end}}
 {{if .Lookups}}<h3>Lookups</h3><table><tr><th>lookup</th><th>kind</th><th>on a miss</th></tr>{{range .Lookups}}<tr><td>{{.Name}}</td><td>{{.Kind}}</td><td>{{.OnMiss}}</td></tr>{{end}}</table>{{end}}
@@ -155,4 +158,14 @@ func (m *Manifest) HTML() []byte {
 		panic(err)
 	}
 	return buf.Bytes()
+}
+
+// HasConsent reports whether a consent rule gates the pipeline.
+func (p Pipeline) HasConsent() bool {
+	for _, g := range p.Gates {
+		if g.Consent {
+			return true
+		}
+	}
+	return false
 }
