@@ -135,5 +135,14 @@ func TestStatusPage_Screenshots(t *testing.T) {
 	shoot("during", []string{"1 pipeline(s) need attention", "record(s) failed so far", "needs attention"})
 	release()
 	e.waitKind(daemon.EventRunFinished)
-	shoot("after", []string{"1 pipeline(s) need attention", "finished with", "failed record(s)", "map_error"})
+	// A rejected reload too: its problem line is a long path with no space
+	// to break at, the likeliest thing to push a phone's page sideways.
+	if err := os.WriteFile(filepath.Join(e.dir, "sync.cue"), []byte("package daemontest\n\nconnectors: oscar: base_url: 42\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.d.Reload(); err == nil {
+		t.Fatal("a broken spec reloaded")
+	}
+	e.waitKind(daemon.EventReloadFailed)
+	shoot("after", []string{"1 pipeline(s) need attention", "finished with", "failed record(s)", "map_error", "Last reload rejected", "sync.cue:3:"})
 }
