@@ -42,6 +42,8 @@ A test file is a txtar archive:
   {"data": []}                        the remote's answer; {…} matches any text
   -- answer POST /api/v1/clients 422 --   a status other than 200
   -- target KEY --                    the target's current record for that key
+  -- delivery KEY --                  the webhook delivery source record KEY came in
+  -- table NAME --                    a lookup loaded whole (lookups.NAME.sql): {key: value}
   -- expect case-1 --                 the expected outcome of source record case-1
 
 DIR is a deployment folder, a folder of deployments, DIR/... (every

@@ -13,6 +13,7 @@
 //	-- answer GET /api/v2/cases/{id} --   the remote's answer to a matching request
 //	-- answer POST /clients/upsert 422 -- … with a status other than 200
 //	-- target KEY --                      the target's current record for business key KEY
+//	-- delivery KEY --                    the webhook delivery record KEY came in: {"event": …, "query": …}
 //	-- table NAME --                      a lookup loaded whole (a SQL select): {key: value, …}
 //	-- expect KEY --                      the expected outcome of source record KEY
 //

@@ -21,6 +21,9 @@ type Test struct {
 	Records  []any
 	Answers  []*Answer
 	Targets  map[string]any // business key → the target's current record
+	// Deliveries are the webhook deliveries records came in, by source
+	// record key ({id, event, query, headers}).
+	Deliveries map[string]any
 	// Tables are lookups loaded whole (a SQL select): name → key → value.
 	Tables map[string]map[string]any
 	// Expect holds the expected outcome per source record key, as written.
@@ -70,7 +73,7 @@ func ParseFile(path string) (*Test, []Problem) {
 // Parse parses a test file's text; every problem is reported with its line.
 func Parse(path string, data []byte) (*Test, []Problem) {
 	ar := txtar.Parse(data)
-	t := &Test{Path: path, Now: DefaultNow, Targets: map[string]any{}, Tables: map[string]map[string]any{}, Expect: map[string][]byte{}, ExpectLine: map[string]int{}, archive: ar}
+	t := &Test{Path: path, Now: DefaultNow, Targets: map[string]any{}, Tables: map[string]map[string]any{}, Deliveries: map[string]any{}, Expect: map[string][]byte{}, ExpectLine: map[string]int{}, archive: ar}
 	var ps []Problem
 	bad := func(line int, format string, args ...any) {
 		ps = append(ps, Problem{File: path, Line: line, Msg: fmt.Sprintf(format, args...)})
@@ -137,6 +140,13 @@ func Parse(path string, data []byte) (*Test, []Problem) {
 				continue
 			}
 			t.Targets[rest] = v
+		case "delivery":
+			v, err := decode(f.Data)
+			if _, ok := v.(map[string]any); err != nil || !ok || rest == "" {
+				bad(line, "delivery %s: want -- delivery KEY -- and a JSON object such as {\"event\": \"case.post\"}", rest)
+				continue
+			}
+			t.Deliveries[rest] = v
 		case "table":
 			v, err := decode(f.Data)
 			rows, ok := v.(map[string]any)
@@ -164,7 +174,7 @@ func Parse(path string, data []byte) (*Test, []Problem) {
 			t.Expect[rest] = f.Data
 			t.ExpectLine[rest] = line
 		default:
-			bad(line, "unknown section %q (want source.json, answer METHOD PATH, target KEY, table NAME or expect KEY)", f.Name)
+			bad(line, "unknown section %q (want source.json, answer METHOD PATH, target KEY, table NAME, delivery KEY or expect KEY)", f.Name)
 		}
 	}
 	if !haveSource {

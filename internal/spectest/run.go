@@ -93,7 +93,11 @@ func Run(ctx context.Context, plan *engine.Plan, t *Test) (*Result, error) {
 			key = fmt.Sprintf("%s (record %d)", key, i+1)
 		}
 		rem.reset()
-		rr, err := runner.Sync(ctx, p.Name, engine.SyncOptions{Records: []any{rec}, Trigger: "test"})
+		opts := engine.SyncOptions{Records: []any{rec}, Trigger: "test"}
+		if d, ok := t.Deliveries[src]; ok {
+			opts.Deliveries = map[string]any{src: d}
+		}
+		rr, err := runner.Sync(ctx, p.Name, opts)
 		outs := st.take()
 		got, errText := expectOf(p, src, outs, rem)
 		if err != nil && len(outs) == 0 {
