@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"sync/atomic"
+
+	"casesync/internal/version"
 )
 
 // daemonMetrics are the daemon's own metric families.
@@ -47,6 +49,10 @@ func newDaemonMetrics(d *Daemon) *daemonMetrics {
 			v = 1
 		}
 		return []sample{{v: v}}
+	})
+	r.gaugeFunc("casesync_build_info", "The running build: 1, labelled with its version, VCS revision and Go version.", []string{"version", "revision", "goversion"}, func() []sample {
+		v := version.Get()
+		return []sample{{[]string{v.Version, v.Revision, v.Go}, 1}}
 	})
 	r.gaugeFunc("casesync_spec_info", "The running spec: 1, labelled with the deployment and the spec hash.", []string{"deployment", "hash"}, func() []sample {
 		p := d.Plan()

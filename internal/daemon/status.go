@@ -13,10 +13,13 @@ import (
 	"casesync/engine"
 	"casesync/engine/spec"
 	"casesync/internal/state"
+	"casesync/internal/version"
 )
 
 // Status is the /status document.
 type Status struct {
+	// Version is the build serving this document (engine --version).
+	Version    string       `json:"version"`
 	Deployment string       `json:"deployment"`
 	SpecHash   string       `json:"spec_hash"`
 	LoadedAt   time.Time    `json:"loaded_at"`
@@ -177,7 +180,7 @@ func (d *Daemon) Status(ctx context.Context) (*Status, error) {
 	d.mu.Lock()
 	ri := d.reloadInfo
 	d.mu.Unlock()
-	st := &Status{Deployment: b.plan.Name, SpecHash: b.plan.Hash, LoadedAt: ri.loadedAt, Started: d.started, Ready: d.Ready(),
+	st := &Status{Version: version.Get().String(), Deployment: b.plan.Name, SpecHash: b.plan.Hash, LoadedAt: ri.loadedAt, Started: d.started, Ready: d.Ready(),
 		Reloads: ri.count, Failures: ri.failures}
 	if ri.lastErr != "" {
 		st.LastError = &ReloadError{At: ri.lastErrAt, Error: ri.lastErr, Problems: ri.problems, Paths: ri.lastPaths}

@@ -13,6 +13,7 @@ import (
 
 	"casesync/internal/daemon"
 	"casesync/internal/testenv"
+	"casesync/internal/version"
 )
 
 // breakReferred gives every referred case a date of birth the mapping
@@ -166,6 +167,12 @@ func TestMetrics_Parse(t *testing.T) {
 	}
 	if v, _ := sample(fams, "casesync_records_total", map[string]string{"pipeline": pipeline, "outcome": "failed"}); int(v) != ps.LastRun.Counts.Failed {
 		t.Errorf("failed records: metrics %v, status %d", v, ps.LastRun.Counts.Failed)
+	}
+	if v, ok := sample(fams, "casesync_build_info", map[string]string{"version": version.Get().Version, "revision": version.Get().Revision}); !ok || v != 1 {
+		t.Errorf("casesync_build_info = %v (%v), want 1 for this build", v, ok)
+	}
+	if st.Version != version.Get().String() {
+		t.Errorf("/status version = %q, want %q", st.Version, version.Get().String())
 	}
 	want := []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "go_gc_duration_seconds"}
 	if runtime.GOOS == "linux" {
