@@ -178,6 +178,12 @@ func isNotOK(err error) bool {
 }
 
 func reasonFor(err error) string {
+	// An error that names its own reason code (a request that cannot be
+	// rendered for this record: "request").
+	var rc interface{ ReasonCode() string }
+	if errors.As(err, &rc) {
+		return rc.ReasonCode()
+	}
 	var re *RemoteError
 	if errors.As(err, &re) {
 		if re.Status != 0 {

@@ -63,11 +63,6 @@ func (wr *writer) item(ctx context.Context, key string, payload map[string]any, 
 	if !wr.choose(&d, f) {
 		return d, Written{}
 	}
-	update := d.Action == ActionUpdated
-	var err error
-	if d.Request, err = wr.tgt.Preview(ctx, update, payload, v); err != nil {
-		return ru.failDecision(key, "request", ClassData, err), Written{}
-	}
 	d.TargetID = f.targetID
 	d.Reason = "payload_changed"
 	if d.Action == ActionCreated {
@@ -79,6 +74,12 @@ func (wr *writer) item(ctx context.Context, key string, payload map[string]any, 
 		return withHash(d, f.hash, nil), Written{}
 	}
 	if ru.opts.DryRun != nil {
+		// Only a dry run shows the request; a sync renders it once, when
+		// it sends it.
+		var err error
+		if d.Request, err = wr.tgt.Preview(ctx, d.Action == ActionUpdated, payload, v); err != nil {
+			return ru.failDecision(key, "request", ClassData, err), Written{}
+		}
 		if f.targetID == "" && d.Action == ActionUpdated {
 			d.Reason = "upsert_endpoint"
 		}

@@ -283,5 +283,8 @@ func (e *RequestError) Error() string {
 
 func (e *RequestError) Unwrap() error { return e.Err }
 
+// ReasonCode is the reason a record failed with: its request.
+func (e *RequestError) ReasonCode() string { return "request" }
+
 // FailureClass: a request that cannot be built for this record.
 func (e *RequestError) FailureClass() engine.Class { return engine.ClassData }
