@@ -167,7 +167,13 @@ func (a *app) bench(ctx context.Context, f benchFlags, cmd *cobra.Command) error
 		return &exitError{code: 2, err: err}
 	}
 	fmt.Fprintf(e.w, "casesync bench — %s, %d cores, %s/%s; deployment %s, pipeline %s\n", runtime.Version(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, e.dir, e.pipeline)
-	fmt.Fprintf(e.w, "command: engine %s\n\n", strings.Join(os.Args[1:], " "))
+	fmt.Fprintf(e.w, "command: engine %s\n", strings.Join(os.Args[1:], " "))
+	if e.seed != nil {
+		refs := sandbox.ReferencesOf(e.seed)
+		fmt.Fprintf(e.w, "cases from %s: %d cases; fake OSCaR holds the %d organisations and %d clients they refer to\n",
+			f.casesFrom, len(e.seed), len(refs.Orgs), len(refs.Clients))
+	}
+	fmt.Fprintln(e.w)
 	run := func(name string, fn func(context.Context, *engine.Plan) error) error {
 		if f.scenario != "all" && f.scenario != name {
 			return nil
