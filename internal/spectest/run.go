@@ -27,6 +27,9 @@ type Expect struct {
 	// LookupMisses counts the lookups that found no value for the record
 	// (on_miss null, default or skip included).
 	LookupMisses map[string]int `json:"lookup_misses,omitempty"`
+	// Notes counts the field-level notes the mapping attached to the
+	// record's items (jq note($code)).
+	Notes map[string]int `json:"notes,omitempty"`
 }
 
 // Result is one test's run.
@@ -118,6 +121,9 @@ func Run(ctx context.Context, plan *engine.Plan, t *Test) (*Result, error) {
 					got.LookupMisses[name] = n
 				}
 			}
+		}
+		if rr != nil && len(rr.Counts.Notes) > 0 {
+			got.Notes = rr.Counts.Notes
 		}
 		res.Got[key] = got
 		res.Order = append(res.Order, key)
