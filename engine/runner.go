@@ -316,6 +316,7 @@ func (ru *run) finish(ctx context.Context, res *RunResult, err error) (*RunResul
 		res.Writes = map[string]int{}
 	}
 	res.Misses = ru.rt.Misses()
+	res.Counts.LookupMisses = ru.rt.MissesByPolicy()
 	res.Duration = ru.r.clock.Now().Sub(ru.started)
 	res.Err = err
 	if ru.opts.DryRun != nil {

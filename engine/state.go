@@ -113,6 +113,10 @@ type Counts struct {
 	// by code: values left out or changed on purpose, such as a date of
 	// birth that is no date.
 	Notes map[string]int `json:"notes,omitempty"`
+	// LookupMisses counts the run's lookup misses by "lookup:policy"
+	// (e.g. "nationality:null"), whatever the policy: a miss that sent
+	// null or a default is counted too. Filled when the run ends.
+	LookupMisses map[string]int `json:"lookup_misses,omitempty"`
 	// Baselined counts the writes a cutover run recorded as delivered by
 	// the previous integration instead of sending (SyncOptions.Baseline);
 	// they are among Unchanged.

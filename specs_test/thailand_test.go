@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -194,6 +197,34 @@ func TestThailand_SyncFlow(t *testing.T) {
 	hisWrites := h.sb.HIS.Counters().Writes()
 	if got := hisWrites["findOne found"] + hisWrites["findOne not_found"]; got != 4 {
 		t.Errorf("HIS findOne calls = %d, want 4 (the case without a national id asks nothing)", got)
+	}
+	byPolicy := map[string]int{}
+	for _, r := range h.in.Results() {
+		for k, n := range r.Counts.LookupMisses {
+			byPolicy[k] += n
+		}
+	}
+	// Counted whatever the policy (here null: the field is left out), as
+	// the run keeps them (engine runs, /status) and /metrics shows them.
+	if byPolicy["nationality:null"] != 1 {
+		t.Errorf("lookup misses by policy = %v, want nationality:null 1", byPolicy)
+	}
+	runs, err := h.in.Store.Runs(ctx(t), "sync_patient", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := 0
+	for _, r := range runs {
+		stored += r.Counts.LookupMisses["nationality:null"]
+	}
+	if stored != 1 {
+		t.Errorf("the state's runs hold %d nationality:null misses, want 1", stored)
+	}
+	req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1/metrics", nil)
+	resp := h.in.Admin(req)
+	metrics, _ := io.ReadAll(resp.Body)
+	if want := `casesync_lookup_misses_total{pipeline="sync_patient",lookup="nationality",policy="null"} 1`; !strings.Contains(string(metrics), want) {
+		t.Errorf("/metrics lacks %s (status %d):\n%s", want, resp.StatusCode, metrics)
 	}
 	if misses["nationality"] != 1 {
 		t.Errorf("nationality misses = %v, want 1 (the partial patient's code 998)", misses)

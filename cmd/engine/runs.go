@@ -72,12 +72,12 @@ func (a *app) runsCmd() *cobra.Command {
 			}
 			now := a.now()
 			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tPIPELINE\tTRIGGER\tSTARTED\tTOOK\tSTATUS\tREAD\tCREATED\tUPDATED\tUNCHANGED\tSKIPPED\tFAILED\tNOTES\tERROR")
+			fmt.Fprintln(tw, "ID\tPIPELINE\tTRIGGER\tSTARTED\tTOOK\tSTATUS\tREAD\tCREATED\tUPDATED\tUNCHANGED\tSKIPPED\tFAILED\tNOTES\tLOOKUP MISSES\tERROR")
 			for _, r := range runs {
 				c := r.Counts
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", r.ID, r.Pipeline, r.Trigger,
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", r.ID, r.Pipeline, r.Trigger,
 					stamp(r.Started, now), duration(r), r.Status, c.Read, c.Created, c.Updated, c.Unchanged, c.Skipped, c.Failed,
-					notesText(c.Notes), clip(r.Error, 60))
+					notesText(c.Notes), notesText(c.LookupMisses), clip(r.Error, 60))
 			}
 			return tw.Flush()
 		},

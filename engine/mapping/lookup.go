@@ -161,7 +161,7 @@ func (l *Lookup) Get(ctx context.Context, rt *Runtime, key any, reverse bool) (a
 }
 
 func (l *Lookup) miss(rt *Runtime, k string) (any, error) {
-	rt.miss(l.Name)
+	rt.miss(l.Name, string(l.OnMiss))
 	switch l.OnMiss {
 	case MissNull:
 		return nil, nil
@@ -238,8 +238,9 @@ type Runtime struct {
 	Ctx      context.Context
 	Resolver Resolver
 
-	mu     sync.Mutex
-	misses map[string]int
+	mu       sync.Mutex
+	misses   map[string]int
+	byPolicy map[string]int // "lookup:policy"
 }
 
 // NewRuntime returns a run's runtime.
@@ -261,16 +262,39 @@ func (rt *Runtime) Misses() map[string]int {
 	return out
 }
 
-func (rt *Runtime) miss(name string) {
+func (rt *Runtime) miss(name, policy string) {
 	if rt == nil {
 		return
 	}
 	rt.mu.Lock()
 	if rt.misses == nil {
-		rt.misses = map[string]int{}
+		rt.misses, rt.byPolicy = map[string]int{}, map[string]int{}
 	}
 	rt.misses[name]++
+	if policy == "" {
+		policy = "fail"
+	}
+	rt.byPolicy[name+":"+policy]++
 	rt.mu.Unlock()
+}
+
+// MissesByPolicy returns this run's lookup misses keyed "lookup:policy"
+// (fail, null, skip, default): every miss, whatever its policy, so a miss
+// that sent null or a default is counted as surely as one that failed.
+func (rt *Runtime) MissesByPolicy() map[string]int {
+	if rt == nil {
+		return nil
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if len(rt.byPolicy) == 0 {
+		return nil
+	}
+	out := make(map[string]int, len(rt.byPolicy))
+	for k, v := range rt.byPolicy {
+		out[k] = v
+	}
+	return out
 }
 
 func runtimeOf(v any) *Runtime {

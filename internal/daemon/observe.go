@@ -11,6 +11,7 @@ import (
 type daemonMetrics struct {
 	reg            *registry
 	records        *counterVec
+	lookupMisses   *counterVec
 	runs           *counterVec
 	coalesced      *counterVec
 	reloads        *counterVec
@@ -28,6 +29,7 @@ func newDaemonMetrics(d *Daemon) *daemonMetrics {
 	m := &daemonMetrics{
 		reg:            r,
 		records:        r.counter("casesync_records_total", "Source records read and their outcomes (created, updated, unchanged, skipped, failed), by pipeline.", "pipeline", "outcome"),
+		lookupMisses:   r.counter("casesync_lookup_misses_total", "Lookup misses of finished runs by pipeline, lookup and its on_miss policy (fail, null, skip, default): every miss, including those that sent null or a default.", "pipeline", "lookup", "policy"),
 		runs:           r.counter("casesync_runs_total", "Finished runs by pipeline, trigger kind (cron, after, manual, inbox) and status.", "pipeline", "trigger", "status"),
 		coalesced:      r.counter("casesync_runs_coalesced_total", "Cron or chained triggers folded into a run already waiting, so runs never overlap.", "pipeline"),
 		reloads:        r.counter("casesync_reloads_total", "Spec reloads that replaced the running plan."),

@@ -174,6 +174,10 @@ func (d *Daemon) execute(s *slot, opts engine.SyncOptions, inboxFetch bool) (*en
 	if res != nil {
 		d.addCounts(s, res.Counts)
 		d.m.runDur.Observe(res.Duration.Seconds(), s.name)
+		for k, n := range res.Counts.LookupMisses {
+			lookup, policy, _ := strings.Cut(k, ":")
+			d.m.lookupMisses.Add(float64(n), s.name, lookup, policy)
+		}
 	}
 	d.m.runs.Inc(s.name, triggerKind(opts.Trigger), status)
 	if err != nil {

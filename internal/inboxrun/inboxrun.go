@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"time"
 
@@ -192,6 +193,13 @@ func (r *Runner) Calls() map[string]int {
 		out[k] = v
 	}
 	return out
+}
+
+// Admin serves the daemon's admin endpoints (/status, /metrics) for r.
+func (r *Runner) Admin(req *http.Request) *http.Response {
+	rec := httptest.NewRecorder()
+	r.d.AdminHandler(daemon.AdminOptions{}).ServeHTTP(rec, req)
+	return rec.Result()
 }
 
 // Results are the runs finished so far, oldest first.
