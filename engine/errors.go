@@ -29,7 +29,10 @@ type RemoteError struct {
 	// MaybeApplied means the request may have reached the server (a
 	// timeout, a reset or a 5xx after sending a non-idempotent write).
 	MaybeApplied bool
-	Err          error
+	// Login marks a refused login: whatever its status (401, 403, 400 from
+	// a token endpoint) it is the run's failure, never one record's.
+	Login bool
+	Err   error
 	// Body is the decoded error body (nil when it was not JSON), for the
 	// spec's classify rules. It may hold record content: it is read in
 	// memory and never logged, printed or stored.

@@ -18,15 +18,15 @@ var ErrUnknownPipeline = errors.New("unknown pipeline")
 // credentials refused after the connector's one re-login, or configuration
 // no record can fix (a missing secret, a connector that is not there). Such
 // a failure stops the run instead of costing every record a retry attempt.
-// A 403 stays the record's: servers answer it for one record outside the
-// account's scope.
+// A 403 on a record's own request stays the record's (servers answer it for
+// one record outside the account's scope); a refused login never does.
 func runFatal(class Class, err error) bool {
 	switch class {
 	case ClassConfig:
 		return true
 	case ClassAuth:
 		var re *RemoteError
-		return !errors.As(err, &re) || re.Status != 403
+		return !errors.As(err, &re) || re.Status != 403 || re.Login
 	}
 	return false
 }

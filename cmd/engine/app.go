@@ -52,7 +52,10 @@ with incremental cursors, filters, jq/expr mappings, lookups and upserts that
 never create duplicates. State (cursors, id links, outcomes, retries) lives in
 one SQLite file.
 
-Exit codes: 0 success, 1 spec problems or a failed run, 2 usage or I/O error.`
+Exit codes (each command's --help gives its own): 0 success; 1 spec
+problems, a failed or stopped run, or records that failed; 2 usage or I/O
+error, a secret not set, or a state file held by another engine process,
+damaged, or not casesync's.`
 
 const rootExample = `  # See it work end to end against bundled fake servers
   engine demo

@@ -30,7 +30,11 @@ skips records for good, so a time in the future is refused.
 
 Every change is written to the audit trail with the old and new values and
 who made it ($CASESYNC_ACTOR, else $USER). Change a cursor while no sync of
-that pipeline runs: a run in progress commits its own cursor at its end.`
+that pipeline runs: a run in progress commits its own cursor at its end.
+
+Exit codes: 0 shown or moved; 1 spec problems, or no cursor to rewind; 2
+usage or I/O error, the state file held by another engine process (see --wait), damaged or
+not casesync's.`
 
 type cursorFlags struct {
 	stateFlags

@@ -40,7 +40,11 @@ A deployment whose pipelines take records from a webhook inbox only
 webhooks point at its inbox, the deployment's webhook fixtures are posted,
 Sync is pressed on more cases, and then once more on a synced case, which is
 processed and answered again; the echo Primero fires after each of the
-engine's own PATCHes reaches the inbox and is dropped.`
+engine's own PATCHes reaches the inbox and is dropped.
+
+Exit codes: 0 every run went through and the fakes counted no duplicate;
+1 a run failed, a spec has problems, or a fake counted a duplicate; 2 usage
+or I/O error.`
 
 type demoFlags struct {
 	specs      string

@@ -29,7 +29,11 @@ sent, and for an update the field-level change old → new.
 Nothing is written: no target write, no after-step, no state change, and the
 cursor does not move. Secrets and auth headers never appear; --redact-pii
 masks personal fields (names, dates of birth, phones, addresses, notes) so
-the output can be pasted into a support ticket.`
+the output can be pasted into a support ticket.
+
+Exit codes: 0 previewed (records that would fail are shown, not counted as
+an error); 1 spec problems or the source could not be read; 2 usage or I/O
+error, a secret not set, or a damaged state file.`
 
 type dryRunFlags struct {
 	common

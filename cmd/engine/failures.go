@@ -25,7 +25,10 @@ Fixing the source record is usually enough: the next run reads it again and
 a success clears it from this list. After fixing the spec instead, run
 "engine retry" to re-fetch the queued records and run the current spec.
 
-It reads the state file only, opened read-only.`
+It reads the state file only, opened read-only.
+
+Exit codes: 0 listed (an empty queue too); 1 spec problems; 2 usage or I/O
+error, no state file yet, or a state file that is damaged or not casesync's.`
 
 type failuresFlags struct {
 	stateFlags

@@ -28,7 +28,10 @@ Credentials the fakes accept:
   oscar    email api.user@example.org, password oscar-pass
   ping     the Default* values of internal/fakes/ping (printed at start)
   his      email his.integration@example.org, password his-pass (the
-           fixed patients of internal/fakes/his, then --records generated)`
+           fixed patients of internal/fakes/his, then --records generated)
+
+Exit codes: 0 stopped by a signal; 1 the server failed; 2 usage error or
+the address cannot be listened on.`
 
 type fakeFlags struct {
 	addr       string

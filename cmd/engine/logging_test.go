@@ -27,7 +27,9 @@ func TestLogs_JSONLevels(t *testing.T) {
 				ids := testenv.ReferredCases(sb)
 				sb.Primero.Touch(ids[0], map[string]any{"date_of_birth": "2015-13-45"})
 			},
-			want: map[string]string{"record failed": "WARN", "run finished with failed records": "WARN"},
+			// Exit 1: a scheduler must not read "all written" from it.
+			wantCode: 1,
+			want:     map[string]string{"record failed": "WARN", "run finished with failed records": "WARN", "1 record(s) failed and wait in the retry queue (engine failures)": "ERROR"},
 		},
 		{
 			name: "the run fails",

@@ -39,7 +39,10 @@ target by hand; if the record is NOT there, retry it with --not-written
 (with --pipeline and --record), which is audited and lets the create be sent
 again. If it IS there, leave it: nothing is resent.
 
-Exit status 1 when a retried record failed again or the sync failed.`
+Exit codes: 0 every retried record went through (or nothing was queued);
+1 spec problems, a retried record failed again, or the sync failed; 2 usage
+or I/O error, no state file yet, a secret not set, or a state file held by
+another engine process (see --wait), damaged or not casesync's.`
 
 type retryFlags struct {
 	stateFlags

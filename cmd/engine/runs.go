@@ -16,7 +16,10 @@ status and counts. A run marked "interrupted" was cut short by a crash or a
 kill; the next run of its pipeline picked up from its last committed page.
 A failed run shows why in the error column (in full with --format json).
 
-It reads the state file only, opened read-only, and is safe while a sync runs.`
+It reads the state file only, opened read-only, and is safe while a sync runs.
+
+Exit codes: 0 listed; 1 spec problems; 2 usage or I/O error, no state file
+yet, or a state file that is damaged or not casesync's.`
 
 type runsFlags struct {
 	stateFlags

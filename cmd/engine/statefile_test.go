@@ -50,8 +50,9 @@ func newStateFixture(t *testing.T) *stateFixture {
 	fx.bad = ids[1]
 	// ymd refuses month 13: the mapping of date_of_birth fails.
 	sb.Primero.Touch(fx.bad, map[string]any{"date_of_birth": "2015-13-45"})
-	if out, errOut, code := fx.cli(t, "sync", "cases_to_oscar"); code != 0 {
-		t.Fatalf("sync: exit %d\n%s%s", code, out, errOut)
+	// Exit 1: the run went through but a record failed (issue 16 item 4).
+	if out, errOut, code := fx.cli(t, "sync", "cases_to_oscar"); code != 1 || !strings.Contains(errOut, "1 record(s) failed and wait in the retry queue") {
+		t.Fatalf("sync: exit %d, want 1 naming the failed record\n%s%s", code, out, errOut)
 	}
 	return fx
 }

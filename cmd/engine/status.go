@@ -32,7 +32,10 @@ finished with failed records, or with parked records, NEEDS ATTENTION.
 
 It reads the state file only, opened read-only: it is safe while a sync or
 the daemon runs, and it makes no request to any system. A pipeline the specs
-declare but that never ran shows as "never run".`
+declare but that never ran shows as "never run".
+
+Exit codes: 0 shown; 1 spec problems; 2 usage or I/O error, no state file
+yet, or a state file that is damaged or not casesync's.`
 
 type statusFlags struct {
 	stateFlags

@@ -31,7 +31,13 @@ On a terminal a live line shows records, rate and, when the source
 announces a total, an ETA; otherwise progress is logged at info
 (--log-level info) at most every 5 s. A record that fails is logged at warn,
 a run that finishes with failed records at warn, a failed run at error;
---log-format json writes one JSON object a line for a log shipper.`
+--log-format json writes one JSON object a line for a log shipper.
+
+Exit codes: 0 the run went through and no record failed; 1 spec problems, a
+run that failed or stopped (refused credentials: no record is charged), or
+a record that failed (it waits in the retry queue: engine failures); 2 usage
+or I/O error, a secret not set, the state file held by another engine process (see --wait), damaged or
+not casesync's.`
 
 type syncFlags struct {
 	common
@@ -47,12 +53,15 @@ func (a *app) syncCmd() *cobra.Command {
 		Use:   "sync PIPELINE",
 		Short: "Run one pipeline once now (and the pipelines chained after it)",
 		Long:  syncLong,
-		Example: `  # Run a pipeline and those chained after it; secrets from a dotenv file
-  engine sync f1_referrals_to_oscar --specs specs/cambodia --secrets-file /etc/casesync/kh.env
+		Example: `  # Run a pipeline and those chained after it; secrets from a dotenv file.
+  # Exit 1 with a run that went through means records failed: list them
+  engine sync f1_referrals_to_oscar --specs specs/cambodia --secrets-file /etc/casesync/kh.env ||
+    engine failures --specs specs/cambodia
 
-  # This pipeline only, JSON logs for a log shipper
+  # This pipeline only, JSON logs for a log shipper; a scheduler tells
+  # failed records (exit 1) from a setup that cannot run (exit 2)
   engine sync f1_referrals_to_oscar --specs specs/cambodia --secrets-file /etc/casesync/kh.env \
-    --no-chain --log-format json --log-level info`,
+    --no-chain --log-format json --log-level info || [ $? -eq 1 ]`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			plan, err := a.loadPlan(&f.common)
@@ -109,8 +118,15 @@ func (a *app) baseline(ctx context.Context, d *deployment, pipeline string, f sy
 	if err != nil {
 		return &exitError{code: 1, err: fmt.Errorf("%s: %s", pipeline, d.red.String(err.Error()))}
 	}
+	if res != nil && res.Counts.Failed > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("%d %s (engine failures)", res.Counts.Failed, failedRecordsMsg)}
+	}
 	return nil
 }
+
+// failedRecordsMsg ends engine sync's exit-1 message for a run that went
+// through with failed records (engine bench reads it from its child).
+const failedRecordsMsg = "record(s) failed and wait in the retry queue"
 
 func orDefault(s, d string) string {
 	if s == "" {
@@ -128,6 +144,7 @@ func (a *app) syncChain(ctx context.Context, d *deployment, pipeline string, opt
 	queue := []string{pipeline}
 	done := map[string]bool{}
 	var failed bool
+	recordsFailed := 0
 	for len(queue) > 0 {
 		name := queue[0]
 		queue = queue[1:]
@@ -143,6 +160,9 @@ func (a *app) syncChain(ctx context.Context, d *deployment, pipeline string, opt
 			printResult(a.stdout, res)
 		}
 		logRun(d.log, name, opts.Trigger, res, err)
+		if res != nil {
+			recordsFailed += res.Counts.Failed
+		}
 		if err != nil {
 			failed = true
 			if ctx.Err() != nil {
@@ -158,6 +178,11 @@ func (a *app) syncChain(ctx context.Context, d *deployment, pipeline string, opt
 	}
 	if failed {
 		return &exitError{code: 1}
+	}
+	if recordsFailed > 0 {
+		// The run itself went through, but a scheduler or a script must
+		// not read "all written" from it.
+		return &exitError{code: 1, err: fmt.Errorf("%d %s (engine failures)", recordsFailed, failedRecordsMsg)}
 	}
 	return nil
 }

@@ -154,9 +154,9 @@ func (s *session) doLogin(ctx context.Context) (*creds, error) {
 		// A refused login is an auth failure whatever status it came
 		// with (a token endpoint answers bad credentials with 400).
 		var re *engine.RemoteError
-		if errors.As(err, &re) && re.Class == engine.ClassPermanent {
+		if errors.As(err, &re) && (re.Class == engine.ClassPermanent || re.Class == engine.ClassAuth) {
 			cp := *re
-			cp.Class = engine.ClassAuth
+			cp.Class, cp.Login = engine.ClassAuth, true
 			err = &cp
 		}
 		return nil, fmt.Errorf("log in to %s: %w", s.c.name, err)
