@@ -36,7 +36,9 @@ func TestNotes_DryRunAndRuns(t *testing.T) {
 	if !strings.Contains(out, "  notes: date_of_birth_unreadable\n") || !strings.Contains(out, "notes (values left out or changed, by code): date_of_birth_unreadable 1;") {
 		t.Errorf("dry-run does not report the note:\n%s", out)
 	}
-	if _, errOut, code := runCLI(t, env, append([]string{"sync", "f2_clients_to_primero", "--no-chain"}, base...)...); code != 0 {
+	// Exit 1 is allowed: a seeded client the province lookup misses fails,
+	// and sync says so with its exit code (issue 16 item 4).
+	if _, errOut, code := runCLI(t, env, append([]string{"sync", "f2_clients_to_primero", "--no-chain"}, base...)...); code != 0 && code != 1 {
 		t.Fatalf("sync: exit %d: %s", code, errOut)
 	}
 	out, errOut, code = runCLI(t, env, "runs", "--state", state)
