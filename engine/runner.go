@@ -423,9 +423,12 @@ func (ru *run) known(ctx context.Context, keys []string) (*Known, error) {
 func (ru *run) record(ctx context.Context, rec any, kn *Known) []Outcome {
 	ru.r.crash.hit(CrashMidPage)
 	if key := ru.sel.key(ctx, rec); key != "" {
-		// Errors about this record are cleaned of its classified values.
-		ru.scrub.put(key, ru.r.plan.Scrubber(rec))
+		// Errors and log lines about this record are cleaned of its
+		// classified values.
+		sc := ru.r.plan.Scrubber(rec)
+		ru.scrub.put(key, sc)
 		defer ru.scrub.drop(key)
+		ctx = WithScrubber(ctx, sc)
 	}
 	s, outs := ru.sel.choose(ctx, rec, kn)
 	if s == nil {
@@ -446,7 +449,9 @@ func (ru *run) stages(ctx context.Context, s *selected, kn *Known) []Outcome {
 		return s.mark([]Outcome{out})
 	}
 	if len(ru.p.Enrich) > 0 {
-		ru.scrub.put(s.key, ru.r.plan.Scrubber(s.rec)) // with what enrich added
+		sc := ru.r.plan.Scrubber(s.rec) // with what enrich added
+		ru.scrub.put(s.key, sc)
+		ctx = WithScrubber(ctx, sc)
 	}
 	items, out, ok := ru.sel.fanOut(ctx, s)
 	if !ok {

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"context"
+	"log/slog"
 	"regexp"
 	"sort"
 	"strings"
@@ -261,4 +263,82 @@ func (s *scrubbers) clean(recordKey, text string) string {
 		return v.(*Scrubber).String(text)
 	}
 	return text
+}
+
+type scrubberKey struct{}
+
+// WithScrubber returns ctx carrying the scrubber of the record being
+// processed: every log line written with that context (the connectors'
+// request and retry lines included) is cleaned of the record's classified
+// values by ScrubLogger.
+func WithScrubber(ctx context.Context, s *Scrubber) context.Context {
+	if s == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, scrubberKey{}, s)
+}
+
+// ScrubberFrom returns the scrubber ctx carries, nil when none.
+func ScrubberFrom(ctx context.Context) *Scrubber {
+	if ctx == nil {
+		return nil
+	}
+	s, _ := ctx.Value(scrubberKey{}).(*Scrubber)
+	return s
+}
+
+// ScrubLogger wraps l so that a log line written with a record's context
+// carries none of that record's classified values: a request path with a
+// national id in its query logs the id as [pii].
+func ScrubLogger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return nil
+	}
+	if _, done := l.Handler().(scrubHandler); done {
+		return l
+	}
+	return slog.New(scrubHandler{l.Handler()})
+}
+
+type scrubHandler struct{ h slog.Handler }
+
+func (s scrubHandler) Enabled(ctx context.Context, l slog.Level) bool { return s.h.Enabled(ctx, l) }
+
+func (s scrubHandler) Handle(ctx context.Context, r slog.Record) error {
+	sc := ScrubberFrom(ctx)
+	if sc == nil {
+		return s.h.Handle(ctx, r)
+	}
+	out := slog.NewRecord(r.Time, r.Level, sc.String(r.Message), r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(scrubAttr(sc, a))
+		return true
+	})
+	return s.h.Handle(ctx, out)
+}
+
+func (s scrubHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return scrubHandler{s.h.WithAttrs(as)}
+}
+
+func (s scrubHandler) WithGroup(name string) slog.Handler { return scrubHandler{s.h.WithGroup(name)} }
+
+func scrubAttr(sc *Scrubber, a slog.Attr) slog.Attr {
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		return slog.String(a.Key, sc.String(v.String()))
+	case slog.KindGroup:
+		as := v.Group()
+		out := make([]any, len(as))
+		for i, x := range as {
+			out[i] = scrubAttr(sc, x)
+		}
+		return slog.Group(a.Key, out...)
+	case slog.KindAny:
+		if err, ok := v.Any().(error); ok {
+			return slog.String(a.Key, sc.String(err.Error()))
+		}
+	}
+	return a
 }

@@ -1,6 +1,11 @@
 package engine
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 
 	"casesync/engine/mapping"
@@ -48,5 +53,32 @@ func TestSourceFields(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("SourceFields = %v, want %v", got, want)
 		}
+	}
+}
+
+// A line logged with a record's context (a connector's request line)
+// carries none of the record's classified values; a line without one is
+// left as it is.
+func TestScrubLogger(t *testing.T) {
+	plan := &Plan{Spec: DeploymentSpec{Sensitivity: map[string]string{"national_id_no": "pii", "name_first": "pii"}}}
+	sc := plan.Scrubber(map[string]any{"national_id_no": "1-1037-00012-34-5", "name_first": "Somchai"})
+	var buf bytes.Buffer
+	log := ScrubLogger(slog.New(slog.NewJSONHandler(&buf, nil)))
+	ctx := WithScrubber(context.Background(), sc)
+	log.With("connector", "his").LogAttrs(ctx, slog.LevelInfo, "retrying request for Somchai",
+		slog.String("path", `/people/findOne?filter={"cid":"1103700012345"}`),
+		slog.Any("error", errors.New("Somchai: status 503")),
+		slog.Group("req", slog.String("q", "cid=1103700012345")))
+	log.InfoContext(context.Background(), "no record", "name", "Somchai")
+	out := buf.String()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if strings.Contains(lines[0], "Somchai") || strings.Contains(lines[0], "1103700012345") || strings.Count(lines[0], "[pii]") != 4 {
+		t.Errorf("record line not scrubbed: %s", lines[0])
+	}
+	if !strings.Contains(lines[1], "Somchai") {
+		t.Errorf("a line without a record's context changed: %s", lines[1])
+	}
+	if ScrubLogger(log) != log {
+		t.Error("a scrubbing logger is wrapped twice")
 	}
 }

@@ -92,6 +92,9 @@ func Open(plan *engine.Plan, o Options) (*Deployment, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	// A line logged while a record is processed carries none of its
+	// classified values (the deployment's sensitivity classes).
+	o.Log = engine.ScrubLogger(o.Log)
 	d := &Deployment{Plan: plan, State: o.State}
 	if d.State == nil {
 		st, err := state.Open(o.StatePath, state.WithWait(o.StateWait))
@@ -127,6 +130,7 @@ func Connect(plan *engine.Plan, o Options) (*Conns, error) {
 	if ro.Logger == nil {
 		ro.Logger = o.Log
 	}
+	ro.Logger = engine.ScrubLogger(ro.Logger)
 	pool, err := rest.NewPool(plan, o.Secrets, ro)
 	if err != nil {
 		return nil, err
