@@ -32,6 +32,12 @@ type Call struct {
 	Idempotent bool
 	// Label names the caller in logs, e.g. "cases_to_oscar/upsert".
 	Label string
+	// PathTemplate and QueryTemplate are the request as the spec writes
+	// it ("/api/v2/cases/{$target_id}"): logs and errors show them instead
+	// of the filled URL, which holds record values (ids, national ids in a
+	// filter). Empty: the filled path, with secret-looking values masked.
+	PathTemplate  string
+	QueryTemplate map[string]string
 }
 
 // RecordsFunc extracts the records from a decoded response body.

@@ -18,17 +18,20 @@ func render(ctx context.Context, r *engine.Request, input any, v *mapping.Vars) 
 	if err != nil {
 		return nil, fmt.Errorf("path: %w", err)
 	}
-	c := &Call{Method: r.Method, Path: path, Header: r.Headers, Pagination: r.Pagination}
+	c := &Call{Method: r.Method, Path: path, Header: r.Headers, Pagination: r.Pagination, PathTemplate: r.Path.String()}
 	if len(r.Query) > 0 {
 		c.Query = url.Values{}
+		c.QueryTemplate = map[string]string{}
 		for _, q := range r.Query {
 			if q.Secret != "" {
+				c.QueryTemplate[q.Name] = "{secret: " + q.Secret + "}"
 				if c.SecretQuery == nil {
 					c.SecretQuery = map[string]string{}
 				}
 				c.SecretQuery[q.Name] = q.Secret
 				continue
 			}
+			c.QueryTemplate[q.Name] = q.Value.String()
 			val, err := q.Value.Render(ctx, input, v)
 			if err != nil {
 				return nil, fmt.Errorf("query %s: %w", q.Name, err)

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 
 	"casesync/engine"
@@ -24,6 +25,10 @@ type outbound struct {
 	idempotent bool
 	login      bool // sent without auth; never triggers a re-login
 	label      string
+	// pathTemplate and queryTemplate are what logs and errors show
+	// (Call.PathTemplate); a next-page URL from the server drops them.
+	pathTemplate  string
+	queryTemplate map[string]string
 }
 
 func (o *outbound) clone() *outbound {
@@ -36,7 +41,46 @@ func (o *outbound) clone() *outbound {
 // path is the request's path and query for logs and errors: known
 // secrets and the values of secret-looking query parameters masked.
 func (c *Client) path(o *outbound) string {
+	if o.pathTemplate != "" {
+		return c.red.String(o.templatePath())
+	}
 	return c.red.String(redact.SafeURL(&url.URL{Path: o.url.Path, RawPath: o.url.RawPath, RawQuery: o.url.RawQuery}))
+}
+
+// templatePath is the request as the spec wrote it: the path template, and
+// each query parameter's template; a parameter the spec did not write (a
+// page number added by pagination) keeps its value, secret-looking names
+// masked.
+func (o *outbound) templatePath() string {
+	q := o.url.Query()
+	if len(q) == 0 {
+		return o.pathTemplate
+	}
+	names := make([]string, 0, len(q))
+	for k := range q {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString(o.pathTemplate)
+	for i, k := range names {
+		if i == 0 {
+			b.WriteByte('?')
+		} else {
+			b.WriteByte('&')
+		}
+		b.WriteString(k)
+		b.WriteByte('=')
+		switch t, ok := o.queryTemplate[k]; {
+		case ok:
+			b.WriteString(t)
+		case redact.IsSecretName(k):
+			b.WriteString("***")
+		default:
+			b.WriteString(q.Get(k))
+		}
+	}
+	return b.String()
 }
 
 // outbound turns a Call into a request: URL joined and queried, headers
@@ -73,12 +117,14 @@ func (c *Client) outbound(call *Call) (*outbound, error) {
 		method = http.MethodGet
 	}
 	return &outbound{
-		method:     method,
-		url:        u,
-		header:     hdr,
-		body:       call.Body,
-		idempotent: call.Idempotent || !isWrite(method),
-		label:      call.Label,
+		method:        method,
+		url:           u,
+		header:        hdr,
+		body:          call.Body,
+		idempotent:    call.Idempotent || !isWrite(method),
+		label:         call.Label,
+		pathTemplate:  call.PathTemplate,
+		queryTemplate: call.QueryTemplate,
 	}, nil
 }
 

@@ -1,8 +1,10 @@
 package wire_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -113,8 +115,10 @@ func TestFlow_ClassifyAfterOnFailureDeliverySecret(t *testing.T) {
 	fs := &flowServer{puts: map[string]map[string]any{}}
 	srv := httptest.NewServer(fs)
 	defer srv.Close()
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	dep, err := wire.OpenDir(dir, wire.LoadOptions{BaseURLs: map[string]string{"api": srv.URL}},
-		wire.Options{StatePath: filepath.Join(t.TempDir(), "s.db"), Secrets: secretsMap{"API_KEY": "k-123"}})
+		wire.Options{StatePath: filepath.Join(t.TempDir(), "s.db"), Secrets: secretsMap{"API_KEY": "k-123"}, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,6 +163,25 @@ func TestFlow_ClassifyAfterOnFailureDeliverySecret(t *testing.T) {
 	}
 	if diff := cmp.Diff(wantCalls, fs.calls); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+	// Logs and stored errors name requests by their templates: no record
+	// id in a URL.
+	all := logs.String()
+	for _, o := range outs {
+		all += o.Error
+	}
+	if !strings.Contains(all, "/people/{.id}") || !strings.Contains(all, "/status/{$record.id}") {
+		t.Errorf("logs do not name the request templates:\n%s", all)
+	}
+	for _, id := range []string{"found", "missing", "broken", "refused", "wbfail"} {
+		for _, p := range []string{"/people/" + id, "/cases/" + id, "/status/" + id} {
+			if strings.Contains(all, p) {
+				t.Errorf("a record id reached the logs or an error: %s", p)
+			}
+		}
+	}
+	if strings.Contains(all, "k-123") {
+		t.Error("the body secret reached the logs")
 	}
 	// The secret reached the server as its value; the state and the
 	// payload hash only ever saw its name.
