@@ -426,3 +426,49 @@ func TestCambodia_DateOfBirthShapes(t *testing.T) {
 		t.Errorf("stored run: %+v %v", runs, err)
 	}
 }
+
+// A decision OSCaR took on a Primero referral whose row no longer matches
+// (its subtype edited in Primero after it was sent) is not taken for a
+// referral from the NGO: no phantom referral_from_oscar row, and the
+// record carries the note oscar_decision_unmatched. Flow 2's decision
+// pipeline reports the decision it cannot apply with its reason.
+func TestCambodia_UnmatchedDecisionIsReported(t *testing.T) {
+	c := khCase(990, []any{khService(uid(990), "counselling_trauma", "referral_to_oscar", "agency-cif")},
+		[]any{khReferral("7e000000-0000-4000-8000-000000000990", uid(990), "agency-cif", "x", "2025-01-02T08:00:00.000Z")})
+	d := start(t, khDir, sandbox.Options{CasesFrom: []map[string]any{c}})
+	d.sync("f1_referrals_to_oscar")
+	d.sb.Primero.Touch(c["id"].(string), map[string]any{"services_section": []any{
+		map[string]any{"unique_id": uid(990), "service_subtype": []any{"counselling_family"}}}})
+	d.acceptAll()
+	var noted bool
+	for _, dec := range d.dryRun("f2_linked_to_primero", engine.SyncOptions{}) {
+		noted = noted || slices.Contains(dec.Notes, "oscar_decision_unmatched")
+	}
+	if !noted {
+		t.Error("no oscar_decision_unmatched note in dry-run")
+	}
+	res := d.sync("f2_linked_to_primero")
+	if res.Counts.Notes["oscar_decision_unmatched"] != 1 {
+		t.Errorf("run notes %v", res.Counts.Notes)
+	}
+	got, _ := d.sb.Primero.CaseByCaseID(c["case_id"].(string))
+	for _, r := range got["services_section"].([]any) {
+		if r.(map[string]any)["service_response_type"] == "referral_from_oscar" {
+			t.Errorf("a phantom referral from OSCaR: %v", r)
+		}
+	}
+}
+
+// Once flow 2 applied a decision, re-reading the client reports it as
+// skipped with the referral's status, not as nothing.
+func TestCambodia_AppliedDecisionHasReason(t *testing.T) {
+	d, _, _ := linkedCase(t)
+	decs := d.dryRun("f2_decisions_to_primero", engine.SyncOptions{Since: "2020-01-01 00:00:00"})
+	var reasons []string
+	for _, dec := range decs {
+		reasons = append(reasons, dec.Reason)
+	}
+	if !slices.Contains(reasons, "referral_accepted") {
+		t.Errorf("decisions %v, want referral_accepted", reasons)
+	}
+}
