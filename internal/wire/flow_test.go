@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -187,5 +188,58 @@ func TestFlow_ClassifyAfterOnFailureDeliverySecret(t *testing.T) {
 	// payload hash only ever saw its name.
 	if k := fs.puts["/cases/found"]["key"]; k != "k-123" {
 		t.Errorf("body key = %v, want the secret's value", k)
+	}
+}
+
+const normalizeSpec = `package flow
+
+connectors: api: {base_url: "http://placeholder.invalid", normalize: {drop_nulls: true}}
+pipelines: p: {
+	source: {connector: "api", path: "/unused", key: ".id"}
+	map: {
+		id: jq: ".id"
+		gone: jq: ".nothing"
+		nested: fields: {kept: const: 1, dropped: jq: ".nothing"}
+	}
+	upsert: {connector: "api", key: ".id", idempotent: true, create: {method: "PUT", path: "/cases/{.id}", body: jq: "."}}
+}
+`
+
+// Dry-run shows the body byte for byte as the connector sends it: the
+// connector's normalize rules applied.
+func TestFlow_DryRunShowsNormalizedBody(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "flow.cue"), []byte(normalizeSpec), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var sent []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		sent, _ = io.ReadAll(r.Body)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	dep, err := wire.OpenDir(dir, wire.LoadOptions{BaseURLs: map[string]string{"api": srv.URL}},
+		wire.Options{StatePath: filepath.Join(t.TempDir(), "s.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dep.Close()
+	recs := []any{map[string]any{"id": "r1"}}
+	var shown []byte
+	_, err = dep.Runner.Sync(context.Background(), "p", engine.SyncOptions{Records: recs, DryRun: func(d engine.Decision) {
+		shown, _ = json.Marshal(d.Request.Body)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dep.Runner.Sync(context.Background(), "p", engine.SyncOptions{Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	if string(shown) != string(sent) || strings.Contains(string(sent), "null") {
+		t.Errorf("dry-run showed %s, the connector sent %s", shown, sent)
 	}
 }
