@@ -233,9 +233,19 @@ func TestThailand_SyncFlow(t *testing.T) {
 		t.Errorf("reasons (-want +got):\n%s", diff)
 	}
 
-	// A second identical press is processed and answered again, and a
-	// Primero update that fails is answered failed.
+	// The very same webhook body again (a person pressing Sync twice,
+	// Primero sending identical bytes): a new request, processed and
+	// answered with one more PATCH.
 	before := h.sb.Primero.Counters().Writes()["update"]
+	h.post(readFixture(t, "primero_sync_webhook_minimal.json"), primero.EventCasePost)
+	h.settle()
+	if got := h.sb.Primero.Counters().Writes()["update"] - before; got != 1 {
+		t.Errorf("identical body again: %d PATCHes, want 1", got)
+	}
+
+	// A second press through Primero is processed and answered again, and
+	// a Primero update that fails is answered failed.
+	before = h.sb.Primero.Counters().Writes()["update"]
 	h.press(sandbox.ThaiCaseMinimal)
 	h.settle()
 	if got := h.sb.Primero.Counters().Writes()["update"] - before; got != 1 {
