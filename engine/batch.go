@@ -22,51 +22,55 @@ var ErrEmptyKey = errors.New("upsert key is empty")
 const leftHash = "left_set"
 
 // pageBatch holds the writes queued for a BatchTarget since the last page
-// commit (see BatchTarget). Records of a page are decided concurrently, so
-// every use of the batch is under mu.
+// commit (see BatchTarget). The batch itself takes concurrent writes; mu
+// guards which batch is current and the keys queued in it.
 type pageBatch struct {
 	bt BatchTarget
 
-	mu    sync.Mutex
-	b     Batch
-	keys  map[string]bool // record keys of the queued writes
-	order []string        // the record key of each queued write, in order
+	mu   sync.Mutex
+	b    Batch
+	keys map[string]bool // record keys of the queued writes
 }
 
-func (pb *pageBatch) upsert(key string, payload map[string]any, v *mapping.Vars) error {
+// current returns the page's batch, starting one when there is none.
+func (pb *pageBatch) current() Batch {
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
 	if pb.b == nil {
 		pb.b, pb.keys = pb.bt.Batch(), map[string]bool{}
 	}
-	if err := pb.b.Upsert(payload, v); err != nil {
+	return pb.b
+}
+
+func (pb *pageBatch) queued(key string) {
+	pb.mu.Lock()
+	pb.keys[key] = true
+	pb.mu.Unlock()
+}
+
+func (pb *pageBatch) upsert(key string, payload map[string]any, v *mapping.Vars) error {
+	if err := pb.current().Upsert(key, payload, v); err != nil {
 		return err
 	}
-	pb.keys[key] = true
-	pb.order = append(pb.order, key)
+	pb.queued(key)
 	return nil
 }
 
 func (pb *pageBatch) remove(key, targetID string) error {
-	pb.mu.Lock()
-	defer pb.mu.Unlock()
-	if pb.b == nil {
-		pb.b, pb.keys = pb.bt.Batch(), map[string]bool{}
-	}
-	if err := pb.b.Remove(targetID); err != nil {
+	if err := pb.current().Remove(key, targetID); err != nil {
 		return err
 	}
-	pb.keys[key] = true
-	pb.order = append(pb.order, key)
+	pb.queued(key)
 	return nil
 }
 
 // flush applies the queued writes. It returns the keys of the writes that
 // failed, each with its error (every key when the whole flush failed).
+// Flush is called between pages, when no record is being decided.
 func (pb *pageBatch) flush(ctx context.Context) (sent bool, failed map[string]error) {
 	pb.mu.Lock()
-	b, keys, order := pb.b, pb.keys, pb.order
-	pb.b, pb.keys, pb.order = nil, nil, nil
+	b, keys := pb.b, pb.keys
+	pb.b, pb.keys = nil, nil
 	pb.mu.Unlock()
 	if b == nil || len(keys) == 0 {
 		return false, nil
@@ -78,9 +82,9 @@ func (pb *pageBatch) flush(ctx context.Context) (sent bool, failed map[string]er
 	failed = map[string]error{}
 	var re *RowErrors
 	if errors.As(err, &re) {
-		for i, rerr := range re.Failed {
-			if i >= 0 && i < len(order) {
-				failed[order[i]] = rerr
+		for k, rerr := range re.Failed {
+			if keys[k] {
+				failed[k] = rerr
 			}
 		}
 		return true, failed

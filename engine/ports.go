@@ -204,16 +204,18 @@ type BatchTarget interface {
 	Batch() Batch
 }
 
-// Batch is one page's queued writes.
+// Batch is one page's queued writes. The records of a page are decided
+// concurrently: Upsert and Remove may be called from several goroutines
+// at once, Flush once they are done.
 type Batch interface {
-	// Upsert queues a write of payload. An error is the record's (a
-	// payload the target cannot take, such as an empty key), and nothing
-	// is queued for it.
-	Upsert(payload map[string]any, v *mapping.Vars) error
-	// Remove queues what the target does with a row whose source record
-	// left the source set (deleted, or flagged), by the id the row was
-	// written under.
-	Remove(targetID string) error
+	// Upsert queues a write of payload for the record key (key, or
+	// key#item). An error is the record's (a payload the target cannot
+	// take, such as an empty key), and nothing is queued for it.
+	Upsert(key string, payload map[string]any, v *mapping.Vars) error
+	// Remove queues what the target does with the row of record key
+	// whose source record left the source set (deleted, or flagged), by
+	// the id the row was written under.
+	Remove(key, targetID string) error
 	// Flush applies the queued writes in one transaction and empties the
 	// batch. A *RowErrors answer applied every write but the ones it
 	// names; any other error applied none.
@@ -222,10 +224,10 @@ type Batch interface {
 
 // RowErrors is a flush that applied every queued write except the ones
 // the target refused (a value a column cannot take): Failed maps each
-// refused write's position in the batch (0-based, in the order Upsert and
-// Remove were called) to its reason. One bad row costs only its record.
+// refused write's record key to its reason. One bad row costs only its
+// record.
 type RowErrors struct {
-	Failed map[int]error
+	Failed map[string]error
 }
 
 func (e *RowErrors) Error() string {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"casesync/engine"
 	"casesync/engine/mapping"
@@ -47,7 +48,7 @@ func (t *target) Update(ctx context.Context, payload map[string]any, v *mapping.
 
 func (t *target) one(ctx context.Context, payload map[string]any, v *mapping.Vars) (engine.Written, error) {
 	b := t.Batch()
-	if err := b.Upsert(payload, v); err != nil {
+	if err := b.Upsert("", payload, v); err != nil {
 		return engine.Written{}, err
 	}
 	if err := b.Flush(ctx); err != nil {
@@ -91,20 +92,30 @@ func (t *target) keyID(payload map[string]any) (string, error) {
 // Batch starts a page's batch.
 func (t *target) Batch() engine.Batch { return &batch{t: t} }
 
-// op is one queued write: an upsert of row, or what on_leave does to the
-// row whose id is id.
+// op is one queued write for record key: an upsert of row, or what
+// on_leave does to the row whose id is id.
 type op struct {
+	key    string
 	row    map[string]any
 	remove bool
 	id     string
 }
 
+// batch takes writes from the page's concurrent records: mu guards ops
+// only, so values are converted outside it.
 type batch struct {
 	t   *target
+	mu  sync.Mutex
 	ops []op
 }
 
-func (b *batch) Upsert(payload map[string]any, _ *mapping.Vars) error {
+func (b *batch) add(o op) {
+	b.mu.Lock()
+	b.ops = append(b.ops, o)
+	b.mu.Unlock()
+}
+
+func (b *batch) Upsert(key string, payload map[string]any, _ *mapping.Vars) error {
 	id, err := b.t.keyID(payload)
 	if err != nil {
 		return err
@@ -117,15 +128,15 @@ func (b *batch) Upsert(payload map[string]any, _ *mapping.Vars) error {
 		}
 		row[k] = bv
 	}
-	b.ops = append(b.ops, op{row: row, id: id})
+	b.add(op{key: key, row: row, id: id})
 	return nil
 }
 
-func (b *batch) Remove(targetID string) error {
+func (b *batch) Remove(key, targetID string) error {
 	if b.t.spec.OnLeave != "delete" && b.t.spec.OnLeave != "flag" {
 		return fmt.Errorf("on_leave is %q: rows are kept", b.t.spec.OnLeave)
 	}
-	b.ops = append(b.ops, op{remove: true, id: targetID})
+	b.add(op{key: key, remove: true, id: targetID})
 	return nil
 }
 
@@ -148,8 +159,10 @@ func bindValue(v any) (any, error) {
 // written again one row at a time, each behind a savepoint, so the rows
 // it refuses fail alone (*engine.RowErrors) and the others are written.
 func (b *batch) Flush(ctx context.Context) error {
+	b.mu.Lock()
 	ops := b.ops
 	b.ops = nil
+	b.mu.Unlock()
 	if len(ops) == 0 {
 		return nil
 	}
@@ -238,14 +251,14 @@ func (t *target) writeAll(ctx context.Context, d dialect, tx *stdsql.Tx, ops []o
 // whole was refused for a value: the refused rows fail, the rest commit.
 func (t *target) isolate(ctx context.Context, c *conn, ops []op, batchErr error) error {
 	name := t.pl.Upsert.Connector
-	failed := map[int]error{}
+	failed := map[string]error{}
 	err := t.inTx(ctx, c, func(tx *stdsql.Tx) error {
-		for i, o := range ops {
+		for _, o := range ops {
 			if _, err := tx.ExecContext(ctx, "SAVEPOINT casesync_row"); err != nil {
 				return err
 			}
 			if err := t.writeAll(ctx, c.d, tx, []op{o}); err != nil {
-				failed[i] = dbError(name, "write "+t.spec.Table, err)
+				failed[o.key] = dbError(name, "write "+t.spec.Table, err)
 				if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT casesync_row"); err != nil {
 					return err
 				}

@@ -30,7 +30,7 @@ func (b *batch) table() (string, *engine.SQLUpsertSpec) {
 	return s.Table, s
 }
 
-func (b *batch) Upsert(payload map[string]any, v *mapping.Vars) error {
+func (b *batch) Upsert(_ string, payload map[string]any, v *mapping.Vars) error {
 	table, s := b.table()
 	for _, k := range s.Key {
 		// As the connector: a row with an empty key would merge every such
@@ -43,7 +43,7 @@ func (b *batch) Upsert(payload map[string]any, v *mapping.Vars) error {
 	return nil
 }
 
-func (b *batch) Remove(targetID string) error {
+func (b *batch) Remove(_, targetID string) error {
 	table, s := b.table()
 	method := "DELETE"
 	if s.OnLeave == "flag" {
