@@ -37,7 +37,7 @@ type database struct {
 	pg bool
 }
 
-func sqliteDB(t *testing.T) database {
+func sqliteDB(t testing.TB) database {
 	path := filepath.Join(t.TempDir(), "people.db")
 	db, err := stdsql.Open("sqlite", path)
 	if err != nil {
@@ -47,7 +47,7 @@ func sqliteDB(t *testing.T) database {
 	return database{dsn: "sqlite:" + path, db: db}
 }
 
-func postgresDB(t *testing.T) database {
+func postgresDB(t testing.TB) database {
 	dsn := testenv.PostgresDSN(t)
 	db, err := stdsql.Open("pgx", dsn)
 	if err != nil {
@@ -59,7 +59,7 @@ func postgresDB(t *testing.T) database {
 
 var databases = []struct {
 	name string
-	open func(*testing.T) database
+	open func(testing.TB) database
 }{
 	{"sqlite", sqliteDB},
 	{"postgres", postgresDB},
