@@ -46,6 +46,10 @@ Scenarios:
                (latency 0)
   incremental  a rerun with nothing changed: listing requests and writes
                counted at the fakes, and its wall time
+  sql          specs/cambodia-ona from N fake Primero cases into a database
+               (--postgres DSN, default $CASESYNC_TEST_POSTGRES_DSN, else
+               SQLite): rows written (counted by the database) per second of
+               the engine process's wall time, and its peak memory
   inbox        durable webhook acceptance (see BenchmarkInbox in internal/daemon)
 
 The engine runs as a child process (this same binary) so its memory is not
@@ -71,6 +75,7 @@ type benchFlags struct {
 	pipeline    string
 	casesFrom   string
 	cpuProfile  string
+	postgres    string
 }
 
 func (a *app) benchCmd() *cobra.Command {
@@ -82,6 +87,7 @@ func (a *app) benchCmd() *cobra.Command {
 		Example: `  engine bench --scenario mapping --cases 2000
   engine bench --scenario e2e --cases 300 --latency 5ms
   engine bench --scenario incremental --cases 300
+  engine bench --scenario sql --cases 10000,100000 --postgres postgres://user@127.0.0.1:5432/db
 
   # Your own (invented or exported) cases instead of synthetic ones
   engine bench --cases-from docs/examples/primero-cases.json --scenario mapping`,
@@ -91,7 +97,8 @@ func (a *app) benchCmd() *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.scenario, "scenario", "all", "mapping, e2e, memory, incremental or all")
+	fl.StringVar(&f.scenario, "scenario", "all", "mapping, e2e, memory, incremental, sql or all")
+	fl.StringVar(&f.postgres, "postgres", os.Getenv("CASESYNC_TEST_POSTGRES_DSN"), "sql scenario: PostgreSQL DSN to write into (a schema of its own, dropped after); empty measures SQLite")
 	fl.StringVar(&f.cases, "cases", "1000,10000", "comma-separated case counts")
 	fl.DurationVar(&f.latency, "latency", 20*time.Millisecond, "per-request latency of every fake in e2e")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the engine process (the child running engine sync) to this file; read it with go tool pprof")
@@ -189,7 +196,7 @@ func (a *app) bench(ctx context.Context, f benchFlags, cmd *cobra.Command) error
 		return nil
 	}
 	switch f.scenario {
-	case "all", "mapping", "e2e", "memory", "incremental":
+	case "all", "mapping", "e2e", "memory", "incremental", "sql":
 	case "inbox":
 		fmt.Fprintln(e.w, "inbox: run  go test -run '^$' -bench Inbox ./internal/daemon  (durable acceptance is measured there)")
 		return nil
@@ -199,7 +206,7 @@ func (a *app) bench(ctx context.Context, f benchFlags, cmd *cobra.Command) error
 	for _, s := range []struct {
 		name string
 		fn   func(context.Context, *engine.Plan) error
-	}{{"mapping", e.mapping}, {"e2e", e.e2e}, {"memory", e.memory}, {"incremental", e.incremental}} {
+	}{{"mapping", e.mapping}, {"e2e", e.e2e}, {"memory", e.memory}, {"incremental", e.incremental}, {"sql", e.sqlTarget}} {
 		if err := run(s.name, s.fn); err != nil {
 			return err
 		}
@@ -312,10 +319,27 @@ type childResult struct {
 	cpu time.Duration
 }
 
-// child runs `engine sync` in a child process against sb.
+// child runs `engine sync` of the benched pipeline in a child process
+// against sb.
 func (e *benchEnv) child(ctx context.Context, sb *sandbox.Sandbox, plan *engine.Plan, statePath string) (*childResult, error) {
+	return e.childWith(ctx, sb, plan, statePath, childOpts{dir: e.dir, pipeline: e.pipeline})
+}
+
+// childOpts say which deployment and pipeline a child runs: chain also
+// runs the pipelines chained after it; env adds variables (a secret the
+// sandbox does not have).
+type childOpts struct {
+	dir, pipeline string
+	chain         bool
+	env           []string
+}
+
+func (e *benchEnv) childWith(ctx context.Context, sb *sandbox.Sandbox, plan *engine.Plan, statePath string, o childOpts) (*childResult, error) {
 	memPath := statePath + ".mem.json"
-	args := []string{"sync", e.pipeline, "--specs", e.dir, "--state", statePath, "--no-chain", "--log-level", "error"}
+	args := []string{"sync", o.pipeline, "--specs", o.dir, "--state", statePath, "--log-level", "error"}
+	if !o.chain {
+		args = append(args, "--no-chain")
+	}
 	for name := range plan.Connectors {
 		if u, ok := sb.URLs[name]; ok {
 			args = append(args, "--base-url", name+"="+u)
@@ -334,7 +358,7 @@ func (e *benchEnv) child(ctx context.Context, sb *sandbox.Sandbox, plan *engine.
 			env = append(env, n+"="+v)
 		}
 	}
-	cmd.Env = env
+	cmd.Env = append(env, o.env...)
 	before := fakeRequests(sb)
 	servedBefore := fakeServed(sb)
 	wb := fakeWrites(sb)

@@ -85,12 +85,17 @@ func createDemoDB(path, schema string, sb *sandbox.Sandbox) error {
 	if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'locations_lookup'`).Scan(&n); err != nil || n == 0 {
 		return err
 	}
-	return seedLocations(db, sb)
+	return seedLocations(db, sb, false)
 }
 
 // seedLocations fills locations_lookup with the fake Primero's districts,
 // by the code Primero stores (no leading zero) and the NCDD codes with it.
-func seedLocations(db *sql.DB, sb *sandbox.Sandbox) error {
+// dollar: the database numbers its parameters ($1, PostgreSQL).
+func seedLocations(db *sql.DB, sb *sandbox.Sandbox, dollar bool) error {
+	insert := `INSERT INTO locations_lookup (code, province, province_code, district, district_code) VALUES (?, ?, ?, ?, ?)`
+	if dollar {
+		insert = `INSERT INTO locations_lookup (code, province, province_code, district, district_code) VALUES ($1, $2, $3, $4, $5)`
+	}
 	locs := sb.Primero.Locations()
 	names := map[string]string{}
 	for _, l := range locs {
@@ -106,8 +111,7 @@ func seedLocations(db *sql.DB, sb *sandbox.Sandbox) error {
 			continue
 		}
 		province := fmt.Sprintf("%02s", l.Parent)
-		if _, err := tx.Exec(`INSERT INTO locations_lookup (code, province, province_code, district, district_code) VALUES (?, ?, ?, ?, ?)`,
-			l.Code, names[l.Parent], province, l.Name, province+l.Code[len(l.Parent):]); err != nil {
+		if _, err := tx.Exec(insert, l.Code, names[l.Parent], province, l.Name, province+l.Code[len(l.Parent):]); err != nil {
 			return err
 		}
 	}
