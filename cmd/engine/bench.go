@@ -87,7 +87,10 @@ func (a *app) benchCmd() *cobra.Command {
 		Example: `  engine bench --scenario mapping --cases 2000
   engine bench --scenario e2e --cases 300 --latency 5ms
   engine bench --scenario incremental --cases 300
-  engine bench --scenario sql --cases 10000,100000 --postgres postgres://user@127.0.0.1:5432/db
+
+  # The ONA dashboard deployment into a database: PostgreSQL from --postgres
+  # or $CASESYNC_TEST_POSTGRES_DSN (.ci/postgres.sh starts one), else SQLite
+  engine bench --scenario sql --cases 2000
 
   # Your own (invented or exported) cases instead of synthetic ones
   engine bench --cases-from docs/examples/primero-cases.json --scenario mapping`,
