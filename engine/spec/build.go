@@ -700,6 +700,9 @@ func (b *builder) source(at []string, ps engine.PipelineSpec, p *engine.Pipeline
 	if p.Source.NoListing && ps.Trigger.Inbox == nil {
 		b.problem(append(sat, "listing"), "bad-value", "a source without a listing needs trigger.inbox: nothing else would bring it records")
 	}
+	if p.Source.NoListing && len(ps.Trigger.After) > 0 {
+		b.problem(append(at, "trigger", "after"), "bad-value", "the source has no listing (source.listing: false), so a chained run would have nothing to read")
+	}
 	if p.Source.NoListing && ps.Trigger.Cron != "" {
 		b.problem(append(at, "trigger", "cron"), "bad-value", "the source has no listing (source.listing: false), so a cron run would have nothing to read")
 	}

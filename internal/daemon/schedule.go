@@ -85,6 +85,15 @@ func (d *Daemon) Trigger(pipeline, trigger string, wait bool) error {
 		return ErrStopping
 	}
 	s := d.slot(pipeline)
+	if p.Source.NoListing {
+		// Nothing to list: a trigger processes the deliveries waiting in
+		// the pipeline's inbox, which its worker does.
+		select {
+		case s.inbox <- struct{}{}:
+		default:
+		}
+		return nil
+	}
 	if s.tryLock() {
 		if err := d.spawn(func() { d.runHolding(s, trigger) }); err != nil {
 			s.unlock()
