@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"casesync/engine"
+	"casesync/engine/spec"
 	"casesync/internal/sandbox"
 )
 
@@ -97,5 +99,54 @@ func TestDryRun_MergedRowsDiffByKey(t *testing.T) {
 	table := run("dry-run", "f2_linked_to_primero")
 	if strings.Count(table, "+ new row") != 1 {
 		t.Errorf("table: want one new row:\n%s", table)
+	}
+}
+
+// A map field's own merge_key wins over the connector's; rows are paired
+// by it at any position, a changed field of a kept row shows as a change,
+// an appended row as one added row, and an array without the key (or not
+// of objects) is compared by position.
+func TestPreviewer_DiffByFieldMergeKey(t *testing.T) {
+	before := map[string]any{
+		"rows":  []any{map[string]any{"id": "a", "v": 1.0}, map[string]any{"id": "b", "v": 2.0}},
+		"other": []any{map[string]any{"unique_id": "x", "v": 1.0}},
+		"tags":  []any{"p", "q"},
+	}
+	payload := map[string]any{
+		"rows":  []any{map[string]any{"id": "b", "v": 3.0}, map[string]any{"id": "c", "v": 4.0}},
+		"other": []any{map[string]any{"unique_id": "x", "v": 1.0}},
+		"tags":  []any{"p", "r"},
+	}
+	var buf strings.Builder
+	p := &previewer{w: &buf, keys: mergeKeys{fields: map[string]string{"rows": "id"}, def: "unique_id"}}
+	p.diff([]engine.Decision{{RecordKey: "k", Action: engine.ActionUpdated, Before: before, Payload: payload,
+		Request: &engine.CallPreview{Method: "PATCH", Path: "/x"}}})
+	got := buf.String()
+	for _, want := range []string{
+		"- rows[id=b].v: 2\n+ rows[id=b].v: 3\n",
+		`+ rows[id=c]: {"id":"c","v":4}` + "\n",
+		"- tags[1]: \"q\"\n+ tags[1]: \"r\"\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("diff lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "rows[id=a]") || strings.Contains(got, "other[") || strings.Contains(got, "rows[0]") {
+		t.Errorf("an untouched or kept row shows:\n%s", got)
+	}
+}
+
+// lib/primero declares Primero's merge key on the connector; a pipeline
+// writing to Primero diffs by it.
+func TestMergeKeysOf_ShippedSpec(t *testing.T) {
+	plan, err := spec.Load("../../specs/cambodia", spec.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := mergeKeysOf(plan, plan.Pipelines["f2_linked_to_primero"]); k.of("services_section") != "unique_id" {
+		t.Errorf("f2_linked_to_primero: merge key %+v", k)
+	}
+	if k := mergeKeysOf(plan, plan.Pipelines["f1_referrals_to_oscar"]); k.of("services") != "" {
+		t.Errorf("an OSCaR body has a merge key: %+v", k)
 	}
 }
