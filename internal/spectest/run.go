@@ -56,12 +56,18 @@ type Diff struct {
 	// Field names the map field that produced the value and its spec
 	// position, when the path is inside a request body.
 	Field string
+	// Error, on a record's last diff, is what its outcomes failed with
+	// (naming the field and spec position of a mapping failure).
+	Error string
 }
 
 func (d Diff) String() string {
 	s := fmt.Sprintf("%s: %s: want %s, got %s", d.Record, d.Path, d.Want, d.Got)
 	if d.Field != "" {
 		s += "\n      " + d.Field
+	}
+	if d.Error != "" {
+		s += "\n    " + d.Record + " failed with: " + d.Error
 	}
 	return s
 }
@@ -187,7 +193,7 @@ func expectOf(p *engine.Pipeline, key string, outs []engine.Outcome, rem *remote
 				}
 			}
 		}
-		if o.Error != "" {
+		if o.Error != "" && o.Reason != "waits_for_item" {
 			errs = append(errs, o.RecordKey+": "+o.Error)
 		}
 		return e
@@ -256,9 +262,7 @@ func compare(p *engine.Pipeline, res *Result) []Diff {
 			ds[i].Field = fieldAt(p, ds[i].Path)
 		}
 		if len(ds) > 0 {
-			if e := res.Errors[key]; e != "" {
-				ds[len(ds)-1].Field = strings.TrimSpace(ds[len(ds)-1].Field + "\n      error: " + e)
-			}
+			ds[len(ds)-1].Error = res.Errors[key]
 		}
 		out = append(out, ds...)
 	}
