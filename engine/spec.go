@@ -1,6 +1,6 @@
 package engine
 
-// The types below mirror schemas/pipeline.cue field for field. The loader
+// The types below mirror specs/lib/schema/pipeline.cue field for field. The loader
 // decodes a unified spec into them with unknown fields disallowed, so a field
 // added to the schema and forgotten here fails a test instead of being
 // silently ignored.

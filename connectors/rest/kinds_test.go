@@ -16,9 +16,9 @@ import (
 
 // The auth and pagination tables must name exactly the schema's kinds:
 // the fields of engine.AuthSpec / engine.PaginationSpec, and the variants
-// of #Auth / #Pagination in schemas/pipeline.cue.
+// of #Auth / #Pagination in specs/lib/schema/pipeline.cue.
 func TestKinds_MatchSchema(t *testing.T) {
-	schema, err := os.ReadFile("../../schemas/pipeline.cue")
+	schema, err := os.ReadFile("../../specs/lib/schema/pipeline.cue")
 	if err != nil {
 		t.Fatal(err)
 	}

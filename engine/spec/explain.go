@@ -14,8 +14,6 @@ import (
 	"cuelang.org/go/cue/load"
 	"cuelang.org/go/cue/parser"
 	"cuelang.org/go/cue/token"
-
-	"casesync/schemas"
 )
 
 // A schema error's code and message come from the error's path and from
@@ -524,7 +522,7 @@ func (l *loader) mergeConflicts(ps Problems) Problems {
 // isUserFile: a position in a deployment or library file, not in the
 // embedded schema (nor CUE's "-" for text without a file).
 func (l *loader) isUserFile(p token.Pos) bool {
-	return p.Filename() != "" && !strings.HasPrefix(p.Filename(), "-") && p.Filename() != schemas.Filename
+	return p.Filename() != "" && !strings.HasPrefix(p.Filename(), "-") && !l.isSchema(p.Filename())
 }
 
 func dedupe(xs []string) []string {
@@ -544,7 +542,7 @@ func dedupe(xs []string) []string {
 // import, a reference).
 func (l *loader) nodeAt(ps []token.Pos) ast.Node {
 	for _, p := range ps {
-		if !p.IsValid() || p.Filename() == schemas.Filename {
+		if !p.IsValid() || l.isSchema(p.Filename()) {
 			continue
 		}
 		f := l.parsed(p.Filename())

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
@@ -138,6 +139,55 @@ type loader struct {
 	// a broken part are not reported again as unknown.
 	broken   map[string]bool
 	errPaths [][]string
+	// schemaCopy is the schema's path in the deployment's CUE module
+	// (overlaid with the engine's own): its positions are the schema's.
+	schemaCopy string
+}
+
+// schemaStandIn is the schema package with every definition accepting
+// anything, keeping #Deployment's field names so a deployment's
+// `pipelines: schema.#Deployment.pipelines` still resolves.
+var schemaStandIn = sync.OnceValue(func() []byte {
+	f, err := parser.ParseFile(schemas.Filename, schemas.Pipeline, parser.ParseComments)
+	if err != nil {
+		panic(fmt.Sprintf("embedded schema: %v", err))
+	}
+	var b strings.Builder
+	b.WriteString("package " + f.PackageName() + "\n")
+	for _, d := range f.Decls {
+		fd, ok := d.(*ast.Field)
+		if !ok {
+			continue
+		}
+		name, _, _ := ast.LabelName(fd.Label)
+		st, isStruct := fd.Value.(*ast.StructLit)
+		if name != "#Deployment" || !isStruct {
+			b.WriteString(name + ": _\n")
+			continue
+		}
+		b.WriteString(name + ": {\n")
+		for _, e := range st.Elts {
+			if f, ok := e.(*ast.Field); ok {
+				n, _, _ := ast.LabelName(f.Label)
+				// An open struct, not _: a value selected from a
+				// definition is closed, and would refuse the defaults
+				// the engine's schema adds.
+				v := "_"
+				if _, ok := f.Value.(*ast.StructLit); ok {
+					v = "{...}"
+				}
+				b.WriteString("\t" + strconv.Quote(n) + ": " + v + "\n")
+			}
+		}
+		b.WriteString("\t...\n}\n")
+	}
+	return []byte(b.String())
+})
+
+// isSchema reports whether a file name is the schema's, embedded or the
+// module's overlaid copy.
+func (l *loader) isSchema(name string) bool {
+	return name == schemas.Filename || (l.schemaCopy != "" && name == l.schemaCopy)
 }
 
 func newLoader(dir string, opts Options) (*loader, error) {
@@ -160,8 +210,8 @@ func newLoader(dir string, opts Options) (*loader, error) {
 }
 
 func (l *loader) rel(file string) string {
-	if file == "" || file == schemas.Filename {
-		return file
+	if file == "" || l.isSchema(file) {
+		return schemas.Filename
 	}
 	// A shared library beside the deployment renders as ../lib/...: a path
 	// relative to the working directory, never an absolute temp path.
@@ -227,7 +277,17 @@ func (l *loader) load() *engine.Plan {
 		return nil
 	}
 	ctx := cuecontext.New()
-	insts := load.Instances([]string{"."}, &load.Config{Dir: l.dir})
+	cfg := &load.Config{Dir: l.dir}
+	if mod := l.moduleRoot(); mod != "" {
+		// A deployment may import the module's copy of the schema, so cue
+		// vet and editors apply it. The engine reads a stand-in instead:
+		// its own schema is unified below, where every mistake is
+		// explained in the spec's words, and a stale copy can neither
+		// loosen nor tighten the language this engine checks.
+		l.schemaCopy = filepath.Join(mod, filepath.FromSlash(schemas.Path))
+		cfg.Overlay = map[string]load.Source{l.schemaCopy: load.FromBytes(schemaStandIn())}
+	}
+	insts := load.Instances([]string{"."}, cfg)
 	if len(insts) == 0 {
 		l.add(token.NoPos, "", "load", "nothing to load in %s", l.rel(l.dir))
 		return nil
@@ -759,12 +819,12 @@ func cleanMsg(m string) string {
 // any file but the schema (a shared library), else none.
 func (l *loader) userPos(ps []token.Pos, path string) token.Pos {
 	for _, p := range ps {
-		if p.IsValid() && p.Filename() != schemas.Filename && filepath.Dir(p.Filename()) == l.dir {
+		if p.IsValid() && !l.isSchema(p.Filename()) && filepath.Dir(p.Filename()) == l.dir {
 			return p
 		}
 	}
 	for _, p := range ps {
-		if p.IsValid() && p.Filename() != schemas.Filename {
+		if p.IsValid() && !l.isSchema(p.Filename()) {
 			return p
 		}
 	}

@@ -15,7 +15,7 @@ import (
 	"casesync/schemas"
 )
 
-// TestSchema_GoTypesMatch walks schemas/pipeline.cue from #Deployment and
+// TestSchema_GoTypesMatch walks specs/lib/schema/pipeline.cue from #Deployment and
 // engine.DeploymentSpec side by side and compares the field names of every
 // struct both ways: a field in the schema that Go forgot would be dropped
 // by a lenient decode, and a Go field the schema lacks can never be set.
