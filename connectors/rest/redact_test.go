@@ -177,3 +177,33 @@ func TestRedaction_SecretInQuery(t *testing.T) {
 		}
 	}
 }
+
+// A remote's error that quotes the record (a name, a date of birth, an
+// e-mail) keeps only what it says about the request: the failure stored,
+// logged and shown carries no personal data (issue 16 item 7).
+func TestRemoteErrorTextIsScrubbed(t *testing.T) {
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 422, map[string]any{"errors": []any{map[string]any{
+			"status": 422, "resource": "/api/v2/cases",
+			"message": `Client "Sokha Chan" born 2014-02-01 (sokha@example.org) already exists`,
+		}}})
+	})
+	var logs syncBuffer
+	c, _ := newClient(t, connector(srv.URL), secretMap{}, func(o *rest.Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	_, err := c.Do(context.Background(), &rest.Call{Method: "POST", Path: "/api/v2/cases", Body: map[string]any{"name": "x"}})
+	if err == nil {
+		t.Fatal("want the 422")
+	}
+	if !strings.Contains(err.Error(), "status 422") || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("error %q lost what the remote said about the request", err)
+	}
+	for _, out := range []string{err.Error(), fmt.Sprintf("%+v", err), logs.String()} {
+		for _, pii := range []string{"Sokha", "Chan", "2014", "sokha@"} {
+			if strings.Contains(out, pii) {
+				t.Errorf("%q is in %q", pii, out)
+			}
+		}
+	}
+}

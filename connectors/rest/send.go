@@ -284,7 +284,9 @@ func (c *Client) response(o *outbound, resp *http.Response, body io.Reader, gen 
 	}
 
 	raw, _ := io.ReadAll(io.LimitReader(body, maxErrorBody))
-	re.Msg = c.red.String(serverMessage(st, resp.Header.Get("Content-Type"), raw))
+	// Remote text may quote the record (a name, a date of birth): only what
+	// ScrubRemote keeps is stored, logged or shown (issue 16 item 7).
+	re.Msg = c.red.String(engine.ScrubRemote(serverMessage(st, resp.Header.Get("Content-Type"), raw)))
 	if v, err := decodeJSON(bytes.NewReader(raw)); err == nil {
 		re.Body = v
 	}
