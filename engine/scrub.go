@@ -90,7 +90,9 @@ func tokenize(s string) []string {
 	return out
 }
 
-func wordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || unicode.IsMark(r) }
+func wordRune(r rune) bool {
+	return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || unicode.IsMark(r)
+}
 
 func isWord(tok string) bool {
 	for _, r := range tok {
