@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"casesync/engine/mapping"
 )
@@ -131,7 +132,7 @@ func (s *selector) choose(ctx context.Context, rec any, kn *Known) (*selected, [
 		return nil, sel.mark([]Outcome{ru.fail(key, sel.cursor, "not_an_object", ClassData, fmt.Errorf("source record is not an object"))})
 	}
 	sel.rec = m
-	sel.delivery = ru.deliveryOf(key)
+	sel.delivery = withOwnWrite(ru.deliveryOf(key), kn.Records[key])
 	fv := *ru.vars
 	fv.Delivery = sel.delivery
 	env := mapping.ExprEnvFor(m, &fv)
@@ -230,4 +231,31 @@ func keyDigest(key string) [16]byte {
 	var d [16]byte
 	copy(d[:], sum[:16])
 	return d
+}
+
+// withOwnWrite adds own_write_age to a delivery: the seconds between the
+// engine's last write of this record by this pipeline and the delivery's
+// arrival (0 when the delivery came first, as an echo of a write whose page
+// had not committed yet can), or null when the pipeline never wrote it.
+// It is how a filter recognises the echo a target sends back after the
+// engine's own write. The delivery given is never modified.
+func withOwnWrite(delivery any, last RecordState) any {
+	d, ok := delivery.(map[string]any)
+	if !ok {
+		return delivery
+	}
+	out := make(map[string]any, len(d)+1)
+	for k, v := range d {
+		out[k] = v
+	}
+	out["own_write_age"] = nil
+	if last.Action != ActionCreated && last.Action != ActionUpdated || last.UpdatedAt.IsZero() {
+		return out
+	}
+	received, err := time.Parse(time.RFC3339Nano, ScalarString(d["received"]))
+	if err != nil {
+		return out
+	}
+	out["own_write_age"] = max(received.Sub(last.UpdatedAt).Seconds(), 0)
+	return out
 }

@@ -233,10 +233,27 @@ func TestThailand_SyncFlow(t *testing.T) {
 		t.Errorf("reasons (-want +got):\n%s", diff)
 	}
 
+	// A receiver subscribed with one URL for every event gets deliveries
+	// with no event: the one that comes right after the engine's own
+	// PATCH of the case is its echo, dropped from the engine's record of
+	// its writes, and nothing is written.
+	before := h.sb.Primero.Counters().Writes()["update"]
+	st, err := h.in.Post(ctx(t), thaiInbox, http.Header{"X-Api-Key": {h.key}}, readFixture(t, "primero_sync_webhook_minimal.json"))
+	if err != nil || st != http.StatusAccepted {
+		t.Fatalf("post without event: %d %v", st, err)
+	}
+	h.settle()
+	if got := h.sb.Primero.Counters().Writes()["update"] - before; got != 0 {
+		t.Errorf("an event-less delivery right after the engine's PATCH wrote %d times, want 0 (own echo)", got)
+	}
+	if res := h.in.Results(); res[len(res)-1].Reasons["own_echo"] != 1 {
+		t.Errorf("last run's reasons %v, want own_echo 1", res[len(res)-1].Reasons)
+	}
+
 	// The very same webhook body again (a person pressing Sync twice,
 	// Primero sending identical bytes): a new request, processed and
 	// answered with one more PATCH.
-	before := h.sb.Primero.Counters().Writes()["update"]
+	before = h.sb.Primero.Counters().Writes()["update"]
 	h.post(readFixture(t, "primero_sync_webhook_minimal.json"), primero.EventCasePost)
 	h.settle()
 	if got := h.sb.Primero.Counters().Writes()["update"] - before; got != 1 {

@@ -165,6 +165,9 @@ func (d *Daemon) inboxItem(ctx context.Context, p *engine.Pipeline, body []byte,
 		return item, err
 	}
 	item.RecordKey = key
+	// When it came: filters compare it with the engine's own last write
+	// of the record (delivery.own_write_age).
+	delivery["received"] = d.cfg.Clock.Now().UTC().Format(time.RFC3339Nano)
 	if item.Delivery, err = json.Marshal(delivery); err != nil {
 		return item, err
 	}
