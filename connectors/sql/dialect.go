@@ -22,7 +22,21 @@ type dialect struct {
 func dialectFor(dsn string) (dialect, error) {
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		return dialect{name: "postgres", driver: "pgx", dsn: dsn, dollar: true, maxParams: 65535}, nil
+		u, err := url.Parse(dsn)
+		if err != nil {
+			// Not the DSN's text: it holds the password.
+			return dialect{}, fmt.Errorf("the postgres DSN is not a URL")
+		}
+		q := u.Query()
+		if !q.Has("default_query_exec_mode") {
+			// A page's INSERT has as many rows as the page wrote, so its
+			// text differs from page to page: pgx's default would keep a
+			// prepared statement for each, on every connection. exec sends
+			// each once, its values still bound parameters.
+			q.Set("default_query_exec_mode", "exec")
+			u.RawQuery = q.Encode()
+		}
+		return dialect{name: "postgres", driver: "pgx", dsn: u.String(), dollar: true, maxParams: 65535}, nil
 	case strings.HasPrefix(dsn, "sqlite:"):
 		path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//")
 		query := ""

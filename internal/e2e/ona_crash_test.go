@@ -40,14 +40,15 @@ func TestONA_CrashSafety(t *testing.T) {
 	bin := runnerBuildEngine(t)
 	root := testenv.RepoRoot(t)
 	seed := sandbox.Options{Cases: 1200, Seed: 7}
-	// 1200 cases are three pages of ona_cases and three of ona_services,
-	// which the process runs after it; points count within one process,
-	// and a page written before the crash is read again by the next. So:
-	// cases page 2 mid-way; cases page 2 written, not committed; cases page
-	// 2 written again and killed before its commit; services page 2
-	// written, not committed (cases completes first); services page 2
-	// mid-way; services page 2 committed, the window not yet moved.
-	points := []string{"mid-page:700", "after-write:1", "before-commit:2", "after-write:4", "mid-page:600", "after-commit:2"}
+	// 1200 cases are five pages (250 a page) of ona_cases and five of
+	// ona_services, which the process runs after it; points count within
+	// one process, and a page written but not committed before a crash is
+	// read and written again by the next. So: cases page 3 mid-way; cases
+	// page 3 written, not committed; page 3 written again and killed before
+	// its commit; cases page 5 written, not committed; then ona_services
+	// (cases done): page 3 mid-way, page 2 committed with the window not
+	// yet moved.
+	points := []string{"mid-page:700", "after-write:1", "before-commit:2", "after-write:3", "mid-page:600", "after-commit:2"}
 	dbs := []struct {
 		name string
 		open func(*testing.T) (dsn string, db *sql.DB)
