@@ -245,3 +245,55 @@ func TestTarget_RefusedRowFailsAlone(t *testing.T) {
 		})
 	}
 }
+
+// TestTarget_LeaveFlagged: with on_leave flag, a person who is disabled
+// keeps their row with the flag column set, and comes back unflagged.
+func TestTarget_LeaveFlagged(t *testing.T) {
+	for _, tc := range databases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := tc.open(t)
+			d.setup(t)
+			d.exec(t, "DROP TABLE dst")
+			d.exec(t, `CREATE TABLE dst (person_id TEXT PRIMARY KEY, name TEXT, age INTEGER, label TEXT, gone BOOLEAN NOT NULL DEFAULT FALSE)`)
+			d.person(t, "p1", "Ana", 9, "a", 1, 1)
+			d.person(t, "p2", "Bo", 12, "b", 1, 2)
+			plan, err := spec.Load("testdata/people-flag", spec.Options{Cwd: "."})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := &clock{t: time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC)}
+			dep, err := wire.Open(plan, wire.Options{StatePath: filepath.Join(t.TempDir(), "state.db"), Secrets: secrets{"DB_DSN": d.dsn}, Clock: c})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { dep.Close() })
+			flags := func() string {
+				var out []string
+				r, err := d.db.Query("SELECT person_id, CASE WHEN gone THEN 'gone' ELSE 'here' END FROM dst ORDER BY person_id")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer r.Close()
+				for r.Next() {
+					var id, g string
+					r.Scan(&id, &g)
+					out = append(out, id+" "+g)
+				}
+				return strings.Join(out, ", ")
+			}
+			sync(t, dep)
+			d.person(t, "p2", "Bo", 12, "b", 0, 70)
+			c.t = c.t.Add(time.Hour)
+			sync(t, dep)
+			if got := flags(); got != "p1 here, p2 gone" {
+				t.Errorf("after disabling p2: %s, want p1 here, p2 gone", got)
+			}
+			d.person(t, "p2", "Bo", 13, "b", 1, 71)
+			c.t = c.t.Add(time.Hour)
+			sync(t, dep)
+			if got := flags(); got != "p1 here, p2 here" {
+				t.Errorf("after enabling p2 again: %s, want both here", got)
+			}
+		})
+	}
+}
