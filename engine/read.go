@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -251,6 +252,8 @@ func (rd *reader) retries(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: read retry queue: %w", ru.p.Name, err)
 	}
+	// Pushed records ran from their kept body (pushedRetries).
+	due = slices.DeleteFunc(due, func(it RetryItem) bool { return len(it.Body) > 0 })
 	if len(due) == 0 {
 		return nil
 	}

@@ -118,6 +118,10 @@ type SyncOptions struct {
 	// source record key: filters, mappings and after-steps read them as
 	// delivery / $delivery (id, event, query, headers).
 	Deliveries map[string]any
+	// Pushed marks Records as pushed by a webhook (an inbox without
+	// fetch): there is no source to re-read one from, so a record that
+	// fails keeps its body in the retry queue and is retried from there.
+	Pushed bool
 }
 
 // RunResult summarises a run.
@@ -207,7 +211,7 @@ type run struct {
 // listing from the cursor. Single-record failures are recorded and do not
 // fail the run; the run fails when the listing itself cannot be read.
 func (r *Runner) Sync(ctx context.Context, pipeline string, opts SyncOptions) (*RunResult, error) {
-	if p, ok := r.plan.Pipelines[pipeline]; ok && p.Source.NoListing && opts.Records == nil && len(opts.Keys) == 0 {
+	if p, ok := r.plan.Pipelines[pipeline]; ok && p.Source.NoListing && opts.Records == nil && len(opts.Keys) == 0 && !r.pushedDue(ctx, pipeline, opts) {
 		return nil, fmt.Errorf("%w: %s takes its records from its inbox (%s) only; run the daemon (engine run) to receive deliveries, or preview one with engine dry-run %s --from DELIVERY.json",
 			ErrNoListing, pipeline, p.Inbox.Path, pipeline)
 	}
@@ -277,9 +281,19 @@ func (r *Runner) newRun(ctx context.Context, pipeline string, opts SyncOptions) 
 // re-fetch (retry, inbox), or the due retries and then the listing.
 func (ru *run) drive(ctx context.Context, res *RunResult) error {
 	dry := ru.opts.DryRun != nil
+	if !dry && !ru.opts.SkipRetries && !ru.opts.Pushed && ru.opts.Records == nil {
+		// Pushed records waiting in the queue run from their kept body,
+		// whatever else this run reads.
+		if err := ru.read.pushedRetries(ctx); err != nil {
+			return err
+		}
+	}
 	switch {
 	case ru.opts.Records != nil:
 		outs, fatal := ru.keep(ru.page(ctx, ru.opts.Records))
+		if ru.opts.Pushed {
+			outs = ru.keepBodies(ctx, ru.opts.Records, outs)
+		}
 		if !dry {
 			if err := ru.commit(ctx, outs, nil); err != nil {
 				return err
@@ -299,6 +313,9 @@ func (ru *run) drive(ctx context.Context, res *RunResult) error {
 		if err := ru.read.retries(ctx); err != nil {
 			return err
 		}
+	}
+	if ru.p.Source.NoListing {
+		return nil // only its pushed retries ran
 	}
 	return ru.read.listing(ctx, res)
 }

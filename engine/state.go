@@ -45,7 +45,12 @@ type Outcome struct {
 	// intent (RunState.BeginCreates), so the next attempt looks for the target
 	// before creating it again. Every other outcome clears the intent.
 	Unconfirmed bool
-	At          time.Time
+	// Body is the record itself (JSON) for a failure of a record a webhook
+	// pushed (an inbox without fetch): there is no source to re-read it
+	// from, so the retry queue keeps it until the record succeeds or is
+	// parked. Nil for every other outcome.
+	Body []byte
+	At   time.Time
 }
 
 // Link is one row of the cross-system identity ledger.
@@ -86,6 +91,9 @@ type RetryItem struct {
 	CursorValue string
 	Parked      bool
 	UpdatedAt   time.Time
+	// Body is the pushed record kept with the failure (see Outcome.Body);
+	// a retry processes it instead of re-reading the source.
+	Body []byte
 }
 
 // RunInfo is one row of the runs table.

@@ -150,10 +150,16 @@ func (a *app) retry(cmd *cobra.Command, f *retryFlags) error {
 	// Queue keys to requeue, per pipeline; --record matches a key or the
 	// record a fanned-out item key ("<record>#<item>") belongs to.
 	keys := map[string][]string{}
+	// pushed are records a webhook pushed, kept with their body: the run
+	// takes them from the queue, not by re-fetching.
+	pushed := map[string]bool{}
 	var pipelines []string
 	for _, it := range items {
 		if f.record != "" && it.RecordKey != f.record && baseKey(it.RecordKey) != f.record {
 			continue
+		}
+		if len(it.Body) > 0 {
+			pushed[it.Pipeline+"\x00"+baseKey(it.RecordKey)] = true
 		}
 		if _, ok := keys[it.Pipeline]; !ok {
 			pipelines = append(pipelines, it.Pipeline)
@@ -226,7 +232,7 @@ func (a *app) retry(cmd *cobra.Command, f *retryFlags) error {
 		if pl.Source.Get != nil {
 			seen := map[string]bool{}
 			for _, k := range keys[p] {
-				if b := baseKey(k); !seen[b] {
+				if b := baseKey(k); !seen[b] && !pushed[p+"\x00"+b] {
 					seen[b] = true
 					opts.Keys = append(opts.Keys, b)
 				}

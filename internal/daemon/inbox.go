@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -271,11 +272,16 @@ func (d *Daemon) startInboxWorkers(plan *engine.Plan, kick bool) {
 // growing pause.
 func (d *Daemon) inboxWorker(ctx context.Context, s *slot) {
 	pause := time.Second
+	retryTick := time.NewTicker(pushedRetryEvery)
+	defer retryTick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.inbox:
+		case <-retryTick.C:
+			d.pushedRetries(ctx, s)
+			continue
 		}
 		for ctx.Err() == nil {
 			if err := s.lock(ctx); err != nil {
@@ -362,7 +368,7 @@ func (d *Daemon) inboxBatch(s *slot) (int, error) {
 		return 0, fmt.Errorf("%d deliveries hold only a key, and the pipeline has neither trigger.inbox.fetch nor source.get to read the record", len(keys))
 	}
 	if len(records) > 0 {
-		if _, err := d.execute(s, engine.SyncOptions{Trigger: triggerInbox, Records: records, Deliveries: deliveries}, false); err != nil {
+		if _, err := d.execute(s, engine.SyncOptions{Trigger: triggerInbox, Records: records, Deliveries: deliveries, Pushed: true}, false); err != nil {
 			d.inboxAttempted(items)
 			return 0, err
 		}
@@ -383,6 +389,32 @@ func (d *Daemon) inboxBatch(s *slot) (int, error) {
 	d.m.inboxDone.Add(float64(len(items)), s.name)
 	d.event(Event{Kind: EventInboxProcessed, Pipeline: s.name, N: len(items)})
 	return len(items), nil
+}
+
+// pushedRetryEvery is how often an inbox-only pipeline looks for pushed
+// records whose retry is due: nothing else runs it (no cron, no listing),
+// and the retry backoff starts at a minute.
+const pushedRetryEvery = 30 * time.Second
+
+// pushedRetries runs the due retries of pushed records (kept with their
+// body in the retry queue) of an inbox pipeline that has no listing; a
+// pipeline with a listing retries them in its own runs.
+func (d *Daemon) pushedRetries(ctx context.Context, s *slot) {
+	p := d.cur.Load().plan.Pipelines[s.name]
+	if p == nil || !p.Source.NoListing {
+		return
+	}
+	due, err := d.cfg.State.DueRetries(ctx, s.name, d.cfg.Clock.Now(), 0)
+	if err != nil || !slices.ContainsFunc(due, func(it engine.RetryItem) bool { return len(it.Body) > 0 }) {
+		return
+	}
+	if err := s.lock(ctx); err != nil {
+		return
+	}
+	defer s.unlock()
+	if _, err := d.execute(s, engine.SyncOptions{Trigger: "retry"}, false); err != nil {
+		d.log.Warn("retry of pushed records failed; they stay queued", "pipeline", s.name, "error", err)
+	}
 }
 
 func (d *Daemon) inboxAttempted(items []engine.InboxItem) {

@@ -40,9 +40,16 @@ func (s *Store) commitPage(ctx context.Context, c engine.PageCommit) error {
 		return errors.New("now is zero")
 	}
 	now := formatTime(c.Now)
+	erased := false
+	defer func() {
+		if erased {
+			s.scheduleErase()
+		}
+	}()
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		p := &pageTx{ctx: ctx, tx: tx, c: &c, now: now}
 		defer p.close()
+		defer func() { erased = p.erased }()
 		for i := range c.Outcomes {
 			o := &c.Outcomes[i]
 			if err := p.apply(o); err != nil {
@@ -72,6 +79,10 @@ type pageTx struct {
 	c     *engine.PageCommit
 	now   string
 	stmts map[string]*sql.Stmt
+	// erased is set when the page deleted a retry entry or parked one,
+	// which may have held a pushed record's body: the store then moves
+	// the cleared pages out of the WAL soon (erase.go).
+	erased bool
 }
 
 func (p *pageTx) stmt(query string) (*sql.Stmt, error) {
@@ -144,9 +155,13 @@ func (p *pageTx) apply(o *engine.Outcome) error {
 	}
 	switch o.Action {
 	case engine.ActionCreated, engine.ActionUpdated, engine.ActionUnchanged, engine.ActionSkipped:
-		if _, err := p.exec(`DELETE FROM retry_queue WHERE pipeline = ? AND record_key = ?`,
-			p.c.Pipeline, o.RecordKey); err != nil {
+		res, err := p.exec(`DELETE FROM retry_queue WHERE pipeline = ? AND record_key = ?`,
+			p.c.Pipeline, o.RecordKey)
+		if err != nil {
 			return fmt.Errorf("clear retry entry: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			p.erased = true
 		}
 	case engine.ActionFailed:
 		if err := p.enqueue(o); err != nil {
@@ -244,8 +259,8 @@ func (p *pageTx) enqueue(o *engine.Outcome) error {
 	// A later failure without a cursor value keeps the one already queued,
 	// so the record can still be re-listed from there.
 	_, err = p.exec(`
-		INSERT INTO retry_queue (pipeline, record_key, attempts, next_at, last_error, reason, class, cursor_value, parked, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		INSERT INTO retry_queue (pipeline, record_key, attempts, next_at, last_error, reason, class, cursor_value, parked, updated_at, body)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN ? THEN NULL ELSE ? END)
 		ON CONFLICT (pipeline, record_key) DO UPDATE SET
 			attempts = excluded.attempts,
 			next_at = excluded.next_at,
@@ -255,10 +270,24 @@ func (p *pageTx) enqueue(o *engine.Outcome) error {
 			cursor_value = CASE WHEN excluded.cursor_value <> ''
 				THEN excluded.cursor_value ELSE retry_queue.cursor_value END,
 			parked = excluded.parked,
-			updated_at = excluded.updated_at`,
+			updated_at = excluded.updated_at,
+			body = CASE WHEN excluded.parked THEN NULL
+				WHEN excluded.body IS NOT NULL THEN excluded.body ELSE retry_queue.body END`,
 		p.c.Pipeline, o.RecordKey, attempts, formatTime(next), capText(o.Error), o.Reason,
-		string(o.Class), o.CursorValue, parked, p.now)
+		string(o.Class), o.CursorValue, parked, p.now, parked, nullBytes(o.Body))
+	if parked {
+		// A parked record's body is erased: schedule it out of the WAL.
+		p.erased = true
+	}
 	return err
+}
+
+// nullBytes stores an empty body as NULL.
+func nullBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }
 
 // Backoff is the delay before try attempts+1 after attempts failures:

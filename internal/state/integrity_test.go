@@ -208,3 +208,51 @@ func TestInboxDone_BodyLeavesTheWALSoon(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestRetry_PushedBodyErased: a pushed record's body is kept with its
+// queued failure, erased when it parks or succeeds, and then gone from the
+// state file and its -wal within the erase delay.
+func TestRetry_PushedBodyErased(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.testEraseDelay = 50 * time.Millisecond
+	ctx := t.Context()
+	run, err := s.StartRun(ctx, "p", "h", "inbox", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parkCanary, okCanary := []byte("CanaryParkedChild"), []byte("CanaryWrittenChild")
+	fail := func(key string, body []byte) {
+		t.Helper()
+		commit(t, s, engine.PageCommit{RunID: run, Pipeline: "p", Now: t0, Retry: engine.RetryPolicy{MaxAttempts: 2},
+			Outcomes: []engine.Outcome{{RecordKey: key, Action: engine.ActionFailed, Reason: "http_503", Class: engine.ClassRetryable, Body: body}}})
+	}
+	fail("park-me", append([]byte(`{"name":"`), append(parkCanary, `"}`...)...))
+	fail("write-me", append([]byte(`{"name":"`), append(okCanary, `"}`...)...))
+	due, err := s.DueRetries(ctx, "p", t0.Add(time.Hour), 0)
+	if err != nil || len(due) != 2 || len(due[0].Body) == 0 || len(due[1].Body) == 0 {
+		t.Fatalf("DueRetries = %+v, %v; want both with their body", due, err)
+	}
+	fail("park-me", nil) // the second attempt parks it: its body goes
+	commit(t, s, engine.PageCommit{RunID: run, Pipeline: "p", Now: t0,
+		Outcomes: []engine.Outcome{{RecordKey: "write-me", Action: engine.ActionCreated, TargetID: "t-1"}}})
+	fails, err := s.Failures(ctx, "p")
+	if err != nil || len(fails) != 1 || !fails[0].Parked || fails[0].Body != nil {
+		t.Fatalf("failures = %+v, %v; want park-me parked without a body", fails, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		raw := fileBytes(t, path)
+		if !bytes.Contains(raw, parkCanary) && !bytes.Contains(raw, okCanary) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("an erased body is still in the state file or its -wal 10s later")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -146,7 +146,10 @@ func TestStore_SchemaHoldsNoContentColumns(t *testing.T) {
 		"links":       {"system_a", "id_a", "system_b", "id_b", "pipeline", "created_at"},
 		"outcomes":    {"id", "run_id", "record_key", "action", "reason", "error", "class", "target_id", "transaction_id", "payload_hash", "at"},
 		"records":     {"pipeline", "record_key", "payload_hash", "target_id", "action", "updated_at"},
-		"retry_queue": {"pipeline", "record_key", "attempts", "next_at", "last_error", "reason", "class", "cursor_value", "parked", "updated_at"},
+		// body: a pushed record (an inbox without fetch) waiting to be
+		// retried, erased when it succeeds or is parked
+		// (TestRetry_PushedBodyErased).
+		"retry_queue": {"pipeline", "record_key", "attempts", "next_at", "last_error", "reason", "class", "cursor_value", "parked", "updated_at", "body"},
 		"runs":        {"id", "pipeline", "spec_hash", "trigger", "started", "finished", "status", "counts", "error"},
 		// version is a hash of the source's updated-at and the spec hash.
 		"source_versions": {"pipeline", "record_key", "version", "updated_at"},

@@ -10,7 +10,7 @@ import (
 	"casesync/engine"
 )
 
-const retryColumns = `pipeline, record_key, attempts, next_at, last_error, reason, class, cursor_value, parked, updated_at`
+const retryColumns = `pipeline, record_key, attempts, next_at, last_error, reason, class, cursor_value, parked, updated_at, body`
 
 // DueRetries lists a pipeline's queued, unparked records whose next_at has
 // come, soonest first; limit <= 0 means all.
@@ -51,7 +51,7 @@ func (s *Store) queryRetries(ctx context.Context, query string, args ...any) ([]
 			nextAt, updated string
 		)
 		if err := rows.Scan(&it.Pipeline, &it.RecordKey, &it.Attempts, &nextAt, &it.LastError,
-			&it.Reason, &it.Class, &it.CursorValue, &it.Parked, &updated); err != nil {
+			&it.Reason, &it.Class, &it.CursorValue, &it.Parked, &updated, &it.Body); err != nil {
 			return nil, err
 		}
 		var err1, err2 error
