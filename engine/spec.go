@@ -13,7 +13,10 @@ type DeploymentSpec struct {
 	Connectors map[string]ConnectorSpec `json:"connectors"`
 	Lookups    map[string]LookupSpec    `json:"lookups"`
 	Pipelines  map[string]PipelineSpec  `json:"pipelines"`
-	Limits     LimitsSpec               `json:"limits"`
+	// JQDefs are shared jq definitions by block name, callable from
+	// every jq program of the deployment.
+	JQDefs map[string]string `json:"jq_defs"`
+	Limits LimitsSpec        `json:"limits"`
 	// Sensitivity classes fields by name: pii, health, protection or none.
 	Sensitivity map[string]string `json:"sensitivity"`
 }

@@ -134,25 +134,112 @@ func (e *SyntaxError) Error() string {
 	return e.Lang + ": " + e.Msg
 }
 
-// CompileJQ parses and compiles src with the helper functions of reg.
-func CompileJQ(src string, reg *Registry) (*JQ, error) {
-	if _, err := gojq.Parse(src); err != nil {
-		var pe *gojq.ParseError
-		if errors.As(err, &pe) {
-			off := pe.Offset - len(pe.Token)
-			if off < 0 {
-				off = 0
-			}
-			line, col := lineCol(src, off)
-			return nil, &SyntaxError{Lang: "jq", Line: line, Col: col, Msg: fmt.Sprintf("unexpected token %q", pe.Token)}
+// preludeDefs is how many definitions the prelude holds: the shared
+// definitions of a registry go after them, before a program's own.
+var preludeDefs = func() int {
+	q, err := gojq.Parse(prelude + ".")
+	if err != nil {
+		panic(err)
+	}
+	return len(q.FuncDefs)
+}()
+
+// parseJQ parses src alone, so a syntax error is placed inside src.
+func parseJQ(src string) (*gojq.Query, error) {
+	q, err := gojq.Parse(src)
+	if err == nil {
+		return q, nil
+	}
+	var pe *gojq.ParseError
+	if errors.As(err, &pe) {
+		off := pe.Offset - len(pe.Token)
+		if off < 0 {
+			off = 0
 		}
-		return nil, &SyntaxError{Lang: "jq", Msg: err.Error()}
+		line, col := lineCol(src, off)
+		return nil, &SyntaxError{Lang: "jq", Line: line, Col: col, Msg: fmt.Sprintf("unexpected token %q", pe.Token)}
+	}
+	return nil, &SyntaxError{Lang: "jq", Msg: err.Error()}
+}
+
+// withDefs is the program q (parsed with the prelude in front) with the
+// registry's shared definitions between the prelude's and its own, so
+// they may call lookup and the program may shadow them. The shared
+// definitions' syntax trees are used, not copied: gojq's compiler only
+// reads them.
+func (r *Registry) withDefs(q *gojq.Query) *gojq.Query {
+	if r == nil || len(r.defs) == 0 {
+		return q
+	}
+	fds := make([]*gojq.FuncDef, 0, len(q.FuncDefs)+len(r.defs))
+	fds = append(fds, q.FuncDefs[:preludeDefs]...)
+	fds = append(fds, r.defs...)
+	q.FuncDefs = append(fds, q.FuncDefs[preludeDefs:]...)
+	return q
+}
+
+// AddDefs parses src, a block of jq definitions (def name: body; …),
+// checks that it compiles with the helpers and the definitions added
+// before it, and makes its definitions callable from every program
+// compiled with r afterwards. An error is a *SyntaxError placed inside
+// src, or an *UnknownLookupError; nothing is added then.
+func (r *Registry) AddDefs(src string) error {
+	// A block is definitions only; "." stands for the body it lacks.
+	q, err := parseJQ(src + "\n.")
+	if err != nil {
+		var se *SyntaxError
+		if errors.As(err, &se) && byteOffsetOf(src+"\n.", se.Line, se.Col) >= len(src) {
+			se.Line, se.Col = lineCol(src, len(strings.TrimRight(src, " \t\n")))
+			se.Msg = "shared jq definitions hold only definitions (def name: body;), each ended by ;"
+		}
+		return err
+	}
+	if q.Op != 0 || q.Term == nil || q.Term.Type != gojq.TermTypeIdentity || len(q.FuncDefs) == 0 {
+		line, col := lineCol(src, 0)
+		return &SyntaxError{Lang: "jq", Line: line, Col: col, Msg: "shared jq definitions hold only definitions (def name: body;), each ended by ;"}
+	}
+	for _, name := range lookupNames(src) {
+		if !r.Has(name) {
+			return &UnknownLookupError{Name: name}
+		}
+	}
+	full, err := gojq.Parse(prelude + ".")
+	if err != nil {
+		return err
+	}
+	full = r.withDefs(full)
+	full.FuncDefs = append(full.FuncDefs, q.FuncDefs...)
+	if _, err := gojq.Compile(full, jqOptions(r)...); err != nil {
+		return &SyntaxError{Lang: "jq", Msg: err.Error()}
+	}
+	r.defs = append(r.defs, q.FuncDefs...)
+	return nil
+}
+
+// byteOffsetOf is the byte offset of a 1-based line and column in src.
+func byteOffsetOf(src string, line, col int) int {
+	off := 0
+	for l := 1; l < line; l++ {
+		i := strings.IndexByte(src[off:], '\n')
+		if i < 0 {
+			return len(src)
+		}
+		off += i + 1
+	}
+	return min(off+col-1, len(src))
+}
+
+// CompileJQ parses and compiles src with the helper functions and the
+// shared definitions of reg.
+func CompileJQ(src string, reg *Registry) (*JQ, error) {
+	if _, err := parseJQ(src); err != nil {
+		return nil, err
 	}
 	q, err := gojq.Parse(prelude + src)
 	if err != nil {
 		return nil, &SyntaxError{Lang: "jq", Msg: err.Error()}
 	}
-	code, err := gojq.Compile(q, jqOptions(reg)...)
+	code, err := gojq.Compile(reg.withDefs(q), jqOptions(reg)...)
 	if err != nil {
 		return nil, &SyntaxError{Lang: "jq", Msg: err.Error()}
 	}

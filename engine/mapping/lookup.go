@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/itchyny/gojq"
 )
 
 // OnMiss is what a lookup does when a key has no entry.
@@ -192,6 +194,9 @@ type Registry struct {
 	m map[string]*Lookup
 	// limits bound the evaluations of programs compiled with it.
 	limits Limits
+	// defs are the deployment's shared jq definitions (AddDefs), parsed
+	// once and compiled into every program that follows.
+	defs []*gojq.FuncDef
 }
 
 // NewRegistry returns an empty registry with the default limits.

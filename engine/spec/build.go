@@ -27,6 +27,8 @@ type builder struct {
 	spec    *engine.DeploymentSpec
 	reg     *mapping.Registry
 	secrets map[string]bool
+	// brokenDefs names the functions of shared jq blocks that failed.
+	brokenDefs map[string]bool
 }
 
 func (b *builder) problem(sel []string, code, format string, args ...any) {
@@ -76,6 +78,7 @@ func (b *builder) build() *engine.Plan {
 		plan.Vars = map[string]any{}
 	}
 	b.secrets = map[string]bool{}
+	b.brokenDefs = map[string]bool{}
 	for _, name := range s.Secrets {
 		b.secrets[name] = true
 	}
@@ -86,6 +89,10 @@ func (b *builder) build() *engine.Plan {
 	// Lookups first: programs check the lookup names they call.
 	for _, name := range sortedKeys(s.Lookups) {
 		b.lookup(plan, name, s.Lookups[name])
+	}
+	// Shared jq definitions next: every later program may call them.
+	for _, name := range sortedKeys(s.JQDefs) {
+		b.jqDefs(name, s.JQDefs[name])
 	}
 	for _, name := range sortedKeys(s.Connectors) {
 		if c := b.connector(name, s.Connectors[name]); c != nil {
@@ -419,6 +426,35 @@ func (b *builder) jq(at []string, src string) *mapping.JQ {
 	return j
 }
 
+// jqDefs adds a block of shared jq definitions. A block with a mistake
+// is reported once, where it is written (a lib's block in the lib); the
+// programs that call its definitions are not reported again.
+func (b *builder) jqDefs(name, src string) {
+	at := sel("jq_defs", name)
+	if err := b.reg.AddDefs(src); err != nil {
+		b.programProblem(at, "bad-jq", src, err)
+		for _, m := range defName.FindAllStringSubmatch(src, -1) {
+			b.brokenDefs[m[1]] = true
+		}
+		return
+	}
+	b.checkVars(at, 0, jqVarsRefs(src))
+}
+
+// brokenDefBlock reports whether CUE refused a block of shared jq
+// definitions: what it defines is unknown, so a call to an undefined
+// function may be a call into it.
+func (b *builder) brokenDefBlock() bool {
+	for k := range b.l.broken {
+		if strings.HasPrefix(k, "jq_defs.") {
+			return true
+		}
+	}
+	return false
+}
+
+var defName = regexp.MustCompile(`\bdef\s+([A-Za-z_][A-Za-z0-9_]*)`)
+
 // answerCheck compiles the ok and refusal programs of a write or after
 // step at `at`; either may be empty.
 func (b *builder) answerCheck(at []string, ok, refusal string) engine.AnswerCheck {
@@ -468,6 +504,9 @@ func (b *builder) programProblem(at []string, code, src string, err error) {
 		code = "unknown-lookup"
 	}
 	msg := err.Error()
+	if m := undefinedFunc.FindStringSubmatch(msg); m != nil && (b.brokenDefs[m[1]] || b.l.broken["jq_defs"] || b.brokenDefBlock()) {
+		return // its shared definition is reported, or may be in a block CUE refused
+	}
 	var se *mapping.SyntaxError
 	if errors.As(err, &se) && se.Line > 0 {
 		msg = se.Msg

@@ -448,7 +448,7 @@ func (l *loader) buildPartial(u cue.Value) {
 		switch {
 		case len(p) == 0:
 			return // an error about the whole deployment: nothing to trust
-		case p[0] == "connectors" || p[0] == "lookups" || p[0] == "pipelines":
+		case p[0] == "connectors" || p[0] == "lookups" || p[0] == "pipelines" || p[0] == "jq_defs":
 			if len(p) == 1 {
 				l.broken[p[0]] = true
 			} else {
@@ -469,7 +469,7 @@ func (l *loader) buildPartial(u cue.Value) {
 			raw[top] = x
 		}
 	}
-	for _, sec := range []string{"connectors", "lookups", "pipelines"} {
+	for _, sec := range []string{"connectors", "lookups", "pipelines", "jq_defs"} {
 		v := u.LookupPath(cue.ParsePath(sec))
 		if !v.Exists() || l.broken[sec] {
 			continue
