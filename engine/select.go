@@ -248,8 +248,12 @@ func withOwnWrite(delivery any, last RecordState) any {
 	for k, v := range d {
 		out[k] = v
 	}
-	out["own_write_age"] = nil
 	if last.Action != ActionCreated && last.Action != ActionUpdated || last.UpdatedAt.IsZero() {
+		// The state knows no write: null, unless the delivery says (a
+		// spec test's or a dry-run file's delivery).
+		if _, given := d["own_write_age"]; !given {
+			out["own_write_age"] = nil
+		}
 		return out
 	}
 	received, err := time.Parse(time.RFC3339Nano, ScalarString(d["received"]))
