@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -20,6 +21,9 @@ type target struct {
 	pl    *engine.Pipeline
 	spec  *engine.SQLUpsertSpec
 	isKey map[string]bool
+
+	typesMu sync.Mutex
+	types   map[string]string // PostgreSQL column types, read once
 }
 
 func newTarget(p *Pool, pl *engine.Pipeline) *target {
@@ -226,6 +230,20 @@ func (t *target) writeAll(ctx context.Context, d dialect, tx *stdsql.Tx, ops []o
 	for _, sig := range order {
 		cols := strings.Split(sig, ",")
 		rows := groups[sig]
+		if d.name == "postgres" {
+			types, err := t.columnTypes(ctx, tx)
+			if err != nil {
+				return err
+			}
+			stmt, args, err := t.unnestStmt(cols, types, rows)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, stmt, args...); err != nil {
+				return err
+			}
+			continue
+		}
 		per := max(1, min(500, d.maxParams/len(cols)))
 		for start := 0; start < len(rows); start += per {
 			chunk := rows[start:min(start+per, len(rows))]
@@ -318,6 +336,14 @@ func (t *target) upsertStmt(d dialect, cols []string, rows []map[string]any) (st
 		}
 		sb.WriteByte(')')
 	}
+	sb.WriteString(t.conflictClause(cols))
+	return sb.String(), args
+}
+
+// conflictClause is ON CONFLICT (key) DO UPDATE SET col = excluded.col
+// for every column but the key.
+func (t *target) conflictClause(cols []string) string {
+	var sb strings.Builder
 	sb.WriteString(" ON CONFLICT (")
 	for i, k := range t.spec.Key {
 		if i > 0 {
@@ -342,7 +368,121 @@ func (t *target) upsertStmt(d dialect, cols []string, rows []map[string]any) (st
 		sb.WriteString("UPDATE SET ")
 		sb.WriteString(strings.Join(sets, ", "))
 	}
-	return sb.String(), args
+	return sb.String()
+}
+
+// columnTypes are the PostgreSQL types of the table's columns, read once:
+// the unnest statement casts each text array to its column's type.
+func (t *target) columnTypes(ctx context.Context, tx *stdsql.Tx) (map[string]string, error) {
+	t.typesMu.Lock()
+	defer t.typesMu.Unlock()
+	if t.types != nil {
+		return t.types, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+		WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`, quote(t.spec.Table))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	types := map[string]string{}
+	for rows.Next() {
+		var name, typ string
+		if err := rows.Scan(&name, &typ); err != nil {
+			return nil, err
+		}
+		types[name] = typ
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	t.types = types
+	return types, nil
+}
+
+// unnestStmt is the PostgreSQL form of upsertStmt: one text array per
+// column, unnested into rows and cast to the column types, so a page is
+// one statement of as many parameters as columns, whatever its rows.
+//
+//	INSERT INTO t (a, b) SELECT u.a::integer, u.b::text
+//	FROM unnest($1::text[], $2::text[]) AS u(a, b) ON CONFLICT (a) DO UPDATE SET …
+func (t *target) unnestStmt(cols []string, types map[string]string, rows []map[string]any) (string, []any, error) {
+	var sb strings.Builder
+	sb.WriteString("INSERT INTO ")
+	sb.WriteString(quote(t.spec.Table))
+	sb.WriteString(" (")
+	for i, c := range cols {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(quote(c))
+	}
+	sb.WriteString(") SELECT ")
+	args := make([]any, len(cols))
+	for i, c := range cols {
+		typ, ok := types[c]
+		if !ok {
+			return "", nil, &pgconnMissingColumn{table: t.spec.Table, column: c}
+		}
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString("u." + quote(c) + "::" + typ)
+		vals := make([]*string, len(rows))
+		for r, row := range rows {
+			vals[r] = textOf(row[c])
+		}
+		args[i] = vals
+	}
+	sb.WriteString(" FROM unnest(")
+	for i := range cols {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		fmt.Fprintf(&sb, "$%d::text[]", i+1)
+	}
+	sb.WriteString(") AS u (")
+	for i, c := range cols {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(quote(c))
+	}
+	sb.WriteString(")")
+	sb.WriteString(t.conflictClause(cols))
+	return sb.String(), args, nil
+}
+
+// pgconnMissingColumn is a mapped column the table does not have.
+type pgconnMissingColumn struct{ table, column string }
+
+func (e *pgconnMissingColumn) Error() string {
+	return fmt.Sprintf("table %s has no column %s", e.table, e.column)
+}
+
+// FailureClass: the spec and the table disagree, which no record fixes.
+func (e *pgconnMissingColumn) FailureClass() engine.Class { return engine.ClassConfig }
+
+// textOf is a bound value as PostgreSQL's text input for it (nil: NULL).
+func textOf(v any) *string {
+	var s string
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case string:
+		s = x
+	case float64:
+		s = strconv.FormatFloat(x, 'f', -1, 64)
+	case int:
+		s = strconv.Itoa(x)
+	case int64:
+		s = strconv.FormatInt(x, 10)
+	case bool:
+		s = strconv.FormatBool(x)
+	default:
+		s = fmt.Sprint(x)
+	}
+	return &s
 }
 
 func (t *target) hasCol(cols []string, c string) bool {
