@@ -10,7 +10,7 @@ import (
 )
 
 // TestRunner_EvalLimitsFailTheRecordNotTheRun: a map field that spins
-// forever (last(repeat(1))) on one record and builds a huge array on
+// forever (last(repeat(1))) on one record and builds a huge string on
 // another fails those two records with eval_timeout and eval_too_large
 // within the spec's limits, and every other record is written: before the
 // limits the first held the pipeline for good and the second could take
@@ -26,7 +26,7 @@ func TestRunner_EvalLimitsFailTheRecordNotTheRun(t *testing.T) {
 
 limits: {eval_timeout: "300ms", eval_max_bytes: 65536}
 pipelines: cases_to_oscar: map: probe: {
-	jq: #"if .id == "%s" then last(repeat(1)) elif .id == "%s" then [range(100000)] else null end"#
+	jq: #"if .id == "%s" then last(repeat(1)) elif .id == "%s" then "x" * 100000 else null end"#
 	omit_empty: true
 }
 `, spin, huge)
