@@ -115,6 +115,9 @@ func (in *inbox) checkSignature(r *http.Request, body []byte, now time.Time) str
 // jsonContent reports whether a Content-Type names JSON: application/json
 // or a application/*+json type, with any parameters.
 func jsonContent(ct string) bool {
+	if ct == "application/json" || strings.HasPrefix(ct, "application/json;") {
+		return true // the common case, without parsing
+	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil {
 		return false
