@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -203,6 +204,14 @@ func (s *selector) fanOut(ctx context.Context, sel *selected) ([]item, Outcome, 
 	}
 	vals, err := each.JQ.All(ctx, sel.rec, ru.vars)
 	if err != nil {
+		// skip($reason) or fail($reason) in each ends the whole record
+		// with that reason, as a filter would: the predicate that picks
+		// the items says once why none of them goes.
+		var skip *mapping.SkipError
+		var fe *mapping.FailError
+		if errors.As(err, &skip) || errors.As(err, &fe) {
+			return nil, ru.mapFailure(sel.key, sel.cursor, err), false
+		}
 		return nil, ru.fail(sel.key, sel.cursor, "each", ClassData, fmt.Errorf("each: %w", err)), false
 	}
 	if len(vals) == 1 {
