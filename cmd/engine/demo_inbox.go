@@ -139,8 +139,17 @@ func printInboxPass(w io.Writer, name string, runs []*engine.RunResult, presses 
 		for k, n := range r.Reasons {
 			total.Reasons[k] += n
 		}
+		for k, n := range r.Counts.LookupMisses {
+			if c.LookupMisses == nil {
+				c.LookupMisses = map[string]int{}
+			}
+			c.LookupMisses[k] += n
+		}
 	}
 	printDemoResult(w, total)
+	if m := total.Counts.LookupMisses; len(m) > 0 {
+		fmt.Fprintf(w, "  %-28s lookup misses (lookup:policy): %s\n", "", notesText(m))
+	}
 	d := func(a, b int) int { return a - b }
 	engP, fakeP := d(now.enginePrimero, before.enginePrimero), d(now.fakePrimero, before.fakePrimero)
 	engH, fakeH := d(now.engineHIS, before.engineHIS), d(now.fakeHIS, before.fakeHIS)
