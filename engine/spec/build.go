@@ -91,7 +91,7 @@ func (b *builder) build() *engine.Plan {
 		b.lookup(plan, name, s.Lookups[name])
 	}
 	// Shared jq definitions next: every later program may call them.
-	for _, name := range sortedKeys(s.JQDefs) {
+	for _, name := range defsOrder(s.JQDefs) {
 		b.jqDefs(name, s.JQDefs[name])
 	}
 	for _, name := range sortedKeys(s.Connectors) {
@@ -452,6 +452,59 @@ func (b *builder) brokenDefBlock() bool {
 	}
 	return false
 }
+
+// defsOrder orders blocks of jq definitions so that a block comes after
+// the blocks whose definitions it calls (jq resolves a name only to a
+// definition before it), else by name; blocks calling each other in a
+// cycle keep name order, and the call that cannot resolve is reported.
+func defsOrder(blocks map[string]string) []string {
+	owner := map[string]string{}
+	for _, name := range sortedKeys(blocks) {
+		for _, m := range defName.FindAllStringSubmatch(blocks[name], -1) {
+			if _, dup := owner[m[1]]; !dup {
+				owner[m[1]] = name
+			}
+		}
+	}
+	needs := map[string]map[string]bool{}
+	for name, src := range blocks {
+		needs[name] = map[string]bool{}
+		for _, m := range jqIdent.FindAllStringSubmatch(src, -1) {
+			if o, ok := owner[m[1]]; ok && o != name {
+				needs[name][o] = true
+			}
+		}
+	}
+	var out []string
+	placed := map[string]bool{}
+	for len(out) < len(blocks) {
+		progress := false
+		for _, name := range sortedKeys(blocks) {
+			if placed[name] {
+				continue
+			}
+			ready := true
+			for dep := range needs[name] {
+				ready = ready && placed[dep]
+			}
+			if ready {
+				out, placed[name], progress = append(out, name), true, true
+			}
+		}
+		if !progress {
+			for _, name := range sortedKeys(blocks) {
+				if !placed[name] {
+					out, placed[name] = append(out, name), true
+				}
+			}
+		}
+	}
+	return out
+}
+
+// jqIdent is a name a jq text may call: not a field (.name), a variable
+// ($name) or part of a longer word.
+var jqIdent = regexp.MustCompile(`(?:^|[^.$A-Za-z0-9_])([A-Za-z_][A-Za-z0-9_]*)`)
 
 var defName = regexp.MustCompile(`\bdef\s+([A-Za-z_][A-Za-z0-9_]*)`)
 
