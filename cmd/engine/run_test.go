@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -391,5 +392,67 @@ func TestLoopbackAddr(t *testing.T) {
 		if got := loopbackAddr(addr); got != want {
 			t.Errorf("loopbackAddr(%q) = %v, want %v", addr, got, want)
 		}
+	}
+}
+
+// TestRun_SyncBesideTheDaemonIsRefused: while the daemon holds a state
+// file, an `engine sync` of one of its pipelines is refused with exit 2,
+// naming the daemon and what to do instead, and writes nothing; with
+// --wait it goes ahead once the daemon stops (issue 16 item 1).
+func TestRun_SyncBesideTheDaemonIsRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the engine and runs it in child processes")
+	}
+	bin := buildEngine(t)
+	sb, err := sandbox.Start(sandbox.Options{Cases: 40, Clients: 5, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sb.Close)
+	specs := inboxSpecs(t)
+	statePath := filepath.Join(t.TempDir(), "state.db")
+	env := os.Environ()
+	for _, n := range []string{"PRIMERO_USER", "PRIMERO_PASSWORD", "OSCAR_EMAIL", "OSCAR_PASSWORD", "INBOX_SECRET"} {
+		v, _ := sb.Secret(n)
+		env = append(env, n+"="+v)
+	}
+	common := []string{"--specs", specs, "--state", statePath,
+		"--base-url", "primero=" + sb.URLs["primero"], "--base-url", "oscar=" + sb.URLs["oscar"]}
+	daemon := startEngine(t, bin, env, append([]string{"--addr", freeAddr(t), "--admin-addr", freeAddr(t), "--log-level", "warn"}, common...)...)
+
+	writes := sb.Oscar.Counters().TotalWrites()
+	sync := exec.Command(bin, append([]string{"sync", "cases_to_oscar", "--log-level", "error"}, common...)...)
+	sync.Env = env
+	out, err := sync.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Fatalf("sync beside the daemon: %v, want exit 2\n%s", err, out)
+	}
+	want := fmt.Sprintf("is held by engine run, pid %d, since ", daemon.cmd.Process.Pid)
+	if !strings.Contains(string(out), want) || !strings.Contains(string(out), "trigger the pipeline through the daemon or stop it") {
+		t.Errorf("refusal does not name the daemon and what to do (want %q):\n%s", want, out)
+	}
+	if w := sb.Oscar.Counters().TotalWrites(); w != writes {
+		t.Errorf("the refused sync wrote %d time(s)", w-writes)
+	}
+
+	// --wait queues behind the daemon and runs once it has stopped.
+	waiting := exec.Command(bin, append([]string{"sync", "cases_to_oscar", "--log-level", "error", "--wait", "1m"}, common...)...)
+	waiting.Env = env
+	var wout bytes.Buffer
+	waiting.Stdout, waiting.Stderr = &wout, &wout
+	if err := waiting.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := daemon.signal(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM: %v\n%s", err, daemon.stderr)
+	}
+	if err := waiting.Wait(); err != nil {
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(wout.String(), failedRecordsMsg) {
+			t.Fatalf("sync --wait after the daemon stopped: %v\n%s", err, wout.String())
+		}
+	}
+	if !strings.Contains(wout.String(), "cases_to_oscar: read ") {
+		t.Errorf("sync --wait did not run:\n%s", wout.String())
 	}
 }
