@@ -259,6 +259,12 @@ func (a *app) runDaemon(ctx context.Context, f *runFlags) error {
 // other machines can reach without one.
 func adminOptions(f *runFlags, sec *secrets) (daemon.AdminOptions, error) {
 	o := daemon.AdminOptions{Hosts: f.adminHosts}
+	// The address the admin listener is bound to is a Host it answers.
+	if host, _, err := net.SplitHostPort(f.adminAddr); err == nil && host != "" {
+		if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+			o.Hosts = append(o.Hosts, host)
+		}
+	}
 	if f.maxConns < 0 {
 		return o, usageError("--max-conns must not be negative")
 	}

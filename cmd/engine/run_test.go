@@ -456,3 +456,23 @@ func TestRun_SyncBesideTheDaemonIsRefused(t *testing.T) {
 		t.Errorf("sync --wait did not run:\n%s", wout.String())
 	}
 }
+
+func TestAdminOptions_HostsIncludeTheBoundAddress(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		want []string
+	}{
+		{"127.0.0.1:8081", []string{"casesync.internal", "127.0.0.1"}},
+		{"10.0.4.7:8081", []string{"casesync.internal", "10.0.4.7"}},
+		{"0.0.0.0:8081", []string{"casesync.internal"}},
+		{":8081", []string{"casesync.internal"}},
+	} {
+		o, err := adminOptions(&runFlags{adminAddr: tc.addr, adminHosts: []string{"casesync.internal"}, adminToken: "T"}, &secrets{file: map[string]string{"T": "tok"}})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.addr, err)
+		}
+		if strings.Join(o.Hosts, ",") != strings.Join(tc.want, ",") || o.Token != "tok" {
+			t.Errorf("%s: hosts %v token %q, want %v", tc.addr, o.Hosts, o.Token, tc.want)
+		}
+	}
+}
