@@ -161,6 +161,14 @@ func (a *app) runDaemon(ctx context.Context, f *runFlags) error {
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	// SIGHUP is caught before the pid file is written and the ports open:
+	// its default action ends the process, so a reload sent by whoever
+	// waited for either (kill -HUP $(cat FILE), systemctl reload) in the
+	// moments before would otherwise kill the daemon. A signal caught
+	// before the loop below starts waits in the channel.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	if f.pidFile != "" {
 		// Lets an admin signal this daemon and no other engine process
 		// (a fake, a sync, a bench) that pidof would also name. Written
@@ -219,9 +227,6 @@ func (a *app) runDaemon(ctx context.Context, f *runFlags) error {
 	}
 	a.watchSpecs(bg, &wg, f, plan, d, log)
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
