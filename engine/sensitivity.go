@@ -71,7 +71,7 @@ var varRef = regexp.MustCompile(`\$?\bvars\.[A-Za-z_][A-Za-z0-9_]*`)
 
 // JQText is the text of a jq program that runs for its input: its main
 // body and the helpers it calls, directly or through other helpers. A
-// shared prelude (lib/cambodia's Defs) defines many helpers that read
+// shared definitions (jq_defs) hold many helpers that read
 // fields and call lookups a given program never uses; those are left out.
 func JQText(src string) string {
 	q, err := gojq.Parse(src)
@@ -114,13 +114,13 @@ func SourceFields(v *mapping.Value) []string {
 		}
 		var srcs []string
 		if v.JQ != nil {
-			srcs = append(srcs, JQText(v.JQ.String()))
+			srcs = append(srcs, JQText(v.JQ.Source()))
 		}
 		if v.Expr != nil {
 			srcs = append(srcs, v.Expr.String())
 		}
 		if v.Each != nil {
-			srcs = append(srcs, JQText(v.Each.String()))
+			srcs = append(srcs, JQText(v.Each.Source()))
 		}
 		for _, s := range srcs {
 			s = varRef.ReplaceAllString(s, "")

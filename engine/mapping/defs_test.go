@@ -84,3 +84,22 @@ func TestAddDefs_PerRegistry(t *testing.T) {
 		t.Fatal("another registry's program called dbl")
 	}
 }
+
+// Source carries the shared definitions a program was compiled with, so
+// analyses of what it reads (sensitivity, the manifest) follow its helpers.
+func TestAddDefs_Source(t *testing.T) {
+	r := NewRegistry()
+	if err := r.AddDefs("def village: .location_current_village_code;"); err != nil {
+		t.Fatal(err)
+	}
+	j, err := CompileJQ("village | tostring", r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.String() != "village | tostring" {
+		t.Errorf("String = %q, want the program as written", j.String())
+	}
+	if want := "def village: .location_current_village_code;\nvillage | tostring"; j.Source() != want {
+		t.Errorf("Source = %q, want %q", j.Source(), want)
+	}
+}

@@ -93,6 +93,9 @@ type JQ struct {
 	// the same results (null through null, an error on a non-object).
 	path []string
 	lim  Limits
+	// defs is the text of the shared definitions (jq_defs) the program
+	// was compiled with, for analyses that follow the helpers it calls.
+	defs string
 }
 
 var simplePath = regexp.MustCompile(`^\s*(\.[A-Za-z_][A-Za-z0-9_]*)+\s*$`)
@@ -264,6 +267,7 @@ func (r *Registry) AddDefs(src string) error {
 		return &SyntaxError{Lang: "jq", Msg: err.Error()}
 	}
 	r.defs = append(r.defs, q.FuncDefs...)
+	r.defsText += src + "\n"
 	return nil
 }
 
@@ -301,7 +305,11 @@ func CompileJQ(src string, reg *Registry) (*JQ, error) {
 			}
 		}
 	}
-	return &JQ{src: src, code: code, path: pathOf(src), lim: reg.limitsOf()}, nil
+	j := &JQ{src: src, code: code, path: pathOf(src), lim: reg.limitsOf()}
+	if reg != nil {
+		j.defs = reg.defsText
+	}
+	return j, nil
 }
 
 // MustJQ compiles src or panics; for init-time programs only.
@@ -317,6 +325,16 @@ func MustJQ(src string) *JQ {
 type UnknownLookupError struct{ Name string }
 
 func (e *UnknownLookupError) Error() string { return fmt.Sprintf("unknown lookup %q", e.Name) }
+
+// Source is the program as compiled: the shared definitions it may call
+// in front of its own text. Analyses of what a program reads (fields,
+// lookups) follow its helpers through it; String is what was written.
+func (j *JQ) Source() string {
+	if j == nil || j.defs == "" {
+		return j.String()
+	}
+	return j.defs + j.src
+}
 
 // String returns the program text.
 func (j *JQ) String() string {

@@ -196,7 +196,8 @@ type Registry struct {
 	limits Limits
 	// defs are the deployment's shared jq definitions (AddDefs), parsed
 	// once and compiled into every program that follows.
-	defs []*gojq.FuncDef
+	defs     []*gojq.FuncDef
+	defsText string
 }
 
 // NewRegistry returns an empty registry with the default limits.

@@ -145,8 +145,22 @@ func pipeline(plan *engine.Plan, p *engine.Pipeline) Pipeline {
 		out.Gates = append(out.Gates, Gate{Reason: f.Reason, Rule: rule, Spec: f.Pos,
 			Consent: strings.Contains(strings.ToLower(rule+f.Reason), "consent")})
 	}
+	// A fan-out or a field may end the record with skip("reason"): a
+	// gate too, written where the data it needs is at hand.
 	if p.Each != nil {
 		out.FanOut = p.Each.JQ.String()
+		for _, r := range skipReasons(p.Each.JQ.String()) {
+			out.Gates = append(out.Gates, Gate{Reason: r, Rule: "skip in each", Spec: p.Pos})
+		}
+	}
+	if p.Map != nil {
+		for _, f := range p.Map.Fields {
+			if f.Value != nil && f.Value.JQ != nil {
+				for _, r := range skipReasons(f.Value.JQ.String()) {
+					out.Gates = append(out.Gates, Gate{Reason: r, Rule: "skip in map field " + f.Name, Spec: f.Pos})
+				}
+			}
+		}
 	}
 	used := map[string]bool{}
 	if p.Map != nil {
@@ -259,6 +273,17 @@ func fields(plan *engine.Plan, f mapping.Field, prefix string, used map[string]b
 	return []Field{fd}
 }
 
+var skipCall = regexp.MustCompile(`\bskip\("([a-z][a-z0-9_]*)"\)`)
+
+// skipReasons lists the literal reasons a program skips a record with.
+func skipReasons(src string) []string {
+	seen := map[string]bool{}
+	for _, m := range skipCall.FindAllStringSubmatch(src, -1) {
+		seen[m[1]] = true
+	}
+	return sortedKeys(seen)
+}
+
 var lookupCall = regexp.MustCompile(`r?lookup\("([a-z][a-z0-9_]*)"\)`)
 
 // lookupsOf lists the lookups a value's programs call, through the
@@ -269,7 +294,7 @@ func lookupsOf(v *mapping.Value) []string {
 	}
 	var srcs []string
 	if v.JQ != nil {
-		srcs = append(srcs, engine.JQText(v.JQ.String()))
+		srcs = append(srcs, engine.JQText(v.JQ.Source()))
 	}
 	if v.Expr != nil {
 		srcs = append(srcs, v.Expr.String())
