@@ -308,7 +308,7 @@ func TestONA_WindowOnEveryPage(t *testing.T) {
 		pages[q.Get("page")] = true
 	}
 	if len(windows) < 3 {
-		t.Fatalf("%d page requests, want at least 3 (1200 cases, 250 a page)", len(windows))
+		t.Fatalf("%d page requests, want at least 3 (1200 cases, 100 a page)", len(windows))
 	}
 	from, to, ok := strings.Cut(windows[0], "..")
 	if !ok || from != "2024-01-04T03:45:25Z" || to == "" {

@@ -40,15 +40,15 @@ func TestONA_CrashSafety(t *testing.T) {
 	bin := runnerBuildEngine(t)
 	root := testenv.RepoRoot(t)
 	seed := sandbox.Options{Cases: 1200, Seed: 7}
-	// 1200 cases are five pages (250 a page) of ona_cases and five of
-	// ona_services, which the process runs after it; points count within
+	// 1200 cases are twelve pages (100 a page) of ona_cases and twelve of
+	// ona_services, which the process runs after it. Points count within
 	// one process, and a page written but not committed before a crash is
-	// read and written again by the next. So: cases page 3 mid-way; cases
-	// page 3 written, not committed; page 3 written again and killed before
-	// its commit; cases page 5 written, not committed; then ona_services
-	// (cases done): page 3 mid-way, page 2 committed with the window not
-	// yet moved.
-	points := []string{"mid-page:700", "after-write:1", "before-commit:2", "after-write:3", "mid-page:600", "after-commit:2"}
+	// read and written again by the next. So: cases page 7 mid-way; page 7
+	// written, not committed; pages 7-12 written, the last not committed;
+	// page 12 again and the cases window moved, then services pages 1-2
+	// written, the second not committed; services page 6 mid-way;
+	// services page 8 written and killed before its commit.
+	points := []string{"mid-page:650", "after-write:1", "after-write:6", "after-write:3", "mid-page:550", "before-commit:8"}
 	dbs := []struct {
 		name string
 		open func(*testing.T) (dsn string, db *sql.DB)
