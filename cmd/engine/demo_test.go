@@ -52,6 +52,14 @@ func TestDemo_NumbersMatchTheFakes(t *testing.T) {
 	if !strings.Contains(out, "duplicates created at the fakes: 0") {
 		t.Errorf("duplicates:\n%s", out)
 	}
+	// The ONA dashboard deployment writes into a SQLite file and shows
+	// what it wrote.
+	if m := regexp.MustCompile(`(?m)^    cases: (\d+) rows$`).FindStringSubmatch(out); m == nil || m[1] == "0" {
+		t.Errorf("the demo shows no dashboard rows for cambodia-ona:\n%s", out)
+	}
+	if !regexp.MustCompile(`(?m)^      case_id=\S+ `).MatchString(out) {
+		t.Errorf("the demo shows no dashboard row:\n%s", out)
+	}
 }
 
 // TestDemo_OutsideTheRepository: from a folder without specs/ (as after
