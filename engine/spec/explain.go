@@ -81,6 +81,18 @@ func splitPath(p string) []string {
 	return append(out, p[start:])
 }
 
+// undefinedMsg words a reference that resolves to nothing. A reference
+// that starts with the name of the field it is the value of (jq_defs:
+// kh: kh.JQDefs) means that field, not an import of the same name: CUE
+// looks the name up from the inside out.
+func undefinedMsg(ref string, sels []string) string {
+	first, _, _ := strings.Cut(ref, ".")
+	if len(sels) > 0 && first == sels[len(sels)-1] {
+		return fmt.Sprintf("%s here is the field %s itself (CUE looks a name up from the inside out), not an import or field of that name further out: give the field another name", ref, first)
+	}
+	return fmt.Sprintf("%s is not defined: check the spelling and the import", ref)
+}
+
 // explain gives the code and message of a schema error at sels.
 func (l *loader) explain(e cueerrors.Error, sels []string) (code, msg string) {
 	name := fieldName(sels)
@@ -98,14 +110,14 @@ func (l *loader) explain(e cueerrors.Error, sels []string) (code, msg string) {
 	schema := l.schemaAt(sels)
 	if user.Err() != nil {
 		if ref := l.failedReference(user, e); ref != "" {
-			return "undefined-reference", fmt.Sprintf("%s is not defined: check the spelling and the import", ref)
+			return "undefined-reference", undefinedMsg(ref, sels)
 		}
 	}
 	if !user.Exists() {
 		// A required field's error is placed in the schema only; one at a
 		// name in the user's file is a name that resolves to nothing.
 		if ref := refText(l.nodeAt(cueerrors.Positions(e))); ref != "" {
-			return "undefined-reference", fmt.Sprintf("%s is not defined: check the spelling and the import", ref)
+			return "undefined-reference", undefinedMsg(ref, sels)
 		}
 		return "missing-field", fmt.Sprintf("%s is required here", name)
 	}

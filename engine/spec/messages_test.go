@@ -65,6 +65,8 @@ pipelines: p: {
 			"load: cannot find package casesync.example/lib/nope: check the import path"},
 		{"a reference to a library field that does not exist", map[string]string{"a.cue": "import prim \"casesync.example/lib/primero\"\n" + pipeline + "pipelines: p: source: prim.Casez\n"},
 			"undefined-reference: prim.Casez is not defined: check the spelling and the import"},
+		{"a field named as the import it refers to", map[string]string{"a.cue": "import kh \"casesync.example/lib/cambodia\"\n" + pipeline + "jq_defs: kh: kh.NCDD\npipelines: p: filter: [kh.Consent]\n"},
+			"undefined-reference: kh here is the field kh itself (CUE looks a name up from the inside out), not an import or field of that name further out: give the field another name"},
 		{"a reference to nothing", map[string]string{"a.cue": pipeline + "pipelines: p: description: nosuch\n"},
 			"undefined-reference: nosuch is not defined: check the spelling and the import"},
 		{"one field, two values, two files", map[string]string{"a.cue": pipeline, "b.cue": "package deploy\n\nconnectors: api: base_url: \"http://localhost:2\"\n"},
