@@ -22,9 +22,12 @@ func TestRunner_EvalLimitsFailTheRecordNotTheRun(t *testing.T) {
 		t.Fatalf("seed refers only %d cases", len(referred))
 	}
 	spin, huge := referred[1], referred[2]
+	// The deadline is every record's: 2 s, far beyond an ordinary
+	// record's mapping even under -race on a loaded machine (300 ms was
+	// within reach of a stall), and only the spinning record reaches it.
 	extra := fmt.Sprintf(`package example
 
-limits: {eval_timeout: "300ms", eval_max_bytes: 65536}
+limits: {eval_timeout: "2s", eval_max_bytes: 65536}
 pipelines: cases_to_oscar: map: probe: {
 	jq: #"if .id == "%s" then last(repeat(1)) elif .id == "%s" then "x" * 100000 else null end"#
 	omit_empty: true
