@@ -50,6 +50,9 @@ type Options struct {
 	OSCaRAutoAccept bool
 	// PingStatusDelay moves async ingestions on after this long.
 	PingStatusDelay time.Duration
+	// PrimeroLoginThrottle is primero.Options.LoginThrottle: logins per
+	// user name and clock minute before 429 (default 6; negative, none).
+	PrimeroLoginThrottle int
 	// Secrets replace credentials by the shipped specs' secret names:
 	// PRIMERO_USER, PRIMERO_PASSWORD, OSCAR_EMAIL, OSCAR_PASSWORD,
 	// PING_CLIENT_ID, PING_USERNAME, PING_PASSWORD and
@@ -101,7 +104,7 @@ func Start(opts Options) (*Sandbox, error) {
 		addCases = ThailandCases()
 	}
 	s.Primero = primero.New(primero.Options{Cases: opts.Cases, Seed: opts.Seed, CasesFrom: opts.CasesFrom, AddCases: addCases, Faults: opts.Faults,
-		Login: sec["PRIMERO_USER"], Password: sec["PRIMERO_PASSWORD"], Orgs: refs.Orgs})
+		Login: sec["PRIMERO_USER"], Password: sec["PRIMERO_PASSWORD"], Orgs: refs.Orgs, LoginThrottle: opts.PrimeroLoginThrottle})
 	s.Oscar = oscar.New(oscar.Options{Clients: opts.Clients, Seed: opts.Seed, AutoAccept: opts.OSCaRAutoAccept, Faults: opts.Faults,
 		Email: sec["OSCAR_EMAIL"], Password: sec["OSCAR_PASSWORD"], Orgs: refs.Orgs, Clean: opts.Consistent})
 	for _, c := range refs.Clients {

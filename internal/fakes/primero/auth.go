@@ -219,7 +219,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	name, pass := loginParams(r, body)
 	now := s.now()
-	if name != "" {
+	if name != "" && s.opts.LoginThrottle > 0 {
 		key := strings.Join(strings.Fields(strings.ToLower(name)), "")
 		window := strconv.FormatInt(now.Unix()/60, 10)
 		s.authMu.Lock()
@@ -231,7 +231,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.throttle[key+"|"+window]++
 		n := s.throttle[key+"|"+window]
 		s.authMu.Unlock()
-		if n > loginThrottle {
+		if n > s.opts.LoginThrottle {
 			// Rack::Attack's default throttled response: no JSON and no
 			// Retry-After, so a client cannot tell how long to wait.
 			w.Header().Set("Content-Type", "text/plain")

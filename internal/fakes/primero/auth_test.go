@@ -195,6 +195,22 @@ func TestServer_LoginThrottle(t *testing.T) {
 	wantStatus(t, call(t, srv, "GET", "/api/v2/cases", "openfn_cp_user", nil), http.StatusOK)
 	s.Advance(time.Minute)
 	wantStatus(t, post("openfn_cp_user"), http.StatusOK)
+
+	// A harness may set its own limit, or none.
+	for _, tc := range []struct {
+		throttle, ok int
+	}{{2, 2}, {-1, 20}} {
+		_, srv := start(t, primero.Options{LoginThrottle: tc.throttle})
+		body := `{"user":{"user_name":"openfn_cp_user","password":"primero-pass"}}`
+		for i := range tc.ok {
+			if r := callWith(t, srv, "POST", "/api/v2/tokens", body, nil); r.status != http.StatusOK {
+				t.Fatalf("LoginThrottle %d: login %d answered %d", tc.throttle, i+1, r.status)
+			}
+		}
+		if tc.throttle > 0 {
+			wantStatus(t, callWith(t, srv, "POST", "/api/v2/tokens", body, nil), http.StatusTooManyRequests)
+		}
+	}
 }
 
 func TestServer_BasicOnlyMode(t *testing.T) {

@@ -54,6 +54,10 @@ type Options struct {
 	Faults          faults.Config
 	Now             func() time.Time // clock; default time.Now
 	NewID           func() string    // UUID source; default a stream derived from Seed
+	// LoginThrottle is how many logins a user name may make in a clock
+	// minute before 429 (Rack::Attack): default 6, as rack_attack.rb;
+	// negative, none (a harness starting many short-lived clients at once).
+	LoginThrottle int
 }
 
 // User is a Primero user account.
@@ -147,6 +151,9 @@ func New(opts Options) *Server {
 	}
 	if opts.PerCap <= 0 {
 		opts.PerCap = 1000
+	}
+	if opts.LoginThrottle == 0 {
+		opts.LoginThrottle = loginThrottle
 	}
 	if opts.TokenTTL <= 0 {
 		opts.TokenTTL = time.Hour
