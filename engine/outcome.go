@@ -251,3 +251,23 @@ func (ru *run) countWrite(connector string) {
 	ru.writes[connector]++
 	ru.mu.Unlock()
 }
+
+// Answer reads a write's successful answer: the ok check first (a
+// NotOKError when it refuses), then the target's id and transaction.
+func (w UpsertWrite) Answer(ctx context.Context, body any, v *mapping.Vars, method, path string, status int) (Written, error) {
+	if err := w.Check.Judge(ctx, body, v, method, path, status); err != nil {
+		return Written{}, err
+	}
+	out := Written{Answer: body}
+	if w.ID != nil {
+		if idV, err := w.ID.One(ctx, body, v); err == nil {
+			out.ID = ScalarString(idV)
+		}
+	}
+	if w.Transaction != nil {
+		if tv, err := w.Transaction.One(ctx, body, v); err == nil {
+			out.Transaction = tv
+		}
+	}
+	return out, nil
+}

@@ -240,6 +240,29 @@ type Upsert struct {
 	UpdateCheck AnswerCheck
 }
 
+// UpsertWrite is the declared request of one create or update, with the
+// programs that read its answer.
+type UpsertWrite struct {
+	Request     *Request
+	Check       AnswerCheck
+	ID          *mapping.JQ // a create's: the target's id in the answer
+	Transaction *mapping.JQ
+}
+
+// Write is the request a create, or an update, is sent with. Without an
+// update request an update goes to the create request: an upsert endpoint
+// updating what it has.
+func (u *Upsert) Write(update bool) UpsertWrite {
+	if update && u.Update != nil {
+		return UpsertWrite{Request: u.Update, Check: u.UpdateCheck, Transaction: u.UpdateTxn}
+	}
+	w := UpsertWrite{Request: u.Create, Check: u.CreateCheck, Transaction: u.CreateTxn}
+	if !update {
+		w.ID = u.CreateID
+	}
+	return w
+}
+
 // AnswerCheck judges a successful (2xx) answer for APIs that report a
 // refusal in the body: when OK is set it must yield true, or the request
 // counts as refused, with the reason Refusal (when set) reads from it.

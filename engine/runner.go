@@ -501,15 +501,15 @@ func (ru *run) deliveryOf(key string) any {
 
 // items maps, writes and follows up a record's items in their declared
 // order. A target may depend on the order writes arrive in (an upsert that
-// keeps the last organisation it was sent), so once an item fails, or its
-// outcome is unknown, the items after it are not sent: they wait with it
-// and are retried after it, never before.
+// keeps the last organisation it was sent), so once an item fails in a way
+// that is retried, or its outcome is unknown, the items after it are not
+// sent: they wait with it and are retried after it, never before.
 func (ru *run) items(ctx context.Context, s *selected, items []item, kn *Known) []Outcome {
 	outs := make([]Outcome, 0, len(items))
 	for i, it := range items {
 		o := ru.item(ctx, s, it, kn)
 		outs = append(outs, o)
-		if o.Action != ActionFailed || ru.opts.DryRun != nil {
+		if !holdsBack(o) || ru.opts.DryRun != nil {
 			continue
 		}
 		for _, later := range items[i+1:] {
@@ -519,6 +519,23 @@ func (ru *run) items(ctx context.Context, s *selected, items []item, kn *Known) 
 		break
 	}
 	return outs
+}
+
+// holdsBack reports whether an item's outcome keeps the items after it
+// from being sent: a failure that will be retried (a 5xx, a timeout, a
+// refused login) or whose write may have reached the target. A refusal
+// that a person must look at (a 4xx, a mapping or data problem) does not:
+// it is not retried on its own, and holding its siblings back until it
+// parks would lose them.
+func holdsBack(o Outcome) bool {
+	if o.Action != ActionFailed {
+		return false
+	}
+	switch o.Class {
+	case ClassPermanent, ClassData:
+		return o.Unconfirmed
+	}
+	return true
 }
 
 // item maps one item, writes it and runs its after-steps.

@@ -133,30 +133,6 @@ func (t *target) Find(ctx context.Context, payload map[string]any, v *mapping.Va
 	return engine.Match{Count: 1, ID: id, Record: recs[0]}, nil
 }
 
-// write is one create or update: the request the upsert declares for it,
-// with its ok check, id and transaction programs.
-type write struct {
-	req   *engine.Request
-	check engine.AnswerCheck
-	id    *mapping.JQ
-	txn   *mapping.JQ
-}
-
-// writeFor picks the request for a create or an update. Without an
-// update request, an update goes to the create request: an upsert
-// endpoint updating what it has.
-func (t *target) writeFor(update bool) write {
-	u := &t.p.Upsert
-	if update && u.Update != nil {
-		return write{req: u.Update, check: u.UpdateCheck, txn: u.UpdateTxn}
-	}
-	w := write{req: u.Create, check: u.CreateCheck, txn: u.CreateTxn}
-	if !update {
-		w.id = u.CreateID
-	}
-	return w
-}
-
 func (t *target) Create(ctx context.Context, payload map[string]any, v *mapping.Vars) (engine.Written, error) {
 	return t.send(ctx, false, payload, v)
 }
@@ -165,14 +141,14 @@ func (t *target) Update(ctx context.Context, payload map[string]any, v *mapping.
 	return t.send(ctx, true, payload, v)
 }
 
-func (t *target) call(ctx context.Context, update bool, payload map[string]any, v *mapping.Vars) (*Call, write, error) {
-	w := t.writeFor(update)
-	if w.req == nil {
+func (t *target) call(ctx context.Context, update bool, payload map[string]any, v *mapping.Vars) (*Call, engine.UpsertWrite, error) {
+	w := t.p.Upsert.Write(update)
+	if w.Request == nil {
 		return nil, w, &RequestError{What: "upsert", Err: errors.New("the upsert declares no request for this write")}
 	}
-	call, err := render(ctx, w.req, payload, v)
+	call, err := render(ctx, w.Request, payload, v)
 	if err != nil {
-		return nil, w, &RequestError{What: "upsert", Pos: w.req.Pos, Err: err}
+		return nil, w, &RequestError{What: "upsert", Pos: w.Request.Pos, Err: err}
 	}
 	call.Label = t.p.Name + "/upsert"
 	// An update by a method other than POST may be repeated after an
@@ -190,21 +166,7 @@ func (t *target) send(ctx context.Context, update bool, payload map[string]any, 
 	if err != nil {
 		return engine.Written{}, err
 	}
-	if err := w.check.Judge(ctx, resp.Body, v, call.Method, call.Path, resp.Status); err != nil {
-		return engine.Written{}, err
-	}
-	out := engine.Written{Answer: resp.Body}
-	if w.id != nil {
-		if idV, err := w.id.One(ctx, resp.Body, v); err == nil {
-			out.ID = engine.ScalarString(idV)
-		}
-	}
-	if w.txn != nil {
-		if tv, err := w.txn.One(ctx, resp.Body, v); err == nil {
-			out.Transaction = tv
-		}
-	}
-	return out, nil
+	return w.Answer(ctx, resp.Body, v, call.Method, call.Path, resp.Status)
 }
 
 func (t *target) Preview(ctx context.Context, update bool, payload map[string]any, v *mapping.Vars) (*engine.CallPreview, error) {

@@ -288,27 +288,6 @@ func (t *target) Find(ctx context.Context, payload map[string]any, v *mapping.Va
 	return engine.Match{Count: 1, ID: engine.ScalarString(idV), Record: recs[0]}, nil
 }
 
-type writeReq struct {
-	req   *engine.Request
-	check engine.AnswerCheck
-	id    *mapping.JQ
-	txn   *mapping.JQ
-}
-
-// writeFor mirrors the connector: without an update request an update
-// goes to the create request (an upsert endpoint).
-func (t *target) writeFor(update bool) writeReq {
-	u := &t.p.Upsert
-	if update && u.Update != nil {
-		return writeReq{req: u.Update, check: u.UpdateCheck, txn: u.UpdateTxn}
-	}
-	w := writeReq{req: u.Create, check: u.CreateCheck, txn: u.CreateTxn}
-	if !update {
-		w.id = u.CreateID
-	}
-	return w
-}
-
 func (t *target) Create(ctx context.Context, payload map[string]any, v *mapping.Vars) (engine.Written, error) {
 	return t.send(ctx, false, payload, v)
 }
@@ -318,11 +297,11 @@ func (t *target) Update(ctx context.Context, payload map[string]any, v *mapping.
 }
 
 func (t *target) send(ctx context.Context, update bool, payload map[string]any, v *mapping.Vars) (engine.Written, error) {
-	w := t.writeFor(update)
-	if w.req == nil {
+	w := t.p.Upsert.Write(update)
+	if w.Request == nil {
 		return engine.Written{}, fmt.Errorf("the upsert declares no request for this write")
 	}
-	pv, err := rest.Render(ctx, w.req, payload, v, t.r.normalize(t.p.Upsert.Connector))
+	pv, err := rest.Render(ctx, w.Request, payload, v, t.r.normalize(t.p.Upsert.Connector))
 	if err != nil {
 		return engine.Written{}, err
 	}
@@ -331,29 +310,15 @@ func (t *target) send(ctx context.Context, update bool, payload map[string]any, 
 	if err != nil {
 		return engine.Written{}, err
 	}
-	if err := w.check.Judge(ctx, body, v, pv.Method, pv.Path, 200); err != nil {
-		return engine.Written{}, err
-	}
-	out := engine.Written{Answer: body}
-	if w.id != nil {
-		if idV, err := w.id.One(ctx, body, v); err == nil {
-			out.ID = engine.ScalarString(idV)
-		}
-	}
-	if w.txn != nil {
-		if tv, err := w.txn.One(ctx, body, v); err == nil {
-			out.Transaction = tv
-		}
-	}
-	return out, nil
+	return w.Answer(ctx, body, v, pv.Method, pv.Path, 200)
 }
 
 func (t *target) Preview(ctx context.Context, update bool, payload map[string]any, v *mapping.Vars) (*engine.CallPreview, error) {
-	w := t.writeFor(update)
-	if w.req == nil {
+	w := t.p.Upsert.Write(update)
+	if w.Request == nil {
 		return nil, fmt.Errorf("the upsert declares no request for this write")
 	}
-	return rest.Render(ctx, w.req, payload, v, t.r.normalize(t.p.Upsert.Connector))
+	return rest.Render(ctx, w.Request, payload, v, t.r.normalize(t.p.Upsert.Connector))
 }
 
 // caller answers enrich, after-step, poll and live-lookup requests.
