@@ -160,7 +160,10 @@ func TestRun_InboxExactlyOnceAcrossKillAndTerm(t *testing.T) {
 		t.Skip("builds the engine and runs it in child processes")
 	}
 	bin := buildEngine(t)
-	sb, err := sandbox.Start(sandbox.Options{Cases: 1000, Clients: 5, Seed: 7, OSCaRAutoAccept: true})
+	// Three daemons and each retry --not-written log in to Primero within
+	// a minute or so: more than its 6 logins a minute, which this test is
+	// not about.
+	sb, err := sandbox.Start(sandbox.Options{Cases: 1000, Clients: 5, Seed: 7, OSCaRAutoAccept: true, PrimeroLoginThrottle: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
