@@ -330,3 +330,34 @@ func TestONA_WindowOnEveryPage(t *testing.T) {
 		t.Errorf("read %d, failed %d %v", rc.Counts.Read, rc.Counts.Failed, rc.Reasons)
 	}
 }
+
+// TestONA_DemoSeed (issue 19.10): the demo's MoSVY Primero holds the
+// option ids the label tables cover, so every case and service reaches the
+// dashboard, protection concerns and disability types labelled, and a
+// second pass writes nothing. The mixed seed's UNHCR cases still fail as
+// lookup misses: the demo changed its inputs, not what the spec does with
+// an unlabelled value (also pinned by the spec's tests).
+func TestONA_DemoSeed(t *testing.T) {
+	db := onaDatabases[0].open(t)
+	e := startONA(t, db, sandbox.Options{Cases: 240, Seed: 1, Consistent: true, MoSVY: true})
+	rc, rs := e.pass(engine.SyncOptions{})
+	if rc.Counts.Failed+rs.Counts.Failed != 0 || rc.Counts.Created == 0 || rs.Counts.Created == 0 {
+		t.Fatalf("MoSVY seed: ona_cases %+v %v, ona_services %+v %v; want rows and no failure", rc.Counts, rc.Reasons, rs.Counts, rs.Reasons)
+	}
+	var concerns, disabled int
+	if err := db.db.QueryRow(`SELECT count(protection_concerns), count(disabled) FROM cases`).Scan(&concerns, &disabled); err != nil {
+		t.Fatal(err)
+	}
+	if concerns == 0 || disabled == 0 {
+		t.Errorf("%d cases with protection concerns, %d with a disability type: the seed shows no label", concerns, disabled)
+	}
+	if rc, rs := e.pass(engine.SyncOptions{Since: "2024-01-01T00:00:00Z"}); rc.Writes["ona"]+rs.Writes["ona"] != 0 {
+		t.Errorf("second pass wrote %v + %v rows", rc.Writes, rs.Writes)
+	}
+
+	mixed := startONA(t, onaDatabases[0].open(t), sandbox.Options{Cases: 40, Seed: 1, Consistent: true})
+	rc, rs = mixed.pass(engine.SyncOptions{})
+	if rc.Reasons["lookup_miss_ona_protection_concern"] == 0 || rs.Reasons["lookup_miss_ona_service_type"] == 0 {
+		t.Errorf("mixed seed: ona_cases %v, ona_services %v; want the UNHCR cases' lookup misses", rc.Reasons, rs.Reasons)
+	}
+}

@@ -22,7 +22,8 @@ import (
 )
 
 const demoLong = `Demo starts faithful fake Primero, OSCaR, PING and HIS servers on loopback ports,
-seeds them with synthetic cases (invented people only), points every shipped
+seeds them with synthetic cases (invented people only; the deployments that
+read Cambodia's MoSVY Primero get Cambodian cases only), points every shipped
 deployment at them, and runs each pipeline once — chained pipelines after the
 ones they follow — with a throwaway state file. Then it runs everything a
 second time to show that an unchanged source writes nothing.
@@ -145,6 +146,13 @@ next:
 	return nil
 }
 
+// demoMoSVY names the deployments that read Cambodia's MoSVY Primero,
+// which holds Cambodian cases only. The ONA dashboard's label tables cover
+// the option ids that instance uses; the mixed seed's UNHCR cases carry
+// ids no table has, and would fail as lookup misses (the spec's tests
+// cover that refusal).
+var demoMoSVY = map[string]bool{"cambodia-ona": true}
+
 // demoDeployment runs one deployment twice against its own fakes and
 // returns the duplicates the fakes counted (-1 when a run failed).
 func (a *app) demoDeployment(ctx context.Context, f demoFlags, dir, tmp string) (int64, error) {
@@ -162,7 +170,8 @@ func (a *app) demoDeployment(ctx context.Context, f demoFlags, dir, tmp string) 
 	}
 	_, usesHIS := plan.Connectors["his"]
 	sb, err := sandbox.Start(sandbox.Options{Cases: f.cases, Clients: f.clients, Interventions: 20, Decisions: 10, Seed: 1,
-		OSCaRAutoAccept: true, Consistent: true, PingStatusDelay: 20 * time.Millisecond, Thailand: usesHIS})
+		OSCaRAutoAccept: true, Consistent: true, PingStatusDelay: 20 * time.Millisecond, Thailand: usesHIS,
+		MoSVY: demoMoSVY[plan.Name]})
 	if err != nil {
 		return 0, &exitError{code: 2, err: err}
 	}

@@ -63,7 +63,10 @@ func (a *app) demoInbox(ctx context.Context, w io.Writer, plan *engine.Plan, sb 
 				return true, &exitError{code: 1, err: fmt.Errorf("%s: the inbox answered %d to a webhook fixture: %v", name, st, err)}
 			}
 		}
-		presses := []string{sandbox.ThaiCaseNotFound, sandbox.ThaiCaseNoID, sandbox.ThaiCaseNoDates}
+		// Not ThaiCaseNoID: a case without a national id fails
+		// national_id_missing, a refusal specs/thailand/tests and
+		// TestThailand_SyncFlow cover; a newcomer's run shows none.
+		presses := []string{sandbox.ThaiCaseNotFound, sandbox.ThaiCaseNoDates}
 		for _, id := range presses {
 			if err := pressSync(ctx, sb, id); err != nil {
 				return true, &exitError{code: 1, err: err}
@@ -75,6 +78,7 @@ func (a *app) demoInbox(ctx context.Context, w io.Writer, plan *engine.Plan, sb 
 		fmt.Fprintf(w, "  posted the %d webhook fixtures to %s (event case.post), pressed Sync on %d more cases\n", len(fixtures), p.Inbox.Path, len(presses))
 		before := demoInboxCounts(in, sb, name)
 		failed = printInboxPass(w, name, in.Results(), len(fixtures)+len(presses), before, demoCounts{}) || failed
+		fmt.Fprintln(w, "  not_found: a case whose national id HIS does not know; the engine writes no patient data to it and answers its Sync with mark_synced_status not_found, which Primero shows the user.")
 
 		// A second identical press: a new request, processed and answered.
 		if err := pressSync(ctx, sb, sandbox.ThaiCaseMinimal); err != nil {
@@ -83,7 +87,9 @@ func (a *app) demoInbox(ctx context.Context, w io.Writer, plan *engine.Plan, sb 
 		if err := settle(); err != nil {
 			return true, &exitError{code: 1, err: err}
 		}
-		fmt.Fprintln(w, "  second pass — Sync pressed again on a case already synced: processed and answered again:")
+		fmt.Fprintln(w, "  second pass — Sync pressed again on a case already synced. A press is a new request, not an unchanged source:")
+		fmt.Fprintln(w, "  Primero set the case's sync_status to sending and waits for an answer, so the engine reads HIS again and")
+		fmt.Fprintln(w, "  writes one PATCH (the HIS values and mark_synced_status synced). One press, one write; the fakes count the same:")
 		res := in.Results()
 		failed = printInboxPass(w, name, res[len(before.runs):], 1, demoInboxCounts(in, sb, name), before) || failed
 	}
@@ -149,6 +155,7 @@ func printInboxPass(w io.Writer, name string, runs []*engine.RunResult, presses 
 	printDemoResult(w, total)
 	if m := total.Counts.LookupMisses; len(m) > 0 {
 		fmt.Fprintf(w, "  %-28s lookup misses (lookup:policy): %s\n", "", notesText(m))
+		fmt.Fprintf(w, "  %-28s (a value with no row in that lookup table, handled as the lookup's on_miss says: null leaves the field out rather than guess)\n", "")
 	}
 	d := func(a, b int) int { return a - b }
 	engP, fakeP := d(now.enginePrimero, before.enginePrimero), d(now.fakePrimero, before.fakePrimero)

@@ -30,7 +30,12 @@ type Options struct {
 	People int
 	// Thailand seeds Primero with ThailandCases, the cases the Thailand
 	// deployment's webhooks name.
-	Thailand  bool
+	Thailand bool
+	// MoSVY seeds Primero as Cambodia's MoSVY instance: Cambodian cases
+	// only, with protection concerns and disability types from Primero's
+	// lookups (primero.Options.MoSVY), the values the ONA dashboard's
+	// label tables cover.
+	MoSVY     bool
 	Seed      uint64
 	CasesFrom []map[string]any
 	// OSCaRFromCases gives the fake OSCaR every organisation and client
@@ -103,7 +108,7 @@ func Start(opts Options) (*Sandbox, error) {
 	if opts.Thailand {
 		addCases = ThailandCases()
 	}
-	s.Primero = primero.New(primero.Options{Cases: opts.Cases, Seed: opts.Seed, CasesFrom: opts.CasesFrom, AddCases: addCases, Faults: opts.Faults,
+	s.Primero = primero.New(primero.Options{Cases: opts.Cases, Seed: opts.Seed, MoSVY: opts.MoSVY, CasesFrom: opts.CasesFrom, AddCases: addCases, Faults: opts.Faults,
 		Login: sec["PRIMERO_USER"], Password: sec["PRIMERO_PASSWORD"], Orgs: refs.Orgs, LoginThrottle: opts.PrimeroLoginThrottle})
 	s.Oscar = oscar.New(oscar.Options{Clients: opts.Clients, Seed: opts.Seed, AutoAccept: opts.OSCaRAutoAccept, Faults: opts.Faults,
 		Email: sec["OSCAR_EMAIL"], Password: sec["OSCAR_PASSWORD"], Orgs: refs.Orgs, Clean: opts.Consistent})

@@ -86,6 +86,11 @@
 // (unique), unhcr_id_no, protection_concerns, language and a camp location.
 // One case in 31 is closed; one in 97 is disabled (record_state false).
 //
+// Options.MoSVY seeds a Cambodian MoSVY Primero instead: the index modulo
+// 12 picks among the Cambodia kinds 0-11 (no UNHCR case), and two cases in
+// three carry one or two protection_concerns, one in ten a
+// disability_type, both ids of Primero's default lookups.
+//
 // # Where the fake decides
 //
 // The reference leaves a few behaviours open; the fake picks one and the

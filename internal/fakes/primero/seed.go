@@ -25,11 +25,18 @@ var (
 var (
 	unhcrServiceTypes = []string{"focuses_non_specialized_mhpss_care", "basic_psychosocial_support", "legal_support", "medical",
 		"documentation", "education_formal", "cash_assistance", "shelter"}
-	pingServiceTypes   = []string{"alternative_care", "focuses_non_specialized_mhpss_care", "food", "other_please_specify"}
-	unhcrConcerns      = []string{"sexual_exploitation", "child_labour", "child_marriage", "physical_abuse", "emotional_or_psychological", "abandonment", "unaccompanied", "separated", "orphan", "rape"}
-	unhcrLanguages     = []string{"language1", "language2", "language3", "language4", "language5", "language8", "_arabic", "_english"}
-	cambodiaRiskLevels = []string{"high", "medium", "low", "no_action"}
-	unhcrRiskLevels    = []string{"high", "medium", "low"}
+	pingServiceTypes = []string{"alternative_care", "focuses_non_specialized_mhpss_care", "food", "other_please_specify"}
+	unhcrConcerns    = []string{"sexual_exploitation", "child_labour", "child_marriage", "physical_abuse", "emotional_or_psychological", "abandonment", "unaccompanied", "separated", "orphan", "rape"}
+	unhcrLanguages   = []string{"language1", "language2", "language3", "language4", "language5", "language8", "_arabic", "_english"}
+	// A MoSVY Primero's concerns and disability types: the ids of
+	// Primero's default lookups (lookups_default_config.json).
+	cambodiaConcerns = []string{"sexually_exploited", "gbv_survivor", "trafficked_smuggled", "statelessness", "arrested_detained",
+		"migrant", "disabled", "serious_health_issue", "refugee", "caafag", "street_child", "child_mother",
+		"physically_or_mentally_abused", "living_with_vulnerable_person", "worst_forms_of_child_labor",
+		"child_headed_household", "mentally_distressed", "other"}
+	cambodiaDisabilityTypes = []string{"mental_disability", "physical_disability", "both"}
+	cambodiaRiskLevels      = []string{"high", "medium", "low", "no_action"}
+	unhcrRiskLevels         = []string{"high", "medium", "low"}
 )
 
 // Seed mix: the case index modulo 20 picks the kind, so even a handful of
@@ -83,6 +90,8 @@ type generator struct {
 	cat   *catalog
 	users map[string]*user
 	orgs  []string
+	// mosvy: every case is one of the Cambodia kinds (Options.MoSVY).
+	mosvy bool
 }
 
 func (g *generator) rng(idx int) *rand.Rand {
@@ -151,6 +160,10 @@ type seedCase struct {
 func (g *generator) caseAt(idx int) seedCase {
 	r := g.rng(idx)
 	kind := seedKind(idx)
+	if g.mosvy {
+		// Kinds 0-11 are the Cambodia ones, in the same shares.
+		kind = seedKind(idx % 12)
+	}
 	id := randUUID(r)
 	caseID := randUUID(r)
 	span := int64(seedSpan / time.Millisecond)
@@ -346,6 +359,9 @@ func (g *generator) caseAt(idx int) seedCase {
 	if idx%97 == 13 {
 		d["record_state"] = false
 	}
+	if g.mosvy {
+		g.mosvyConcerns(idx, d)
+	}
 	assignedAny := toAnyStrings(assigned)
 	d["assigned_user_names"] = assignedAny
 	d["associated_user_names"] = toAnyStrings(uniqueStrings(append([]string{owner}, assigned...)))
@@ -362,6 +378,24 @@ func (g *generator) caseAt(idx int) seedCase {
 	}
 	sc.doc = d
 	return sc
+}
+
+// mosvyConcerns gives a MoSVY case the protection concerns and disability
+// type a caseworker picks from Primero's own lookups
+// (lookup-protection-concerns, lookup-disability-type). A stream of its
+// own, so the rest of the case is the same as without Options.MoSVY.
+func (g *generator) mosvyConcerns(idx int, d map[string]any) {
+	r := rand.New(rand.NewPCG(g.seed^0x4d6f535659, uint64(idx)*0x9e3779b97f4a7c15+7))
+	if r.IntN(3) > 0 {
+		concerns := []any{pick(r, cambodiaConcerns)}
+		if c2 := pick(r, cambodiaConcerns); c2 != concerns[0] && r.IntN(3) == 0 {
+			concerns = append(concerns, c2)
+		}
+		d["protection_concerns"] = concerns
+	}
+	if r.IntN(10) == 0 {
+		d["disability_type"] = pick(r, cambodiaDisabilityTypes)
+	}
 }
 
 func toAnyStrings(xs []string) []any {

@@ -28,8 +28,12 @@ const (
 // Options configure a fake Primero. The zero value is a working server with
 // no seeded cases.
 type Options struct {
-	Cases     int              // number of seeded synthetic cases (deterministic from Seed)
-	Seed      uint64           // drives the synthetic cases, ids and token keys
+	Cases int    // number of seeded synthetic cases (deterministic from Seed)
+	Seed  uint64 // drives the synthetic cases, ids and token keys
+	// MoSVY seeds the Primero of Cambodia's MoSVY: every synthetic case is
+	// one of the Cambodia kinds (no UNHCR case), and cases carry protection
+	// concerns and disability types from Primero's default lookups.
+	MoSVY     bool
 	CasesFrom []map[string]any // seed from these Primero case records instead of Cases; each may carry "referrals": [...]
 	// AddCases are case records added after Cases or CasesFrom (e.g. the
 	// cases a deployment's webhook fixtures name).
@@ -248,7 +252,7 @@ func (s *Server) reset() {
 	for _, u := range s.users {
 		gm[u.UserName] = u
 	}
-	s.gen = &generator{seed: s.opts.Seed, cat: s.cat, users: gm, orgs: s.opts.Orgs}
+	s.gen = &generator{seed: s.opts.Seed, cat: s.cat, users: gm, orgs: s.opts.Orgs, mosvy: s.opts.MoSVY}
 	if len(s.opts.CasesFrom) > 0 {
 		for _, c := range s.opts.CasesFrom {
 			s.importCase(c)
