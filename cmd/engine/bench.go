@@ -222,7 +222,13 @@ func (a *app) bench(ctx context.Context, f benchFlags, cmd *cobra.Command) error
 }
 
 func (e *benchEnv) start(n int, latency time.Duration) (*sandbox.Sandbox, error) {
-	opts := sandbox.Options{Cases: n, Clients: 10, Seed: 11, OSCaRAutoAccept: true, Faults: faults.Config{Latency: latency}}
+	return e.startWith(n, latency, false)
+}
+
+// startWith: mosvy seeds the Primero of Cambodia's MoSVY (Cambodian cases
+// only), the instance the sql scenario's deployment reads.
+func (e *benchEnv) startWith(n int, latency time.Duration, mosvy bool) (*sandbox.Sandbox, error) {
+	opts := sandbox.Options{Cases: n, Clients: 10, Seed: 11, OSCaRAutoAccept: true, Faults: faults.Config{Latency: latency}, MoSVY: mosvy}
 	if e.seed != nil {
 		opts.CasesFrom = e.seed
 		opts.Cases = 0

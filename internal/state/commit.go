@@ -83,6 +83,32 @@ type pageTx struct {
 	// which may have held a pushed record's body: the store then moves
 	// the cleared pages out of the WAL soon (erase.go).
 	erased bool
+	// retries and intents say whether the pipeline has rows in
+	// retry_queue and write_intents, asked once per page (nil: not yet):
+	// most pages of a healthy run have none, and a DELETE per outcome that
+	// finds nothing was a fifth of a page's statements. The page holds the
+	// single writer connection, so no row appears meanwhile except by the
+	// page itself (enqueue sets retries).
+	retries, intents *bool
+}
+
+// pipelineHas reports, once per page, whether table holds a row of the
+// page's pipeline.
+func (p *pageTx) pipelineHas(memo **bool, table string) (bool, error) {
+	if *memo != nil {
+		return **memo, nil
+	}
+	// table is one of our two constants, never input.
+	row, err := p.queryRow(`SELECT EXISTS (SELECT 1 FROM `+table+` WHERE pipeline = ?)`, p.c.Pipeline)
+	if err != nil {
+		return false, err
+	}
+	var has bool
+	if err := row.Scan(&has); err != nil {
+		return false, err
+	}
+	*memo = &has
+	return has, nil
 }
 
 func (p *pageTx) stmt(query string) (*sql.Stmt, error) {
@@ -155,6 +181,13 @@ func (p *pageTx) apply(o *engine.Outcome) error {
 	}
 	switch o.Action {
 	case engine.ActionCreated, engine.ActionUpdated, engine.ActionUnchanged, engine.ActionSkipped:
+		has, err := p.pipelineHas(&p.retries, "retry_queue")
+		if err != nil {
+			return fmt.Errorf("clear retry entry: %w", err)
+		}
+		if !has {
+			return nil
+		}
 		res, err := p.exec(`DELETE FROM retry_queue WHERE pipeline = ? AND record_key = ?`,
 			p.c.Pipeline, o.RecordKey)
 		if err != nil {
@@ -167,6 +200,8 @@ func (p *pageTx) apply(o *engine.Outcome) error {
 		if err := p.enqueue(o); err != nil {
 			return fmt.Errorf("enqueue retry: %w", err)
 		}
+		has := true
+		p.retries = &has
 	default:
 		return fmt.Errorf("unknown action %q", o.Action)
 	}
@@ -207,21 +242,28 @@ func (p *pageTx) writeLink(o *engine.Outcome) error {
 	if pipeline == "" {
 		pipeline = p.c.Pipeline
 	}
+	// Insert first: a new link (every row of a first load) then costs one
+	// statement, and only an existing one is read back and compared.
+	res, err := p.exec(`
+		INSERT INTO links (system_a, id_a, system_b, id_b, pipeline, created_at)
+		VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (system_a, id_a, system_b) DO NOTHING`, l.SystemA, l.IDA, l.SystemB, l.IDB, pipeline, p.now)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return err
+	}
 	row, err := p.queryRow(`SELECT id_b FROM links WHERE system_a = ? AND id_a = ? AND system_b = ?`,
 		l.SystemA, l.IDA, l.SystemB)
 	if err != nil {
 		return err
 	}
 	var old string
-	switch err := row.Scan(&old); {
-	case errors.Is(err, sql.ErrNoRows):
-		_, err := p.exec(`
-			INSERT INTO links (system_a, id_a, system_b, id_b, pipeline, created_at)
-			VALUES (?, ?, ?, ?, ?, ?)`, l.SystemA, l.IDA, l.SystemB, l.IDB, pipeline, p.now)
+	if err := row.Scan(&old); err != nil {
 		return err
-	case err != nil:
-		return err
-	case old == l.IDB:
+	}
+	if old == l.IDB {
 		return nil
 	}
 	if _, err := p.exec(`

@@ -126,6 +126,28 @@ func TestStore_CommitPage(t *testing.T) {
 			want: want{records: map[string]engine.RecordState{"k1": {PayloadHash: "h1", TargetID: "T1", Action: engine.ActionCreated, UpdatedAt: t1}}},
 		},
 		{
+			// The page asks once whether the pipeline has retry entries;
+			// its own failure makes the answer yes for the rest of it.
+			name: "success after a failure in the same page clears the entry",
+			pages: []engine.PageCommit{
+				{Pipeline: "p", Now: t0, Outcomes: []engine.Outcome{created("k9", "h9", "T9"), failed("k1", "http_503"), created("k1", "h1", "T1")}},
+			},
+			want: want{records: map[string]engine.RecordState{
+				"k1": {PayloadHash: "h1", TargetID: "T1", Action: engine.ActionCreated, UpdatedAt: t0},
+				"k9": {PayloadHash: "h9", TargetID: "T9", Action: engine.ActionCreated, UpdatedAt: t0},
+			}},
+		},
+		{
+			name: "failure after a success in the same page is queued",
+			pages: []engine.PageCommit{
+				{Pipeline: "p", Now: t0, Outcomes: []engine.Outcome{created("k9", "h9", "T9"), failed("k1", "http_503")}},
+			},
+			want: want{
+				records: map[string]engine.RecordState{"k9": {PayloadHash: "h9", TargetID: "T9", Action: engine.ActionCreated, UpdatedAt: t0}},
+				queue:   []engine.RetryItem{{Pipeline: "p", RecordKey: "k1", Attempts: 1, NextAt: t0.Add(time.Minute), LastError: "POST /api/cases: status 503", Reason: "http_503", Class: engine.ClassRetryable, UpdatedAt: t0}},
+			},
+		},
+		{
 			name: "skipped clears the queue entry and records no write",
 			pages: []engine.PageCommit{
 				{Pipeline: "p", Now: t0, Outcomes: []engine.Outcome{failed("k1", "http_503")}},

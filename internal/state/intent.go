@@ -38,6 +38,9 @@ func (p *pageTx) clearIntent(o *engine.Outcome) error {
 	if o.Action == engine.ActionFailed && o.Unconfirmed {
 		return nil
 	}
+	if has, err := p.pipelineHas(&p.intents, "write_intents"); err != nil || !has {
+		return err
+	}
 	_, err := p.exec(`DELETE FROM write_intents WHERE pipeline = ? AND record_key = ?`, p.c.Pipeline, o.RecordKey)
 	return err
 }
