@@ -33,15 +33,15 @@ func (s *Store) InboxPut(ctx context.Context, item engine.InboxItem) (bool, erro
 	if item.Window < 0 {
 		cutoff = time.Time{}
 	}
+	// Prepared before the transaction: the writer's one connection is the
+	// transaction's once it begins.
+	st, err := s.prepared(ctx, inboxPutSQL)
+	if err != nil {
+		return false, fmt.Errorf("put delivery %s in inbox %s: %w", item.DeliveryID, item.Inbox, err)
+	}
 	var n int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `
-			INSERT INTO inbox (inbox, delivery_id, record_key, body, delivery, received, attempts)
-			VALUES (?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (inbox, delivery_id) DO UPDATE SET
-				record_key = excluded.record_key, body = excluded.body, delivery = excluded.delivery,
-				received = excluded.received, processed_at = NULL, attempts = 0
-			WHERE inbox.processed_at IS NOT NULL AND inbox.received < ?`,
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.StmtContext(ctx, st).ExecContext(ctx,
 			item.Inbox, item.DeliveryID, item.RecordKey, body, delivery, formatTime(item.Received), item.Attempts, formatTime(cutoff))
 		if err != nil {
 			return err
@@ -54,6 +54,16 @@ func (s *Store) InboxPut(ctx context.Context, item engine.InboxItem) (bool, erro
 	}
 	return n == 0, nil
 }
+
+// inboxPutSQL is InboxPut's statement, prepared once per store: parsing it
+// was an eighth of the inbox's acceptance time.
+const inboxPutSQL = `
+			INSERT INTO inbox (inbox, delivery_id, record_key, body, delivery, received, attempts)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (inbox, delivery_id) DO UPDATE SET
+				record_key = excluded.record_key, body = excluded.body, delivery = excluded.delivery,
+				received = excluded.received, processed_at = NULL, attempts = 0
+			WHERE inbox.processed_at IS NOT NULL AND inbox.received < ?`
 
 // InboxPending lists an inbox's unprocessed deliveries, oldest first;
 // limit <= 0 means all.

@@ -49,6 +49,8 @@ type Store struct {
 	closeErr  error
 	release   func() // lets go of the writer lease; nil when read-only
 
+	stmts sync.Map // query → *sql.Stmt on the writer (prepared)
+
 	eraseMu        sync.Mutex
 	eraseTimer     *time.Timer // the pending checkpoint of erase.go
 	closed         bool
@@ -283,6 +285,10 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopErase()
 		var errs []error
+		s.stmts.Range(func(_, st any) bool {
+			st.(*sql.Stmt).Close()
+			return true
+		})
 		if s.r != nil {
 			errs = append(errs, s.r.Close())
 		}
@@ -299,6 +305,27 @@ func (s *Store) Close() error {
 		}
 	})
 	return s.closeErr
+}
+
+// prepared returns query prepared once on the writer; a transaction uses
+// it through tx.StmtContext, which reuses it on the writer's one connection.
+func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	w, err := s.writer()
+	if err != nil {
+		return nil, err
+	}
+	st, err := w.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
 }
 
 // writer returns the writing pool, or ErrReadOnly.
