@@ -22,7 +22,9 @@ const (
 // insert the outcome row; for created, updated and unchanged, upsert the
 // record's last write; remember or forget its source version; clear its
 // create intent (kept for an unconfirmed failure); write its link, if any; clear the key's retry entry
-// (created, updated, unchanged, skipped) or enqueue it (failed). Then the
+// (created, updated, unchanged, skipped) or enqueue it (failed); and for a
+// fanned-out item, clear the entry of its source record's own key unless
+// that record failed in this page (itemSettled). Then the
 // cursor advances when c.Cursor is set. Any error, a cancelled ctx included,
 // rolls the whole page back, so the page is simply read again.
 func (s *Store) CommitPage(ctx context.Context, c engine.PageCommit) error {
@@ -50,10 +52,17 @@ func (s *Store) commitPage(ctx context.Context, c engine.PageCommit) error {
 		p := &pageTx{ctx: ctx, tx: tx, c: &c, now: now}
 		defer p.close()
 		defer func() { erased = p.erased }()
+		settle := itemSettled(c.Outcomes)
 		for i := range c.Outcomes {
 			o := &c.Outcomes[i]
 			if err := p.apply(o); err != nil {
 				return fmt.Errorf("outcome %d (record %s): %w", i, o.RecordKey, err)
+			}
+			if settle[o.SourceKey] && o.RecordKey != o.SourceKey {
+				delete(settle, o.SourceKey)
+				if err := p.settleRecord(o.SourceKey); err != nil {
+					return fmt.Errorf("outcome %d (record %s): %w", i, o.RecordKey, err)
+				}
 			}
 			if s.testAfterOutcome != nil {
 				s.testAfterOutcome(i)
@@ -278,6 +287,49 @@ func (p *pageTx) writeLink(o *engine.Outcome) error {
 		p.now, p.c.Pipeline, o.RecordKey,
 		fmt.Sprintf("%s:%s -> %s: %s replaced by %s", l.SystemA, l.IDA, l.SystemB, old, l.IDB))
 	return err
+}
+
+// itemSettled names the source records of the page that have outcomes of
+// their fanned-out items (key#item) and no failure of their own. A failure
+// queued under such a record's own key (its enrich or fan-out failed in an
+// earlier run) is settled: the record got past those stages this time, and
+// its items' outcomes now stand for it, each cleared or queued by its own
+// key. Without this the record's entry, which no later outcome names, would
+// stay queued (and be retried) for ever.
+func itemSettled(outs []engine.Outcome) map[string]bool {
+	var settle map[string]bool
+	failed := map[string]bool{}
+	for i := range outs {
+		o := &outs[i]
+		switch {
+		case o.SourceKey == "":
+		case o.RecordKey == o.SourceKey:
+			if o.Action == engine.ActionFailed {
+				failed[o.SourceKey] = true
+			}
+		default:
+			if settle == nil {
+				settle = map[string]bool{}
+			}
+			settle[o.SourceKey] = true
+		}
+	}
+	for k := range failed {
+		delete(settle, k)
+	}
+	return settle
+}
+
+// settleRecord clears the retry entry under a source record's own key.
+func (p *pageTx) settleRecord(sourceKey string) error {
+	res, err := p.exec(`DELETE FROM retry_queue WHERE pipeline = ? AND record_key = ?`, p.c.Pipeline, sourceKey)
+	if err != nil {
+		return fmt.Errorf("settle retry entry of %s: %w", sourceKey, err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		p.erased = true
+	}
+	return nil
 }
 
 // enqueue counts a failure and schedules the next try by the policy.

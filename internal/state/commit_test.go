@@ -156,6 +156,41 @@ func TestStore_CommitPage(t *testing.T) {
 			want: want{},
 		},
 		{
+			// The record's enrich failed (queued under k1); retried, it fans
+			// out and its item is skipped: the record's entry is settled.
+			name: "an item's outcome settles its record's own failure",
+			pages: []engine.PageCommit{
+				{Pipeline: "p", Now: t0, Outcomes: []engine.Outcome{failed("k1", "http_503")}},
+				{Pipeline: "p", Now: t1, Outcomes: []engine.Outcome{
+					{RecordKey: "k1#a", SourceKey: "k1", Action: engine.ActionSkipped, Reason: "no_change_needed"},
+				}},
+			},
+			want: want{},
+		},
+		{
+			name: "a failed item replaces its record's own failure",
+			pages: []engine.PageCommit{
+				{Pipeline: "p", Now: t0, Outcomes: []engine.Outcome{failed("k1", "http_503")}},
+				{Pipeline: "p", Now: t1, Outcomes: []engine.Outcome{
+					{RecordKey: "k1#a", SourceKey: "k1", Action: engine.ActionFailed, Reason: "http_503", Error: "POST /api/cases: status 503", Class: engine.ClassRetryable},
+				}},
+			},
+			want: want{queue: []engine.RetryItem{queued("k1#a", 1, t1, time.Minute, "")}},
+		},
+		{
+			// A record that failed again, beside the removal of an item it
+			// wrote before, stays queued under its own key.
+			name: "a record failing in the same page keeps its own entry",
+			pages: []engine.PageCommit{
+				{Pipeline: "p", Now: t0, Outcomes: []engine.Outcome{failed("k1", "http_503")}},
+				{Pipeline: "p", Now: t1, Outcomes: []engine.Outcome{
+					{RecordKey: "k1", SourceKey: "k1", Action: engine.ActionFailed, Reason: "http_503", Error: "POST /api/cases: status 503", Class: engine.ClassRetryable},
+					{RecordKey: "k1#a", SourceKey: "k1", Action: engine.ActionSkipped, Reason: "left"},
+				}},
+			},
+			want: want{queue: []engine.RetryItem{queued("k1", 2, t1, 2*time.Minute, "")}},
+		},
+		{
 			name: "a nil cursor leaves the cursor where it was",
 			pages: []engine.PageCommit{
 				{Pipeline: "p", Now: t0, Cursor: ptr("c1")},
