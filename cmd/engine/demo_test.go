@@ -52,6 +52,13 @@ func TestDemo_NumbersMatchTheFakes(t *testing.T) {
 	if !strings.Contains(out, "duplicates created at the fakes: 0") {
 		t.Errorf("duplicates:\n%s", out)
 	}
+	// Issue 19.10: a newcomer's run shows no failed record; the refusal
+	// paths are the spec tests' and specs_test's.
+	for _, m := range regexp.MustCompile(`(?m)^  (\S+.*?)\s+read .* failed +(\d+)$`).FindAllStringSubmatch(out, -1) {
+		if m[2] != "0" {
+			t.Errorf("%s: %s failed records in the demo:\n%s", m[1], m[2], out)
+		}
+	}
 	// The ONA dashboard deployment writes into a SQLite file and shows
 	// what it wrote.
 	if m := regexp.MustCompile(`(?m)^    cases: (\d+) rows$`).FindStringSubmatch(out); m == nil || m[1] == "0" {
