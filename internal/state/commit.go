@@ -322,6 +322,10 @@ func itemSettled(outs []engine.Outcome) map[string]bool {
 
 // settleRecord clears the retry entry under a source record's own key.
 func (p *pageTx) settleRecord(sourceKey string) error {
+	// Asked once per page, as for the items' own entries.
+	if has, err := p.pipelineHas(&p.retries, "retry_queue"); err != nil || !has {
+		return err
+	}
 	res, err := p.exec(`DELETE FROM retry_queue WHERE pipeline = ? AND record_key = ?`, p.c.Pipeline, sourceKey)
 	if err != nil {
 		return fmt.Errorf("settle retry entry of %s: %w", sourceKey, err)
