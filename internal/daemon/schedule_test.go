@@ -42,11 +42,24 @@ func (e *env) runs() []engine.RunInfo {
 	return runs
 }
 
+// midHour is the wall clock moved to half past the hour it starts in, so
+// a test of an hourly schedule (and of what a run at :00 would have
+// missed) cannot meet the top of an hour while it runs, whenever it runs.
+type midHour struct{ off time.Duration }
+
+func newMidHour() midHour {
+	now := time.Now()
+	return midHour{off: now.Truncate(time.Hour).Add(30 * time.Minute).Sub(now)}
+}
+
+func (c midHour) Now() time.Time { return time.Now().UTC().Add(c.off) }
+
 func TestDaemon_MissedScheduleRunsOnce(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
+	clock := newMidHour()
 	// Hourly, last run three hours ago: three slots missed while down.
-	seedRun(t, path, time.Now().UTC().Add(-3*time.Hour), "succeeded")
-	e := newEnv(t, envOptions{dep: deployment{cron: "0 * * * *"}, statePath: path})
+	seedRun(t, path, clock.Now().Add(-3*time.Hour), "succeeded")
+	e := newEnv(t, envOptions{dep: deployment{cron: "0 * * * *"}, statePath: path, clock: clock})
 	var fin daemon.Event
 	scheduled := false
 	for fin.Kind == "" || !scheduled {
@@ -65,7 +78,7 @@ func TestDaemon_MissedScheduleRunsOnce(t *testing.T) {
 		t.Fatalf("%d runs after catching up, want the seeded one and exactly one more", len(runs))
 	}
 	next := e.d.NextRuns()[pipeline]
-	if !next.After(time.Now()) || next.Minute() != 0 {
+	if !next.After(clock.Now()) || next.Minute() != 0 {
 		t.Errorf("next scheduled run %v, want the next full hour", next)
 	}
 	select {
@@ -79,8 +92,9 @@ func TestDaemon_MissedScheduleRunsOnce(t *testing.T) {
 
 func TestDaemon_NoCatchUpWhenNothingWasMissed(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
-	seedRun(t, path, time.Now().UTC(), "succeeded")
-	e := newEnv(t, envOptions{dep: deployment{cron: "0 * * * *"}, statePath: path})
+	clock := newMidHour()
+	seedRun(t, path, clock.Now(), "succeeded")
+	e := newEnv(t, envOptions{dep: deployment{cron: "0 * * * *"}, statePath: path, clock: clock})
 	e.waitKind(daemon.EventScheduled) // catch-up decisions come before the first schedule
 	for {
 		select {
