@@ -424,12 +424,7 @@ func faultRunAgainstClean(t *testing.T, d faultDeployment, sourceFaults, accept 
 	sb := faultStart(t, faultSwitches(5), nil, accept)
 	seeded := faultByExternalID(sb)
 	fe := faultOpen(t, sb, d.dir, nil)
-	// A round is clean only when none of its requests met a fault that
-	// failed a run or a record, so the rounds it takes are a matter of
-	// chance: 6, 7, 11 and 14 for one-attempt-writes-small-pages/cambodia
-	// on a loaded machine, and once more than 30. The bound is generous
-	// because it costs time only when the run never converges.
-	rounds, refused := fe.converge(t, 80)
+	rounds, refused := fe.converge(t, 30)
 	if diff := cmp.Diff(cleanRefused, refused); diff != "" {
 		t.Errorf("records refused after the faulty run differ from a fault-free run's (-clean +faulty):\n%s", diff)
 	}
