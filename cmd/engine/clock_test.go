@@ -2,34 +2,15 @@ package main
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"casesync/internal/sandbox"
 )
 
 // Issue 19.6: --now makes a preview reproducible: the age of a child born
 // 2012-06-25 is 12 the day before its birthday and 13 on it, whatever the
 // real clock says; sync records its run as started then.
 func TestNowFlag(t *testing.T) {
-	sb, err := sandbox.Start(sandbox.Options{Clients: 2, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sb.Close)
-	env := sandboxEnv(t, sb)
-	state := filepath.Join(t.TempDir(), "state.db")
-	base := []string{"--specs", "../../specs/cambodia", "--state", state,
-		"--base-url", "primero=" + sb.URLs["primero"], "--base-url", "oscar=" + sb.URLs["oscar"]}
-	file := filepath.Join(t.TempDir(), "clients.json")
-	client := `[{"slug": "abcd-1", "global_id": "01AAAAAAAAAAAAAAAAAAAAAAAA", "external_id": "", "given_name": "Dara", "family_name": "Sok",
-	  "gender": "male", "date_of_birth": "2012-06-25", "location_current_village_code": "12010101", "organization_id": 46,
-	  "organization_name": "cif", "status": "Active", "level_of_risk": "low", "services": []}]`
-	if err := os.WriteFile(file, []byte(client), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	env, state, base, file := cambodiaOneClient(t, 2, "2012-06-25")
 	for now, want := range map[string]float64{"2025-06-24T23:59:59Z": 12, "2025-06-25": 13, "2025-06-25 00:00:00": 13} {
 		out, errOut, code := runCLI(t, env, append([]string{"dry-run", "f2_clients_to_primero", "--from", file, "--format", "json", "--now", now}, base...)...)
 		if code != 0 {

@@ -13,22 +13,7 @@ import (
 // note: per record in dry-run, in its summary, and in engine runs for a
 // real run (the seeded OSCaR client 8 has 22012-01-01).
 func TestNotes_DryRunAndRuns(t *testing.T) {
-	sb, err := sandbox.Start(sandbox.Options{Clients: 12, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sb.Close)
-	env := sandboxEnv(t, sb)
-	state := filepath.Join(t.TempDir(), "state.db")
-	base := []string{"--specs", "../../specs/cambodia", "--state", state,
-		"--base-url", "primero=" + sb.URLs["primero"], "--base-url", "oscar=" + sb.URLs["oscar"]}
-	file := filepath.Join(t.TempDir(), "clients.json")
-	client := `[{"slug": "abcd-1", "global_id": "01AAAAAAAAAAAAAAAAAAAAAAAA", "external_id": "", "given_name": "Dara", "family_name": "Sok",
-	  "gender": "male", "date_of_birth": "22012-01-01", "location_current_village_code": "12010101", "organization_id": 46,
-	  "organization_name": "cif", "status": "Active", "level_of_risk": "low", "services": []}]`
-	if err := os.WriteFile(file, []byte(client), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	env, state, base, file := cambodiaOneClient(t, 12, "22012-01-01")
 	out, errOut, code := runCLI(t, env, append([]string{"dry-run", "f2_clients_to_primero", "--from", file}, base...)...)
 	if code != 0 {
 		t.Fatalf("dry-run: exit %d: %s", code, errOut)
@@ -52,4 +37,30 @@ func TestNotes_DryRunAndRuns(t *testing.T) {
 	if !strings.Contains(out, `"notes": {`) {
 		t.Errorf("engine runs --format json has no notes:\n%s", out)
 	}
+}
+
+// cambodiaOneClient starts the fakes with n OSCaR clients and writes a file
+// holding one OSCaR client born dob, for dry-run --from: the setup of the
+// --now and notes tests. It returns the CLI environment, a fresh state
+// file, the flags naming
+// the Cambodia specs, that state file and the fakes, and the file.
+func cambodiaOneClient(t *testing.T, n int, dob string) (env map[string]string, state string, base []string, file string) {
+	t.Helper()
+	sb, err := sandbox.Start(sandbox.Options{Clients: n, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sb.Close)
+	env = sandboxEnv(t, sb)
+	state = filepath.Join(t.TempDir(), "state.db")
+	base = []string{"--specs", "../../specs/cambodia", "--state", state,
+		"--base-url", "primero=" + sb.URLs["primero"], "--base-url", "oscar=" + sb.URLs["oscar"]}
+	file = filepath.Join(t.TempDir(), "clients.json")
+	client := `[{"slug": "abcd-1", "global_id": "01AAAAAAAAAAAAAAAAAAAAAAAA", "external_id": "", "given_name": "Dara", "family_name": "Sok",
+	  "gender": "male", "date_of_birth": "` + dob + `", "location_current_village_code": "12010101", "organization_id": 46,
+	  "organization_name": "cif", "status": "Active", "level_of_risk": "low", "services": []}]`
+	if err := os.WriteFile(file, []byte(client), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return env, state, base, file
 }
