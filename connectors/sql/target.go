@@ -311,16 +311,7 @@ func columns(row map[string]any) []string {
 // every value a parameter.
 func (t *target) upsertStmt(d dialect, cols []string, rows []map[string]any) (string, []any) {
 	var sb strings.Builder
-	sb.WriteString("INSERT INTO ")
-	sb.WriteString(quote(t.spec.Table))
-	sb.WriteString(" (")
-	for i, c := range cols {
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		sb.WriteString(quote(c))
-	}
-	sb.WriteString(") VALUES ")
+	sb.WriteString("INSERT INTO " + quote(t.spec.Table) + " (" + quotedList(cols) + ") VALUES ")
 	args := make([]any, 0, len(cols)*len(rows))
 	for r, row := range rows {
 		if r > 0 {
@@ -344,14 +335,7 @@ func (t *target) upsertStmt(d dialect, cols []string, rows []map[string]any) (st
 // for every column but the key.
 func (t *target) conflictClause(cols []string) string {
 	var sb strings.Builder
-	sb.WriteString(" ON CONFLICT (")
-	for i, k := range t.spec.Key {
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		sb.WriteString(quote(k))
-	}
-	sb.WriteString(") DO ")
+	sb.WriteString(" ON CONFLICT (" + quotedList(t.spec.Key) + ") DO ")
 	var sets []string
 	for _, c := range cols {
 		if !t.isKey[c] {
@@ -408,16 +392,7 @@ func (t *target) columnTypes(ctx context.Context, tx *stdsql.Tx) (map[string]str
 //	FROM unnest($1::text[], $2::text[]) AS u(a, b) ON CONFLICT (a) DO UPDATE SET …
 func (t *target) unnestStmt(cols []string, types map[string]string, rows []map[string]any) (string, []any, error) {
 	var sb strings.Builder
-	sb.WriteString("INSERT INTO ")
-	sb.WriteString(quote(t.spec.Table))
-	sb.WriteString(" (")
-	for i, c := range cols {
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		sb.WriteString(quote(c))
-	}
-	sb.WriteString(") SELECT ")
+	sb.WriteString("INSERT INTO " + quote(t.spec.Table) + " (" + quotedList(cols) + ") SELECT ")
 	args := make([]any, len(cols))
 	for i, c := range cols {
 		typ, ok := types[c]
@@ -441,16 +416,19 @@ func (t *target) unnestStmt(cols []string, types map[string]string, rows []map[s
 		}
 		fmt.Fprintf(&sb, "$%d::text[]", i+1)
 	}
-	sb.WriteString(") AS u (")
-	for i, c := range cols {
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		sb.WriteString(quote(c))
-	}
-	sb.WriteString(")")
+	sb.WriteString(") AS u (" + quotedList(cols) + ")")
 	sb.WriteString(t.conflictClause(cols))
 	return sb.String(), args, nil
+}
+
+// quotedList is names quoted as identifiers and joined by ", ": the column
+// and key lists of every statement.
+func quotedList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = quote(n)
+	}
+	return strings.Join(q, ", ")
 }
 
 // pgconnMissingColumn is a mapped column the table does not have.
