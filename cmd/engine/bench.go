@@ -75,6 +75,7 @@ type benchFlags struct {
 	pipeline    string
 	casesFrom   string
 	cpuProfile  string
+	memProfile  string
 	postgres    string
 }
 
@@ -105,6 +106,7 @@ func (a *app) benchCmd() *cobra.Command {
 	fl.StringVar(&f.cases, "cases", "1000,10000", "comma-separated case counts")
 	fl.DurationVar(&f.latency, "latency", 20*time.Millisecond, "per-request latency of every fake in e2e")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the engine process (the child running engine sync) to this file; read it with go tool pprof")
+	fl.StringVar(&f.memProfile, "memprofile", "", "write the engine process's allocation profile to this file at its exit; read it with go tool pprof -sample_index alloc_space")
 	fl.IntVar(&f.concurrency, "concurrency", 0, "override the connectors' declared concurrency (0 = as declared)")
 	fl.StringVar(&f.specs, "specs", "", "deployment folder (default specs/cambodia, else specs/example)")
 	fl.StringVar(&f.pipeline, "pipeline", "", "pipeline to measure (default: the first whose source is primero)")
@@ -370,6 +372,9 @@ func (e *benchEnv) childWith(ctx context.Context, sb *sandbox.Sandbox, plan *eng
 	if e.f.cpuProfile != "" {
 		env = append(env, "CASESYNC_CPUPROFILE="+e.f.cpuProfile)
 	}
+	if e.f.memProfile != "" {
+		env = append(env, "CASESYNC_MEMPROFILE="+e.f.memProfile)
+	}
 	for _, n := range plan.Secrets {
 		if v, ok := sb.Secret(n); ok {
 			env = append(env, n+"="+v)
@@ -510,6 +515,10 @@ func (e *benchEnv) e2e(ctx context.Context, plan *engine.Plan) error {
 			rate, bound.Round(time.Millisecond), ratio, perWrite.Round(time.Microsecond), busiest, e.concurrencyOf(plan, busiest))
 		e.lines = append(e.lines, fmt.Sprintf("e2e %d cases: %d read, %d writes (%d records failed, the engine's count), %s wall, %.0f records/s, ratio %.2f to the lower bound (target ≤ 1.15: %s)", n, read, writes, engineFailed(res.stdout), res.wall.Round(time.Millisecond), rate, ratio, verdict(ratio <= 1.15)))
 		e.lines = append(e.lines, fmt.Sprintf("e2e %d cases: engine CPU %s (user + system) = %s per written record (target ≤ 200µs: %s)", n, res.cpu.Round(time.Millisecond), perWrite.Round(time.Microsecond), verdict(perWrite <= 200*time.Microsecond)))
+		if m := res.mem; m.GCCycles > 0 && writes > 0 {
+			e.lines = append(e.lines, fmt.Sprintf("e2e %d cases: of it the garbage collector ~%.2fs (runtime estimate) in %d cycles; %.1f MB allocated = %.0f kB per written record",
+				n, m.GCCPUSeconds, m.GCCycles, float64(m.AllocatedBytes)/1e6, float64(m.AllocatedBytes)/1e3/float64(writes)))
+		}
 	}
 	fmt.Fprintln(e.w)
 	return nil

@@ -31,5 +31,10 @@ func Main() int {
 		// cost (go tool pprof engine PATH).
 		defer startCPUProfile(path)()
 	}
+	if path := os.Getenv("CASESYNC_MEMPROFILE"); path != "" {
+		// Where the process allocated (go tool pprof -sample_index
+		// alloc_space engine PATH), for engine bench --memprofile.
+		defer writeHeapProfile(path)
+	}
 	return a.run(ctx, os.Args[1:])
 }

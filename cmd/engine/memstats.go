@@ -20,6 +20,13 @@ type memReport struct {
 	// GoSysBytes is what the Go runtime took from the OS; the rest of the
 	// RSS is the binary and memory allocated outside Go (SQLite's pages).
 	GoSysBytes int64 `json:"go_sys_bytes"`
+	// What the garbage collector cost over the whole process: its CPU
+	// time as the runtime estimates it (the idle mark workers included,
+	// which run on otherwise idle cores and count in rusage), its cycles,
+	// and the bytes allocated that it had to collect.
+	GCCPUSeconds   float64 `json:"gc_cpu_seconds"`
+	GCCycles       int64   `json:"gc_cycles"`
+	AllocatedBytes int64   `json:"allocated_bytes"`
 }
 
 // startMemStats samples the heap until the returned stop function writes
@@ -51,6 +58,11 @@ func startMemStats(path string) func() {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		rep := memReport{PeakRSSBytes: peakRSS(), PeakHeapBytes: peak, GoSysBytes: int64(ms.Sys)}
+		gc := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/gc/cycles/total:gc-cycles"}, {Name: "/gc/heap/allocs:bytes"}}
+		metrics.Read(gc)
+		rep.GCCPUSeconds = gc[0].Value.Float64()
+		rep.GCCycles = int64(gc[1].Value.Uint64())
+		rep.AllocatedBytes = int64(gc[2].Value.Uint64())
 		b, _ := json.Marshal(rep)
 		_ = os.WriteFile(path, b, 0o644)
 	}
@@ -93,4 +105,15 @@ func startCPUProfile(path string) func() {
 		pprof.StopCPUProfile()
 		f.Close()
 	}
+}
+
+// writeHeapProfile writes the heap profile, whose alloc_space and
+// alloc_objects samples cover everything the process allocated.
+func writeHeapProfile(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_ = pprof.Lookup("allocs").WriteTo(f, 0)
 }

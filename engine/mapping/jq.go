@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/itchyny/gojq"
@@ -65,18 +66,11 @@ func (v *Vars) values() []any {
 	if v.Vars == nil {
 		vars = map[string]any{}
 	}
-	var cursor, now any
-	if v.Cursor != "" {
-		cursor = v.Cursor
-	}
-	if v.Now != "" {
-		now = v.Now
-	}
 	var notes any
 	if v.Notes != nil {
 		notes = v.Notes
 	}
-	return []any{vars, cursor, now, v.Key, v.TargetID, v.Target, v.Record, v.Payload, v.Response, v.Transaction, v.Delivery, v.Outcome, rt, notes}
+	return []any{vars, nilIfEmpty(v.Cursor), nilIfEmpty(v.Now), v.Key, v.TargetID, v.Target, v.Record, v.Payload, v.Response, v.Transaction, v.Delivery, v.Outcome, rt, notes}
 }
 
 // prelude defines the helpers that need the run's runtime; it is compiled in
@@ -92,23 +86,88 @@ type JQ struct {
 	// bulk of every mapping and are evaluated without starting gojq, with
 	// the same results (null through null, an error on a non-object).
 	path []string
+	// root is the variable a fast path starts from ("$record"), or ""
+	// for the input; only the variables every program sees qualify.
+	root string
+	// vars are the indexes in varNames of the variables the program is
+	// compiled with: only those its text mentions, since gojq pushes
+	// every declared variable on each run (14 cost more than the rest
+	// of a short program).
+	vars []int
 	lim  Limits
 	// defs is the text of the shared definitions (jq_defs) the program
 	// was compiled with, for analyses that follow the helpers it calls.
 	defs string
 }
 
-var simplePath = regexp.MustCompile(`^\s*(\.[A-Za-z_][A-Za-z0-9_]*)+\s*$`)
+var simplePath = regexp.MustCompile(`^\s*(\$[a-z_]+)?((\.[A-Za-z_][A-Za-z0-9_]*)+)\s*$`)
 
-func pathOf(src string) []string {
-	if !simplePath.MatchString(src) {
-		return nil
+// pathOf splits a plain field path (".a.b", or "$record.a.b" from one of
+// the variables every program sees) into its root variable and keys; nil
+// keys when src is anything else.
+func pathOf(src string) (root string, keys []string) {
+	m := simplePath.FindStringSubmatch(src)
+	if m == nil || m[1] != "" && !publicVar(m[1]) {
+		return "", nil
 	}
-	return strings.Split(strings.TrimSpace(src), ".")[1:]
+	return m[1], strings.Split(m[2], ".")[1:]
 }
 
-func (j *JQ) walk(input any) (any, error) {
+func publicVar(name string) bool {
+	return !strings.HasPrefix(name, "$__") && slices.Contains(varNames, name)
+}
+
+// variable is the value of a program-visible variable as values() gives
+// it to gojq, without building the whole list.
+func (v *Vars) variable(name string) any {
+	if v == nil {
+		return nil
+	}
+	switch name {
+	case "$vars":
+		if v.Vars == nil {
+			return map[string]any{}
+		}
+		return v.Vars
+	case "$cursor":
+		return nilIfEmpty(v.Cursor)
+	case "$now":
+		return nilIfEmpty(v.Now)
+	case "$key":
+		return v.Key
+	case "$target_id":
+		return v.TargetID
+	case "$target":
+		return v.Target
+	case "$record":
+		return v.Record
+	case "$payload":
+		return v.Payload
+	case "$response":
+		return v.Response
+	case "$transaction":
+		return v.Transaction
+	case "$delivery":
+		return v.Delivery
+	case "$outcome":
+		return v.Outcome
+	}
+	panic("mapping: no variable " + name)
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// walk evaluates a fast path from the input or its root variable.
+func (j *JQ) walk(input any, vars *Vars) (any, error) {
 	v := input
+	if j.root != "" {
+		v = vars.variable(j.root)
+	}
 	for _, k := range j.path {
 		switch x := v.(type) {
 		case nil:
@@ -190,20 +249,6 @@ func (r *Registry) withDefs(q *gojq.Query) *gojq.Query {
 // merely appears in a string only adds a definition, never drops one.
 func (r *Registry) usedDefs(q *gojq.Query) []*gojq.FuncDef {
 	text := q.String()
-	mentioned := func(s, name string) bool {
-		for i := strings.Index(s, name); i >= 0; {
-			end := i + len(name)
-			if (i == 0 || !jqIdentByte(s[i-1])) && (end == len(s) || !jqIdentByte(s[end])) {
-				return true
-			}
-			next := strings.Index(s[i+1:], name)
-			if next < 0 {
-				break
-			}
-			i += 1 + next
-		}
-		return false
-	}
 	keep := make([]bool, len(r.defs))
 	texts := []string{text}
 	for len(texts) > 0 {
@@ -223,6 +268,58 @@ func (r *Registry) usedDefs(q *gojq.Query) []*gojq.FuncDef {
 		}
 	}
 	return out
+}
+
+// trimPrelude drops the prelude's helpers that q (the prelude's, the
+// shared and its own definitions, and its body) does not call, since gojq
+// compiles every definition it is given and each helper reads a hidden
+// variable, then returns the variables the rest mentions. A name merely
+// mentioned (in a string, or a variable the program binds itself) only
+// adds a variable, never drops one a program reads.
+func trimPrelude(q *gojq.Query) []int {
+	prelude := q.FuncDefs[:preludeDefs]
+	rest := *q
+	rest.FuncDefs = q.FuncDefs[preludeDefs:]
+	text := rest.String()
+	kept := make([]*gojq.FuncDef, 0, preludeDefs+len(rest.FuncDefs))
+	for _, fd := range prelude {
+		if mentioned(text, fd.Name) {
+			kept = append(kept, fd)
+			text += fd.String()
+		}
+	}
+	q.FuncDefs = append(kept, rest.FuncDefs...)
+	var vars []int
+	for i, name := range varNames {
+		if mentioned(text, name[1:]) && strings.Contains(text, name) {
+			vars = append(vars, i)
+		}
+	}
+	return vars
+}
+
+func varsOf(idx []int) []string {
+	names := make([]string, len(idx))
+	for i, x := range idx {
+		names[i] = varNames[x]
+	}
+	return names
+}
+
+// mentioned reports whether name occurs in s as a whole jq identifier.
+func mentioned(s, name string) bool {
+	for i := strings.Index(s, name); i >= 0; {
+		end := i + len(name)
+		if (i == 0 || !jqIdentByte(s[i-1])) && (end == len(s) || !jqIdentByte(s[end])) {
+			return true
+		}
+		next := strings.Index(s[i+1:], name)
+		if next < 0 {
+			break
+		}
+		i += 1 + next
+	}
+	return false
 }
 
 // jqIdentByte reports bytes that may continue a jq function name.
@@ -294,7 +391,9 @@ func CompileJQ(src string, reg *Registry) (*JQ, error) {
 	if err != nil {
 		return nil, &SyntaxError{Lang: "jq", Msg: err.Error()}
 	}
-	code, err := gojq.Compile(reg.withDefs(q), jqOptions(reg)...)
+	q = reg.withDefs(q)
+	vars := trimPrelude(q)
+	code, err := gojq.Compile(q, append(jqOptions(reg), gojq.WithVariables(varsOf(vars)))...)
 	if err != nil {
 		return nil, &SyntaxError{Lang: "jq", Msg: err.Error()}
 	}
@@ -305,7 +404,8 @@ func CompileJQ(src string, reg *Registry) (*JQ, error) {
 			}
 		}
 	}
-	j := &JQ{src: src, code: code, path: pathOf(src), lim: reg.limitsOf()}
+	j := &JQ{src: src, code: code, vars: vars, lim: reg.limitsOf()}
+	j.root, j.path = pathOf(src)
 	if reg != nil {
 		j.defs = reg.defsText
 	}
@@ -346,8 +446,37 @@ func (j *JQ) String() string {
 
 // All runs the program and returns every value it yields.
 func (j *JQ) All(ctx context.Context, input any, v *Vars) ([]any, error) {
+	return j.all(ctx, input, &varValues{v: v})
+}
+
+// varValues gives the variables' values to every program of one mapping,
+// built once (when the first needs gojq) rather than once per program.
+type varValues struct {
+	v    *Vars
+	vals []any
+}
+
+func (b *varValues) values() []any {
+	if b.vals == nil {
+		b.vals = b.v.values()
+	}
+	return b.vals
+}
+
+// run starts the program with the values of the variables it declares.
+func (j *JQ) run(ctx context.Context, input any, b *varValues) gojq.Iter {
+	all := b.values()
+	var buf [16]any
+	vals := buf[:0]
+	for _, i := range j.vars {
+		vals = append(vals, all[i])
+	}
+	return j.code.RunWithContext(ctx, input, vals...)
+}
+
+func (j *JQ) all(ctx context.Context, input any, b *varValues) ([]any, error) {
 	if j.path != nil {
-		x, err := j.walk(input)
+		x, err := j.walk(input, b.v)
 		if err != nil {
 			return nil, err
 		}
@@ -355,7 +484,7 @@ func (j *JQ) All(ctx context.Context, input any, v *Vars) ([]any, error) {
 	}
 	ectx, cancel := j.lim.bounded(ctx)
 	defer cancel()
-	iter := j.code.RunWithContext(ectx, input, v.values()...)
+	iter := j.run(ectx, input, b)
 	var out []any
 	for {
 		x, ok := iter.Next()
@@ -379,12 +508,16 @@ func (j *JQ) All(ctx context.Context, input any, v *Vars) ([]any, error) {
 // One runs the program and requires exactly one value: none or several is
 // an error, never "take the first".
 func (j *JQ) One(ctx context.Context, input any, v *Vars) (any, error) {
+	return j.one(ctx, input, &varValues{v: v})
+}
+
+func (j *JQ) one(ctx context.Context, input any, b *varValues) (any, error) {
 	if j.path != nil {
-		return j.walk(input)
+		return j.walk(input, b.v)
 	}
 	ectx, cancel := j.lim.bounded(ctx)
 	defer cancel()
-	iter := j.code.RunWithContext(ectx, input, v.values()...)
+	iter := j.run(ectx, input, b)
 	var out any
 	n := 0
 	for {

@@ -69,10 +69,10 @@ type Mapping struct {
 func (m *Mapping) Apply(ctx context.Context, input any, v *Vars) (map[string]any, error) {
 	ctx, cancel := m.Limits.bounded(ctx)
 	defer cancel()
-	return applyFields(ctx, m.Fields, input, v, "")
+	return applyFields(ctx, m.Fields, input, &varValues{v: v}, "")
 }
 
-func applyFields(ctx context.Context, fields []Field, input any, v *Vars, prefix string) (map[string]any, error) {
+func applyFields(ctx context.Context, fields []Field, input any, v *varValues, prefix string) (map[string]any, error) {
 	out := make(map[string]any, len(fields))
 	for _, f := range fields {
 		name := prefix + f.Name
@@ -91,14 +91,14 @@ func applyFields(ctx context.Context, fields []Field, input any, v *Vars, prefix
 	return out, nil
 }
 
-func (val *Value) eval(ctx context.Context, input any, v *Vars, name string) (any, error) {
+func (val *Value) eval(ctx context.Context, input any, v *varValues, name string) (any, error) {
 	var x any
 	var err error
 	switch {
 	case val.JQ != nil:
-		x, err = val.JQ.One(ctx, input, v)
+		x, err = val.JQ.one(ctx, input, v)
 	case val.Expr != nil:
-		env := ExprEnvFor(input, v)
+		env := ExprEnvFor(input, v.v)
 		x, err = val.Expr.Run(env)
 	case val.HasConst:
 		x = val.Const
@@ -108,7 +108,7 @@ func (val *Value) eval(ctx context.Context, input any, v *Vars, name string) (an
 		x, err = applyFields(ctx, val.Fields, input, v, name+".")
 	case val.Each != nil:
 		var items []any
-		items, err = val.Each.All(ctx, input, v)
+		items, err = val.Each.all(ctx, input, v)
 		if err != nil {
 			break
 		}
