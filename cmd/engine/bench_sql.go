@@ -95,7 +95,7 @@ func (e *benchEnv) sqlTarget(ctx context.Context, _ *engine.Plan) error {
 	if pgDSN == "" {
 		fmt.Fprintln(e.w, "  no --postgres and no $CASESYNC_TEST_POSTGRES_DSN: measuring SQLite instead (.ci/postgres.sh starts a PostgreSQL)")
 	}
-	fmt.Fprintf(e.w, "  %-8s %-10s %-10s %-10s %-12s %-10s %s\n", "cases", "rows", "cases", "services", "rows/s", "wall", "peak RSS / heap")
+	fmt.Fprintf(e.w, "  %-8s %-10s %-10s %-10s %-12s %-10s %-14s %s\n", "cases", "rows", "cases", "services", "rows/s", "wall", "cpu µs/row", "peak RSS / heap")
 	for _, n := range e.ns {
 		if err := e.sqlRun(ctx, plan, pgDSN, n); err != nil {
 			return err
@@ -160,10 +160,11 @@ func (e *benchEnv) sqlRun(ctx context.Context, plan *engine.Plan, pgDSN string, 
 	rate := float64(rows) / res.wall.Seconds()
 	rss := float64(res.mem.PeakRSSBytes) / (1 << 20)
 	heap := float64(res.mem.PeakHeapBytes) / (1 << 20)
-	fmt.Fprintf(e.w, "  %-8d %-10d %-10d %-10d %-12.0f %-10s %.1f MB / %.1f MB   writes alone: %.0f rows/s inserting, %.0f updating\n",
-		n, rows, cases, services, rate, res.wall.Round(time.Millisecond), rss, heap, ins, upd)
-	e.lines = append(e.lines, fmt.Sprintf("sql %d cases into %s: %d rows in %s end to end, %.0f rows/s; the target's page transactions alone %.0f rows/s inserting, %.0f updating (target ≥ 20,000: %s); peak RSS %.1f MB (target < 60 MB: %s)",
-		n, strings.SplitN(db.what, " ", 2)[0], rows, res.wall.Round(time.Millisecond), rate, ins, upd, verdict(min(ins, upd) >= 20000), rss, verdict(rss < 60)))
+	cpuRow := float64(res.cpu.Microseconds()) / float64(max(rows, 1))
+	fmt.Fprintf(e.w, "  %-8d %-10d %-10d %-10d %-12.0f %-10s %-14.0f %.1f MB / %.1f MB   writes alone: %.0f rows/s inserting, %.0f updating\n",
+		n, rows, cases, services, rate, res.wall.Round(time.Millisecond), cpuRow, rss, heap, ins, upd)
+	e.lines = append(e.lines, fmt.Sprintf("sql %d cases into %s: %d rows in %s end to end, %.0f rows/s, engine CPU %.0f µs a row; the target's page transactions alone %.0f rows/s inserting, %.0f updating (target ≥ 20,000: %s); peak RSS %.1f MB (target < 60 MB: %s)",
+		n, strings.SplitN(db.what, " ", 2)[0], rows, res.wall.Round(time.Millisecond), rate, cpuRow, ins, upd, verdict(min(ins, upd) >= 20000), rss, verdict(rss < 60)))
 	return nil
 }
 

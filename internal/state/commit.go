@@ -48,6 +48,27 @@ func (s *Store) commitPage(ctx context.Context, c engine.PageCommit) error {
 			s.scheduleErase()
 		}
 	}()
+	if s.bulkable(&c) {
+		err := s.prepareBulk(ctx)
+		if err == nil {
+			err = s.inTx(ctx, func(tx *sql.Tx) error {
+				p := &pageTx{s: s, ctx: ctx, tx: tx, c: &c, now: now}
+				defer p.close()
+				defer func() { erased = p.erased }()
+				if err := p.bulk(); err != nil {
+					return err
+				}
+				return p.advanceCursor()
+			})
+		}
+		// An error is reported by the outcome-by-outcome commit below,
+		// which names the outcome and record it met; a cancelled ctx
+		// stops here.
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		erased = false
+	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		p := &pageTx{ctx: ctx, tx: tx, c: &c, now: now}
 		defer p.close()
@@ -68,21 +89,28 @@ func (s *Store) commitPage(ctx context.Context, c engine.PageCommit) error {
 				s.testAfterOutcome(i)
 			}
 		}
-		if c.Cursor != nil {
-			if _, err := p.exec(`
-				INSERT INTO cursors (pipeline, value, updated_at) VALUES (?, ?, ?)
-				ON CONFLICT (pipeline) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
-				c.Pipeline, *c.Cursor, now); err != nil {
-				return fmt.Errorf("advance cursor: %w", err)
-			}
-		}
-		return nil
+		return p.advanceCursor()
 	})
+}
+
+// advanceCursor moves the pipeline's cursor when the page sets one.
+func (p *pageTx) advanceCursor() error {
+	if p.c.Cursor == nil {
+		return nil
+	}
+	if _, err := p.exec(`
+		INSERT INTO cursors (pipeline, value, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (pipeline) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+		p.c.Pipeline, *p.c.Cursor, p.now); err != nil {
+		return fmt.Errorf("advance cursor: %w", err)
+	}
+	return nil
 }
 
 // pageTx is one CommitPage transaction with its statements prepared once
 // per page, not once per outcome.
 type pageTx struct {
+	s     *Store
 	ctx   context.Context
 	tx    *sql.Tx
 	c     *engine.PageCommit
@@ -247,22 +275,35 @@ func (p *pageTx) upsertRecord(o *engine.Outcome, at string) error {
 // to a different id_b: the target's answer is newer than our memory.
 func (p *pageTx) writeLink(o *engine.Outcome) error {
 	l := o.Link
-	pipeline := l.Pipeline
-	if pipeline == "" {
-		pipeline = p.c.Pipeline
-	}
 	// Insert first: a new link (every row of a first load) then costs one
 	// statement, and only an existing one is read back and compared.
 	res, err := p.exec(`
 		INSERT INTO links (system_a, id_a, system_b, id_b, pipeline, created_at)
 		VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (system_a, id_a, system_b) DO NOTHING`, l.SystemA, l.IDA, l.SystemB, l.IDB, pipeline, p.now)
+		ON CONFLICT (system_a, id_a, system_b) DO NOTHING`, l.SystemA, l.IDA, l.SystemB, l.IDB, p.linkPipeline(l), p.now)
 	if err != nil {
 		return err
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 1 {
 		return err
 	}
+	return p.relink(o)
+}
+
+// linkPipeline is the pipeline a link is recorded under: its own, else the
+// page's.
+func (p *pageTx) linkPipeline(l *engine.Link) string {
+	if l.Pipeline != "" {
+		return l.Pipeline
+	}
+	return p.c.Pipeline
+}
+
+// relink compares an existing link with the outcome's and replaces (and
+// audits) it when the target now names another id.
+func (p *pageTx) relink(o *engine.Outcome) error {
+	l := o.Link
+	pipeline := p.linkPipeline(l)
 	row, err := p.queryRow(`SELECT id_b FROM links WHERE system_a = ? AND id_a = ? AND system_b = ?`,
 		l.SystemA, l.IDA, l.SystemB)
 	if err != nil {
