@@ -44,13 +44,19 @@ func (p *Plan) WithConcurrency(n int) *Plan {
 	return &cp
 }
 
-// ChainedAfter lists, sorted, the pipelines whose trigger.after names done:
-// the one definition of a chain, for sync, the daemon and RunOrder.
+// ChainedAfter lists, sorted, the pipelines whose trigger.after names done,
+// or the pipeline done is a branch of: the one definition of a chain, for
+// sync, the daemon and RunOrder. A branch is listed with its siblings:
+// they run together (Unit).
 func (p *Plan) ChainedAfter(done string) []string {
+	group := ""
+	if d, ok := p.Pipelines[done]; ok {
+		group = d.Group
+	}
 	var out []string
 	for _, m := range p.Order {
 		for _, after := range p.Pipelines[m].Spec.Trigger.After {
-			if after == done {
+			if after == done || (group != "" && after == group) {
 				out = append(out, m)
 				break
 			}
@@ -59,10 +65,29 @@ func (p *Plan) ChainedAfter(done string) []string {
 	return out
 }
 
+// Unit is what runs when pipeline name is triggered: the pipeline it is a
+// branch of (run with Runner.SyncGroup), or name itself.
+func (p *Plan) Unit(name string) string {
+	if pl, ok := p.Pipelines[name]; ok && pl.Group != "" {
+		return pl.Group
+	}
+	return name
+}
+
+// Members are the pipelines a run of unit runs: a group's branches, or
+// unit itself.
+func (p *Plan) Members(unit string) []string {
+	if names, ok := p.Groups[unit]; ok {
+		return names
+	}
+	return []string{unit}
+}
+
 // RunOrder lists the pipelines that start on their own (no trigger.after),
 // sorted, each followed by the pipelines chained after it: the order a
-// demo, a test or an operator runs a whole deployment in. Pipelines only
-// reachable through a cycle come last.
+// demo, a test or an operator runs a whole deployment in. The branches of
+// one pipeline are listed together, before what is chained after them.
+// Pipelines only reachable through a cycle come last.
 func (p *Plan) RunOrder() []string {
 	var out []string
 	seen := map[string]bool{}
@@ -71,10 +96,15 @@ func (p *Plan) RunOrder() []string {
 		if seen[n] {
 			return
 		}
-		seen[n] = true
-		out = append(out, n)
-		for _, m := range p.ChainedAfter(n) {
-			visit(m)
+		members := p.Members(p.Unit(n))
+		for _, m := range members {
+			seen[m] = true
+			out = append(out, m)
+		}
+		for _, m := range members {
+			for _, c := range p.ChainedAfter(m) {
+				visit(c)
+			}
 		}
 	}
 	for _, n := range p.Order {

@@ -23,8 +23,12 @@ type Plan struct {
 	Lookups    *mapping.Registry
 	APILookups map[string]*APILookup
 	Pipelines  map[string]*Pipeline
-	// Order lists pipeline names sorted, for stable output.
+	// Order lists pipeline names sorted, for stable output. A pipeline
+	// with branches is not in it: its branches are.
 	Order []string
+	// Groups lists, for each pipeline with branches, its branches' names
+	// sorted: they run over one listing of its source (Runner.SyncGroup).
+	Groups map[string][]string
 	// Warnings are what engine check reports without failing
 	// ("file:line:col: path: code: message"), such as a plain-http
 	// base_url to another machine.
@@ -98,6 +102,10 @@ type Pipeline struct {
 	After       []After
 	MaxAttempts int
 	Concurrency int
+	// Group is the pipeline whose branch this is, "" for a pipeline of its
+	// own; the branch reads that pipeline's source listing with its
+	// siblings.
+	Group string
 	// Inbox is the compiled trigger.inbox; nil when the pipeline has none.
 	Inbox *Inbox
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"casesync/engine/mapping"
 )
 
 // reader is the read stage: it lists the source page by page from the
@@ -128,23 +130,50 @@ var errStopListing = errors.New("stop listing")
 // a final commit once the whole listing has been read (a crash before it
 // re-reads the listing, which the payload hashes make harmless).
 func (rd *reader) listing(ctx context.Context, res *RunResult) error {
-	ru := rd.ru
+	return listShared(ctx, rd.src, rd.ru.vars, []*run{rd.ru}, []*RunResult{res})[0]
+}
+
+// listShared walks one listing of src and gives each page to every run of
+// runs (one pipeline, or the branches of one), each processing and
+// committing it as its own, on its own copy of the records (enrich adds
+// to a record). A run that fails stops taking pages and keeps its cursor;
+// the listing goes on while any run is left. Each run that read to the
+// end moves its own cursor. The errors are the runs', in order.
+func listShared(ctx context.Context, src Source, vars *mapping.Vars, runs []*run, res []*RunResult) []error {
+	lead := runs[0]
+	errs := make([]error, len(runs))
 	read, last := 0, 0
-	err := rd.src.List(ctx, ru.vars, func(pg *Page) error {
-		if ru.r.BeforePage != nil {
-			if err := ru.r.BeforePage(ctx); err != nil {
+	err := src.List(ctx, vars, func(pg *Page) error {
+		if lead.r.BeforePage != nil {
+			if err := lead.r.BeforePage(ctx); err != nil {
 				return err
 			}
 		}
-		if ru.opts.Limit > 0 && read+len(pg.Records) > ru.opts.Limit {
-			pg.Records = pg.Records[:ru.opts.Limit-read]
+		if lead.opts.Limit > 0 && read+len(pg.Records) > lead.opts.Limit {
+			pg.Records = pg.Records[:lead.opts.Limit-read]
 		}
 		read += len(pg.Records)
 		last = pg.Number
-		if err := rd.flush(ctx, pg, false, res); err != nil {
-			return err
+		var stop error
+		live := 0
+		for i, ru := range runs {
+			if errs[i] != nil {
+				continue
+			}
+			own := pg
+			if len(runs) > 1 {
+				own = pg.withCopies()
+			}
+			if errs[i] = ru.read.flush(ctx, own, false, res[i]); errs[i] != nil {
+				stop = errs[i]
+			} else {
+				live++
+			}
 		}
-		if ru.opts.Limit > 0 && read >= ru.opts.Limit {
+		if live == 0 {
+			return stop
+		}
+		if lead.opts.Limit > 0 && read >= lead.opts.Limit {
 			return errStopListing
 		}
 		return nil
@@ -152,16 +181,20 @@ func (rd *reader) listing(ctx context.Context, res *RunResult) error {
 	if errors.Is(err, errStopListing) {
 		err = nil
 	}
-	if fatal := ru.stopped(); fatal != nil {
-		return fatal
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return err
+	for i, ru := range runs {
+		switch fatal := ru.stopped(); {
+		case fatal != nil:
+			errs[i] = fatal
+		case errs[i] != nil:
+		case err != nil && ctx.Err() != nil:
+			errs[i] = err
+		case err != nil:
+			errs[i] = fmt.Errorf("%s: read source: %w", ru.p.Name, err)
+		default:
+			errs[i] = ru.read.flush(ctx, &Page{Number: last + 1, Total: -1}, lead.opts.Limit == 0, res[i])
 		}
-		return fmt.Errorf("%s: read source: %w", ru.p.Name, err)
 	}
-	return rd.flush(ctx, &Page{Number: last + 1, Total: -1}, ru.opts.Limit == 0, res)
+	return errs
 }
 
 // flush processes and commits one page; the final (empty) one moves the

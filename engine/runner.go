@@ -205,6 +205,8 @@ type run struct {
 	fatalKeys map[string]bool
 	// scrub holds each record in flight's classified values.
 	scrub scrubbers
+	// shared: a branch that SyncGroup feeds its pipeline's one listing.
+	shared bool
 }
 
 // Sync runs one pipeline once: retries that are due, then the source
@@ -314,8 +316,9 @@ func (ru *run) drive(ctx context.Context, res *RunResult) error {
 			return err
 		}
 	}
-	if ru.p.Source.NoListing {
-		return nil // only its pushed retries ran
+	if ru.p.Source.NoListing || ru.shared {
+		// Only its pushed retries ran, or SyncGroup's one listing feeds it.
+		return nil
 	}
 	return ru.read.listing(ctx, res)
 }

@@ -418,4 +418,7 @@ type PipelineSpec struct {
 	After       []AfterSpec          `json:"after"`
 	MaxAttempts int                  `json:"max_attempts"`
 	Concurrency int                  `json:"concurrency"`
+	// Branches share this pipeline's source listing; each is a pipeline
+	// of its own name. Only their own stages are set in them.
+	Branches map[string]PipelineSpec `json:"branches,omitempty"`
 }

@@ -233,16 +233,27 @@ func (a *app) demoDeployment(ctx context.Context, f demoFlags, dir, tmp string) 
 		}
 		fakeBefore := fakeWrites(sb)
 		engineWrites := map[string]int{}
+		ran := map[string]bool{}
 		for _, name := range plan.RunOrder() {
-			res, err := runner.Sync(ctx, name, engine.SyncOptions{Trigger: "demo"})
-			if res != nil {
+			// The branches of a pipeline run together, over one listing.
+			unit := plan.Unit(name)
+			if ran[unit] {
+				continue
+			}
+			ran[unit] = true
+			results, err := runner.SyncUnit(ctx, unit, engine.SyncOptions{Trigger: "demo"})
+			for _, res := range results {
 				printDemoResult(w, res)
 				for k, n := range res.Writes {
 					engineWrites[k] += n
 				}
+				if res.Err != nil {
+					fmt.Fprintf(w, "  %-28s run failed: %s\n", res.Pipeline, red.String(res.Err.Error()))
+					failed = true
+				}
 			}
-			if err != nil {
-				fmt.Fprintf(w, "  %-28s run failed: %s\n", name, red.String(err.Error()))
+			if err != nil && len(results) == 0 {
+				fmt.Fprintf(w, "  %-28s run failed: %s\n", unit, red.String(err.Error()))
 				failed = true
 			}
 			if ctx.Err() != nil {

@@ -135,8 +135,9 @@ func orDefault(s, d string) string {
 	return s
 }
 
-// syncChain runs pipeline, then every pipeline whose trigger.after names
-// it, in order, when it succeeded.
+// syncChain runs pipeline (a pipeline with branches: all of them, over one
+// listing), then every pipeline whose trigger.after names it or one of its
+// branches, in order, when it succeeded.
 func (a *app) syncChain(ctx context.Context, d *deployment, pipeline string, opts engine.SyncOptions, chain bool) error {
 	if err := knownPipeline(d.plan, pipeline); err != nil {
 		return err
@@ -154,26 +155,32 @@ func (a *app) syncChain(ctx context.Context, d *deployment, pipeline string, opt
 		done[name] = true
 		pr := newProgress(a.stderr, d.log)
 		d.runner.Progress = pr.update
-		res, err := d.runner.Sync(ctx, name, opts)
+		results, err := d.runner.SyncUnit(ctx, name, opts)
 		pr.finish()
-		if res != nil {
+		var next []string
+		for _, res := range results {
 			printResult(a.stdout, res)
-		}
-		logRun(d.log, name, opts.Trigger, res, err)
-		if res != nil {
+			logRun(d.log, res.Pipeline, opts.Trigger, res, res.Err)
 			recordsFailed += res.Counts.Failed
+			if res.Err == nil {
+				for _, c := range d.plan.ChainedAfter(res.Pipeline) {
+					next = append(next, d.plan.Unit(c))
+				}
+			}
+		}
+		if len(results) == 0 {
+			logRun(d.log, name, opts.Trigger, nil, err)
 		}
 		if err != nil {
 			failed = true
 			if ctx.Err() != nil {
 				break
 			}
+		}
+		if !chain || len(next) == 0 {
 			continue
 		}
-		if !chain {
-			continue
-		}
-		queue = append(queue, d.plan.ChainedAfter(name)...)
+		queue = append(queue, next...)
 		opts.Trigger = "after:" + name
 	}
 	if failed {
@@ -188,7 +195,7 @@ func (a *app) syncChain(ctx context.Context, d *deployment, pipeline string, opt
 }
 
 func knownPipeline(plan *engine.Plan, name string) error {
-	if _, ok := plan.Pipelines[name]; !ok {
+	if _, ok := plan.Pipelines[name]; !ok && plan.Groups[name] == nil {
 		return usageError("no pipeline %q in %s (have: %s)", name, plan.Name, strings.Join(plan.Order, ", "))
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,6 +30,8 @@ type builder struct {
 	secrets map[string]bool
 	// brokenDefs names the functions of shared jq blocks that failed.
 	brokenDefs map[string]bool
+	// pipelineAt is where each compiled pipeline (or branch) is written.
+	pipelineAt map[string][]string
 }
 
 func (b *builder) problem(sel []string, code, format string, args ...any) {
@@ -115,12 +118,18 @@ func (b *builder) build() *engine.Plan {
 		plan.APILookups[name] = &engine.APILookup{Name: name, Connector: ls.API.Connector, Request: req,
 			Value: b.jq(append(at, "value"), ls.API.Value)}
 	}
+	b.pipelineAt = map[string][]string{}
 	for _, name := range sortedKeys(s.Pipelines) {
-		if p := b.pipeline(name, s.Pipelines[name]); p != nil {
-			plan.Pipelines[name] = p
-			plan.Order = append(plan.Order, name)
+		if ps := s.Pipelines[name]; len(ps.Branches) > 0 {
+			b.branches(plan, name, ps)
+			continue
 		}
+		at := sel("pipelines", name)
+		b.pipelineAt[name] = at
+		plan.Pipelines[name] = b.pipeline(name, at, s.Pipelines[name], nil, engine.PipelineSpec{})
+		plan.Order = append(plan.Order, name)
 	}
+	slices.Sort(plan.Order)
 	b.chaining(s)
 	b.sensitivity(plan)
 	return plan
@@ -709,8 +718,51 @@ var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month 
 // such as @hourly. It is the one parser both check and the daemon use.
 func ParseCron(expr string) (cron.Schedule, error) { return cronParser.Parse(expr) }
 
-func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline {
-	at := sel("pipelines", name)
+// branches compiles each branch of pipeline group as a pipeline of its
+// own name that reads group's source.
+func (b *builder) branches(plan *engine.Plan, group string, gs engine.PipelineSpec) {
+	gat := sel("pipelines", group)
+	if gs.Trigger.Inbox != nil {
+		b.problem(append(gat, "trigger", "inbox"), "bad-value", "a pipeline with branches lists its source for them all; an inbox feeds one pipeline, so give it a pipeline of its own")
+	}
+	for field, set := range map[string]bool{"map": gs.Map != nil, "upsert": gs.Upsert.Connector != "" || gs.Upsert.Key != "",
+		"each": gs.Each != nil, "after": len(gs.After) > 0} {
+		if set {
+			b.problem(append(gat, field), "bad-value", "%s belongs to each branch: a pipeline with branches has only what they share (trigger, source, filter, enrich)", field)
+		}
+	}
+	var names []string
+	for _, name := range sortedKeys(gs.Branches) {
+		bat := sel("pipelines", group, "branches", name)
+		if _, ok := b.spec.Pipelines[name]; ok {
+			b.problem(bat, "duplicate-pipeline", "branch %s has the name of pipeline %s: a branch is a pipeline of that name (its outcomes, links and runs), so the two would share them", name, name)
+			continue
+		}
+		if other, ok := plan.Pipelines[name]; ok {
+			b.problem(bat, "duplicate-pipeline", "branch %s is also a branch of %s: a branch is a pipeline of that name (its outcomes, links and runs), so the two would share them", name, other.Group)
+			continue
+		}
+		b.pipelineAt[name] = bat
+		p := b.pipeline(name, gat, gs, bat, gs.Branches[name])
+		p.Group = group
+		plan.Pipelines[name] = p
+		plan.Order = append(plan.Order, name)
+		names = append(names, name)
+	}
+	if plan.Groups == nil {
+		plan.Groups = map[string][]string{}
+	}
+	plan.Groups[group] = names
+}
+
+// pipeline compiles pipeline name: its trigger and source from gs (at
+// gat), and its stages from bs (at bat) when it is a branch of gs, else
+// from gs, whose filters and enrich steps a branch's own follow.
+func (b *builder) pipeline(name string, gat []string, gs engine.PipelineSpec, bat []string, bs engine.PipelineSpec) *engine.Pipeline {
+	at, ps := gat, gs
+	if bat != nil {
+		at, ps = bat, branchSpec(gs, bs)
+	}
 	p := &engine.Pipeline{Name: name, Spec: ps, Pos: posString(b.l, b.l.posOf(at...)), MaxAttempts: ps.MaxAttempts, Concurrency: ps.Concurrency}
 
 	if ps.Trigger.Cron != "" {
@@ -722,13 +774,14 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 		p.Inbox = b.inbox(append(at, "trigger", "inbox"), in)
 	}
 
-	b.source(at, ps, p)
+	b.source(gat, gs, p)
 
-	for i, f := range ps.Filter {
-		fat := append(append([]string{}, at...), "filter", fmt.Sprint(i))
-		p.Filters = append(p.Filters, engine.Filter{Expr: b.expr(append(fat, "expr"), f.Expr, mapping.ExprBool), Reason: f.Reason, Pos: posString(b.l, b.l.posOf(fat...))})
+	b.filters(gat, gs, p)
+	b.enrichSteps(gat, gs, p)
+	if bat != nil {
+		b.filters(bat, bs, p)
+		b.enrichSteps(bat, bs, p)
 	}
-	b.enrichSteps(at, ps, p)
 	if ps.Each != nil {
 		p.Each = &engine.Each{JQ: b.jq(append(at, "each", "jq"), ps.Each.JQ), Key: b.jq(append(at, "each", "key"), ps.Each.Key)}
 	}
@@ -740,6 +793,36 @@ func (b *builder) pipeline(name string, ps engine.PipelineSpec) *engine.Pipeline
 
 	b.afterSteps(at, ps, p)
 	return p
+}
+
+// branchSpec is the spec a branch runs by: the pipeline's trigger and
+// source, its filters and enrich steps then the branch's, and the
+// branch's own stages; max_attempts and concurrency are the branch's when
+// it sets them.
+func branchSpec(gs, bs engine.PipelineSpec) engine.PipelineSpec {
+	ps := gs
+	ps.Branches = nil
+	if bs.Description != "" {
+		ps.Description = bs.Description
+	}
+	ps.Filter = append(slices.Clip(gs.Filter), bs.Filter...)
+	ps.Enrich = append(slices.Clip(gs.Enrich), bs.Enrich...)
+	ps.Each, ps.Map, ps.Upsert, ps.After = bs.Each, bs.Map, bs.Upsert, bs.After
+	if bs.MaxAttempts > 0 {
+		ps.MaxAttempts = bs.MaxAttempts
+	}
+	if bs.Concurrency > 0 {
+		ps.Concurrency = bs.Concurrency
+	}
+	return ps
+}
+
+// filters compiles the filters ps declares at at into p.
+func (b *builder) filters(at []string, ps engine.PipelineSpec, p *engine.Pipeline) {
+	for i, f := range ps.Filter {
+		fat := append(append([]string{}, at...), "filter", fmt.Sprint(i))
+		p.Filters = append(p.Filters, engine.Filter{Expr: b.expr(append(fat, "expr"), f.Expr, mapping.ExprBool), Reason: f.Reason, Pos: posString(b.l, b.l.posOf(fat...))})
+	}
 }
 
 // inbox compiles a pipeline's trigger.inbox at iat.
@@ -983,14 +1066,26 @@ func parseTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("not a time")
 }
 
-// chaining checks trigger.after names and that chains have no cycle.
+// chaining checks trigger.after names and that chains have no cycle. A
+// name may be a pipeline, a branch, or a pipeline with branches (after
+// its run); the chain runs between pipelines as written, so a branch
+// stands for the pipeline it is written in.
 func (b *builder) chaining(s *engine.DeploymentSpec) {
+	written := map[string]string{} // every name after may use → its pipeline
+	for name, ps := range s.Pipelines {
+		written[name] = name
+		for br := range ps.Branches {
+			if _, ok := written[br]; !ok {
+				written[br] = name
+			}
+		}
+	}
 	inboxes := map[string]string{}
 	for _, name := range sortedKeys(s.Pipelines) {
 		t := s.Pipelines[name].Trigger
 		for i, dep := range t.After {
-			if _, ok := s.Pipelines[dep]; !ok && !b.l.isBroken("pipelines", dep) {
-				b.problem(sel("pipelines", name, "trigger", "after", fmt.Sprint(i)), "unknown-pipeline", "no pipeline named %q", dep)
+			if _, ok := written[dep]; !ok && !b.l.isBroken("pipelines", dep) {
+				b.problem(sel("pipelines", name, "trigger", "after", fmt.Sprint(i)), "unknown-pipeline", "no pipeline or branch named %q", dep)
 			}
 		}
 		if t.Inbox != nil {
@@ -1012,8 +1107,9 @@ func (b *builder) chaining(s *engine.DeploymentSpec) {
 	visit = func(n string) bool {
 		color[n] = grey
 		stack = append(stack, n)
-		for _, dep := range s.Pipelines[n].Trigger.After {
-			if _, ok := s.Pipelines[dep]; !ok {
+		for _, name := range s.Pipelines[n].Trigger.After {
+			dep, ok := written[name]
+			if !ok {
 				continue
 			}
 			switch color[dep] {

@@ -17,7 +17,7 @@ func (b *builder) sensitivity(plan *engine.Plan) {
 		if p.Map == nil {
 			continue
 		}
-		b.unclassified(plan, sel("pipelines", name, "map"), p.Map.Fields)
+		b.unclassified(plan, append(append([]string{}, b.pipelineAt[name]...), "map"), p.Map.Fields)
 	}
 }
 

@@ -58,7 +58,7 @@ func (d *Daemon) build(plan *engine.Plan) (*bundle, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s: trigger.cron %q: %w", name, c, err)
 			}
-			b.schedules[name] = s
+			b.schedules[plan.Unit(name)] = s
 		}
 		if p.Inbox != nil {
 			in := &inbox{pipeline: p}

@@ -73,8 +73,14 @@ func (s *slot) unlock() { <-s.sem }
 // pipeline already running is ErrRunning; with wait true (cron, chains) the
 // run is queued behind it, and triggers arriving while one is queued
 // collapse into that one.
+//
+// A branch runs with its siblings, over their pipeline's one listing: the
+// trigger of a branch, or of the pipeline with branches, starts that
+// pipeline's run.
 func (d *Daemon) Trigger(pipeline, trigger string, wait bool) error {
-	p, ok := d.cur.Load().plan.Pipelines[pipeline]
+	plan := d.cur.Load().plan
+	pipeline = plan.Unit(pipeline)
+	p, ok := plan.Pipelines[plan.Members(pipeline)[0]]
 	if !ok {
 		return fmt.Errorf("%w %q", errUnknown, pipeline)
 	}
@@ -126,20 +132,23 @@ func (d *Daemon) Trigger(pipeline, trigger string, wait bool) error {
 // runHolding runs the pipeline with its slot held, releases the slot, and
 // then starts the pipelines chained after it when it succeeded.
 func (d *Daemon) runHolding(s *slot, trigger string) {
-	res, err := d.execute(s, engine.SyncOptions{Trigger: trigger}, false)
+	results, _ := d.executeUnit(s, engine.SyncOptions{Trigger: trigger}, false)
 	s.unlock()
-	if err != nil || res == nil {
-		return
-	}
-	d.chain(s.name)
-}
-
-// chain triggers every pipeline whose trigger.after names done.
-func (d *Daemon) chain(done string) {
+	// Each pipeline (or branch) that succeeded starts what is chained
+	// after it; a pipeline chained after several branches starts once.
 	plan := d.cur.Load().plan
-	for _, name := range plan.ChainedAfter(done) {
-		if err := d.Trigger(name, "after:"+done, true); err != nil && !errors.Is(err, ErrStopping) {
-			d.log.Warn("chained run not started", "pipeline", name, "after", done, "error", err)
+	started := map[string]bool{}
+	for _, res := range results {
+		if res.Err != nil {
+			continue
+		}
+		for _, name := range plan.ChainedAfter(res.Pipeline) {
+			if unit := plan.Unit(name); !started[unit] {
+				started[unit] = true
+				if err := d.Trigger(unit, "after:"+res.Pipeline, true); err != nil && !errors.Is(err, ErrStopping) {
+					d.log.Warn("chained run not started", "pipeline", unit, "after", res.Pipeline, "error", err)
+				}
+			}
 		}
 	}
 }
@@ -147,10 +156,23 @@ func (d *Daemon) chain(done string) {
 // execute runs one Sync with the slot held by the caller, on the current
 // bundle, which it keeps until the run ends.
 func (d *Daemon) execute(s *slot, opts engine.SyncOptions, inboxFetch bool) (*engine.RunResult, error) {
+	results, err := d.executeUnit(s, opts, inboxFetch)
+	if len(results) == 0 {
+		return nil, err
+	}
+	return results[0], err
+}
+
+// executeUnit runs the slot's pipeline, or all the branches of a pipeline
+// with branches (one listing), with the slot held by the caller, on the
+// current bundle, which it keeps until the run ends. Each branch is
+// reported (events, metrics, log) as the pipeline of its own name it is.
+func (d *Daemon) executeUnit(s *slot, opts engine.SyncOptions, inboxFetch bool) ([]*engine.RunResult, error) {
 	b := d.acquire()
 	defer d.release(b)
 	runner := b.runner
-	p, ok := b.plan.Pipelines[s.name]
+	members := b.plan.Members(s.name)
+	p, ok := b.plan.Pipelines[members[0]]
 	if !ok {
 		return nil, fmt.Errorf("%w %q in the current plan", errUnknown, s.name)
 	}
@@ -161,16 +183,36 @@ func (d *Daemon) execute(s *slot, opts engine.SyncOptions, inboxFetch bool) (*en
 	}
 	ctx, _, done := d.runContext()
 	defer done()
-	s.mu.Lock()
-	s.seen = engine.Counts{}
-	s.mu.Unlock()
-	s.running.Store(&runInfo{Trigger: opts.Trigger, Started: d.cfg.Clock.Now(), Hash: b.plan.Hash})
-	d.m.inProgress.Add(1)
-	d.event(Event{Kind: EventRunStarted, Pipeline: s.name, Trigger: opts.Trigger, Hash: b.plan.Hash})
-	d.log.Info("run started", "pipeline", s.name, "trigger", opts.Trigger, "hash", b.plan.Hash)
+	for _, name := range members {
+		ms := d.slot(name)
+		ms.mu.Lock()
+		ms.seen = engine.Counts{}
+		ms.mu.Unlock()
+		ms.running.Store(&runInfo{Trigger: opts.Trigger, Started: d.cfg.Clock.Now(), Hash: b.plan.Hash})
+		d.m.inProgress.Add(1)
+		d.event(Event{Kind: EventRunStarted, Pipeline: name, Trigger: opts.Trigger, Hash: b.plan.Hash})
+		d.log.Info("run started", "pipeline", name, "trigger", opts.Trigger, "hash", b.plan.Hash)
+	}
 
-	res, err := runner.Sync(ctx, s.name, opts)
+	results, err := runner.SyncUnit(ctx, s.name, opts)
 
+	byName := map[string]*engine.RunResult{}
+	for _, res := range results {
+		byName[res.Pipeline] = res
+	}
+	for _, name := range members {
+		res := byName[name]
+		rerr := err
+		if res != nil && len(members) > 1 {
+			rerr = res.Err // each branch's own
+		}
+		d.finished(ctx, d.slot(name), opts, b.plan.Hash, res, rerr)
+	}
+	return results, err
+}
+
+// finished reports one pipeline's run: its slot, metrics, log and event.
+func (d *Daemon) finished(ctx context.Context, s *slot, opts engine.SyncOptions, hash string, res *engine.RunResult, err error) {
 	s.running.Store(nil)
 	d.m.inProgress.Add(-1)
 	status := "succeeded"
@@ -208,8 +250,7 @@ func (d *Daemon) execute(s *slot, opts engine.SyncOptions, inboxFetch bool) (*en
 		d.log.Log(context.Background(), lvl, msg, "pipeline", s.name, "trigger", opts.Trigger, "read", c.Read, "created", c.Created,
 			"updated", c.Updated, "unchanged", c.Unchanged, "skipped", c.Skipped, "failed", c.Failed, "duration", res.Duration.Round(time.Millisecond))
 	}
-	d.event(Event{Kind: EventRunFinished, Pipeline: s.name, Trigger: opts.Trigger, Hash: b.plan.Hash, Result: res, Err: err})
-	return res, err
+	d.event(Event{Kind: EventRunFinished, Pipeline: s.name, Trigger: opts.Trigger, Hash: hash, Result: res, Err: err})
 }
 
 func triggerKind(t string) string {
@@ -269,7 +310,7 @@ func (d *Daemon) scheduler(ctx context.Context) {
 			}
 		}
 		for name, sched := range b.schedules {
-			expr := b.plan.Pipelines[name].Spec.Trigger.Cron
+			expr := b.plan.Pipelines[b.plan.Members(name)[0]].Spec.Trigger.Cron
 			e, ok := next[name]
 			if !ok || e.expr != expr {
 				e = entry{expr: expr, next: sched.Next(now)}
@@ -282,7 +323,9 @@ func (d *Daemon) scheduler(ctx context.Context) {
 		d.mu.Lock()
 		clear(d.nextCron)
 		for name, e := range next {
-			d.nextCron[name] = e.next
+			for _, m := range b.plan.Members(name) {
+				d.nextCron[m] = e.next
+			}
 		}
 		d.mu.Unlock()
 		d.event(Event{Kind: EventScheduled, Hash: b.plan.Hash})
@@ -317,12 +360,17 @@ func (d *Daemon) scheduler(ctx context.Context) {
 func (d *Daemon) catchUp(ctx context.Context) {
 	b := d.cur.Load()
 	now := d.cfg.Clock.Now()
-	for _, name := range b.plan.Order {
+	seen := map[string]bool{}
+	for _, n := range b.plan.Order {
+		name := b.plan.Unit(n)
 		sched, ok := b.schedules[name]
-		if !ok {
+		if !ok || seen[name] {
 			continue
 		}
-		last, ok, err := d.lastFullRun(ctx, name)
+		seen[name] = true
+		// A pipeline with branches is scheduled under its own name and
+		// caught up by the first of its branches' runs.
+		last, ok, err := d.lastFullRun(ctx, b.plan.Members(name)[0])
 		if err != nil {
 			d.log.Warn("read last run for the schedule", "pipeline", name, "error", err)
 			continue
