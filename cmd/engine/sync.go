@@ -24,6 +24,10 @@ lookups, upsert and after-steps. Each page's outcomes commit to the state
 file together; the cursor moves with the last page. A record that fails is
 recorded with its reason and queued for retry; the others carry on.
 
+PIPELINE may be a pipeline with branches: all its branches run over one
+listing of its source, as the daemon runs them; a branch named alone runs on
+its own, with its own listing.
+
 Pipelines chained after this one (trigger.after) run when it succeeds,
 unless --no-chain is given.
 
