@@ -32,6 +32,10 @@ type deployment struct {
 	inbox       string // trigger.inbox block, as CUE
 	per         int    // page size
 	chained     bool   // add pipeline "again", run after cases_to_oscar
+	// branched adds pipeline "both", run after cases_to_oscar, whose
+	// branches both_one and both_two read its one listing and skip every
+	// record (reason not_this_branch).
+	branched bool
 }
 
 func (dp deployment) text() string {
@@ -60,6 +64,22 @@ func (dp deployment) text() string {
 		// chained copy writes nothing (a second upsert would be a second
 		// OSCaR referral).
 		again = `pipelines: again: _body & {trigger: after: ["cases_to_oscar"], upsert: mode: "create_only"}`
+	}
+	if dp.branched {
+		again += `
+pipelines: both: {
+	trigger: after: ["cases_to_oscar"]
+	source: _body.source
+	branches: {
+		both_one: _skipAll
+		both_two: _skipAll
+	}
+}
+_skipAll: {
+	filter: [{expr: "false", reason: "not_this_branch"}]
+	map:    _body.map
+	upsert: _body.upsert
+}`
 	}
 	return `package daemontest
 

@@ -2,6 +2,8 @@ package daemon_test
 
 import (
 	"context"
+	"maps"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -163,6 +165,44 @@ func TestDaemon_ChainedRunAfterSuccess(t *testing.T) {
 	}
 	if n := e.sb.Oscar.Counters().Duplicates.Load(); n != 0 {
 		t.Errorf("%d duplicates at OSCaR", n)
+	}
+}
+
+// A pipeline with branches chained after another runs once, as one: one
+// listing of Primero, a finished run (event, /status, /metrics) for each
+// branch under its own name, the trigger naming what it followed.
+func TestDaemon_BranchesRunOverOneListing(t *testing.T) {
+	e := newEnv(t, envOptions{dep: deployment{branched: true}})
+	if first := e.runNow(); first.Err != nil || first.Pipeline != pipeline {
+		t.Fatalf("first run: %+v", first)
+	}
+	got := map[string]daemon.Event{}
+	for len(got) < 2 {
+		ev := e.waitKind(daemon.EventRunFinished)
+		got[ev.Pipeline] = ev
+	}
+	for _, name := range []string{"both_one", "both_two"} {
+		ev, ok := got[name]
+		if !ok || ev.Err != nil || ev.Trigger != "after:"+pipeline {
+			t.Fatalf("%s: %+v (finished: %v)", name, ev, slices.Collect(maps.Keys(got)))
+		}
+		if c := ev.Result.Counts; c.Read == 0 || c.Skipped != c.Read || ev.Result.Reasons["not_this_branch"] != c.Read {
+			t.Errorf("%s counts %+v reasons %v", name, c, ev.Result.Reasons)
+		}
+	}
+	// cases_to_oscar's listing, then the branches' one.
+	listings := 0
+	for _, r := range e.sb.Primero.Requests() {
+		if q, _ := url.ParseQuery(r.Query); r.Method == "GET" && r.Path == "/api/v2/cases" && q.Get("page") == "1" {
+			listings++
+		}
+	}
+	if listings != 2 {
+		t.Errorf("Primero listed %d times for one pipeline and two branches, want twice", listings)
+	}
+	if m := e.metrics(); !containsLine(m, `casesync_runs_total{pipeline="both_one",trigger="after",status="succeeded"} 1`) ||
+		!containsLine(m, `casesync_runs_total{pipeline="both_two",trigger="after",status="succeeded"} 1`) {
+		t.Errorf("metrics lack a run per branch:\n%s", m)
 	}
 }
 
