@@ -75,6 +75,9 @@ func (a *app) dryRunCmd() *cobra.Command {
 			}
 			defer d.Close()
 			p, ok := d.plan.Pipelines[args[0]]
+			if branches := d.plan.Groups[args[0]]; branches != nil {
+				return usageError("%s has branches, each previewed on its own: engine dry-run %s", args[0], strings.Join(branches, " | "))
+			}
 			if !ok {
 				return usageError("no pipeline %q in %s (have: %s)", args[0], d.plan.Name, strings.Join(d.plan.Order, ", "))
 			}

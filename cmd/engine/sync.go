@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -200,7 +202,11 @@ func (a *app) syncChain(ctx context.Context, d *deployment, pipeline string, opt
 
 func knownPipeline(plan *engine.Plan, name string) error {
 	if _, ok := plan.Pipelines[name]; !ok && plan.Groups[name] == nil {
-		return usageError("no pipeline %q in %s (have: %s)", name, plan.Name, strings.Join(plan.Order, ", "))
+		have := strings.Join(plan.Order, ", ")
+		if len(plan.Groups) > 0 {
+			have += "; with branches: " + strings.Join(slices.Sorted(maps.Keys(plan.Groups)), ", ")
+		}
+		return usageError("no pipeline %q in %s (have: %s)", name, plan.Name, have)
 	}
 	return nil
 }
