@@ -174,8 +174,15 @@ func ClassBearing(name string) string {
 
 // Scrubber removes a record's classified values from text (errors, log
 // lines). Classified values are collected from every field of the record
-// whose name the deployment classifies.
+// whose name the deployment classifies, when the scrubber is first used:
+// most records end with no error and log no line to clean, and walking
+// each record up front was a few percent of a sync's CPU. The record must
+// not change while another goroutine may use the scrubber (the stages
+// add to a record only before they hand out its scrubber or context).
 type Scrubber struct {
+	plan *Plan
+	rec  any
+	once sync.Once
 	vals []scrubVal
 }
 
@@ -187,12 +194,18 @@ const minScrub = 3
 
 var separators = strings.NewReplacer("-", "", " ", "", ".", "", "/", "")
 
-// Scrubber collects rec's classified values.
+// Scrubber returns the scrubber of rec's classified values; nil when the
+// deployment classifies nothing.
 func (p *Plan) Scrubber(rec any) *Scrubber {
 	if len(p.Spec.Sensitivity) == 0 {
 		return nil
 	}
-	s := &Scrubber{}
+	return &Scrubber{plan: p, rec: rec}
+}
+
+// collect gathers the record's classified values, longest first.
+func (s *Scrubber) collect() {
+	p := s.plan
 	var walk func(name string, v any, depth int)
 	walk = func(name string, v any, depth int) {
 		if depth > 8 {
@@ -218,13 +231,10 @@ func (p *Plan) Scrubber(rec any) *Scrubber {
 			}
 		}
 	}
-	walk("", rec, 0)
-	if len(s.vals) == 0 {
-		return nil
-	}
+	walk("", s.rec, 0)
+	s.rec = nil
 	// Longest first, so a full name goes before the given name inside it.
 	sort.Slice(s.vals, func(i, j int) bool { return len(s.vals[i].val) > len(s.vals[j].val) })
-	return s
 }
 
 // String returns text with every classified value replaced by its class
@@ -233,6 +243,7 @@ func (s *Scrubber) String(text string) string {
 	if s == nil || text == "" {
 		return text
 	}
+	s.once.Do(s.collect)
 	for _, v := range s.vals {
 		if strings.Contains(text, v.val) {
 			text = strings.ReplaceAll(text, v.val, "["+v.class+"]")
