@@ -216,15 +216,18 @@ func (c *Client) attempt(ctx context.Context, o *outbound, payload []byte, ctype
 		status, in = resp.StatusCode, cr.n
 		c.stats.bytesIn.Add(cr.n)
 	}
-	attrs := []slog.Attr{
-		slog.String("label", o.label), slog.String("method", o.method), slog.String("path", c.path(o)),
-		slog.Int("status", status), slog.Duration("duration", time.Since(start)), slog.Int("attempt", n),
-		slog.Int64("bytes_in", in), slog.Int("bytes_out", len(payload)),
+	if c.log.Enabled(ctx, slog.LevelDebug) {
+		// Built only when wanted: the path is rendered again for it.
+		attrs := []slog.Attr{
+			slog.String("label", o.label), slog.String("method", o.method), slog.String("path", c.path(o)),
+			slog.Int("status", status), slog.Duration("duration", time.Since(start)), slog.Int("attempt", n),
+			slog.Int64("bytes_in", in), slog.Int("bytes_out", len(payload)),
+		}
+		if out.err != nil {
+			attrs = append(attrs, slog.String("error", out.err.Error()))
+		}
+		c.log.LogAttrs(ctx, slog.LevelDebug, "request", attrs...)
 	}
-	if out.err != nil {
-		attrs = append(attrs, slog.String("error", out.err.Error()))
-	}
-	c.log.LogAttrs(ctx, slog.LevelDebug, "request", attrs...)
 	return out
 }
 

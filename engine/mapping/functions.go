@@ -21,36 +21,9 @@ func jqOptions(reg *Registry) []gojq.CompilerOption {
 		gojq.WithFunction("__lookup", 3, 3, func(in any, args []any) any {
 			name, _ := args[0].(string)
 			reverse, _ := args[1].(bool)
-			l, ok := reg.Get(name)
-			if !ok {
-				return &UnknownLookupError{Name: name}
-			}
-			rt := runtimeOf(args[2])
-			ctx := context.Background()
-			if rt != nil && rt.Ctx != nil {
-				ctx = rt.Ctx
-			}
-			v, err := l.Get(ctx, rt, in, reverse)
-			if err != nil {
-				return err
-			}
-			return normalizeNumber(v)
+			return reg.lookupValue(in, name, reverse, runtimeOf(args[2]))
 		}),
-		// ymd: the date part of an ISO date or time, "/" read as "-".
-		gojq.WithFunction("ymd", 0, 0, func(in any, _ []any) any {
-			s, ok := in.(string)
-			if !ok || s == "" {
-				return nil
-			}
-			s = strings.ReplaceAll(s, "/", "-")
-			if len(s) < 10 {
-				return fmt.Errorf("not a date")
-			}
-			if _, err := time.Parse("2006-01-02", s[:10]); err != nil {
-				return fmt.Errorf("not a date")
-			}
-			return s[:10]
-		}),
+		gojq.WithFunction("ymd", 0, 0, func(in any, _ []any) any { return ymd(in) }),
 		// age($at): whole years from a YYYY-MM-DD date to the time $at.
 		gojq.WithFunction("age", 1, 1, func(in any, args []any) any {
 			s, _ := in.(string)
@@ -81,6 +54,40 @@ func jqOptions(reg *Registry) []gojq.CompilerOption {
 		}),
 	}
 	return append(opts, jqRecordFunctions()...)
+}
+
+// lookupValue is what lookup (rlookup when reverse) gives for in: the
+// value, or the error (a miss, an unknown lookup) as gojq takes it.
+func (reg *Registry) lookupValue(in any, name string, reverse bool, rt *Runtime) any {
+	l, ok := reg.Get(name)
+	if !ok {
+		return &UnknownLookupError{Name: name}
+	}
+	ctx := context.Background()
+	if rt != nil && rt.Ctx != nil {
+		ctx = rt.Ctx
+	}
+	v, err := l.Get(ctx, rt, in, reverse)
+	if err != nil {
+		return err
+	}
+	return normalizeNumber(v)
+}
+
+// ymd is the date part of an ISO date or time, "/" read as "-".
+func ymd(in any) any {
+	s, ok := in.(string)
+	if !ok || s == "" {
+		return nil
+	}
+	s = strings.ReplaceAll(s, "/", "-")
+	if len(s) < 10 {
+		return fmt.Errorf("not a date")
+	}
+	if _, err := time.Parse("2006-01-02", s[:10]); err != nil {
+		return fmt.Errorf("not a date")
+	}
+	return s[:10]
 }
 
 // jqRecordFunctions are the helpers that judge or annotate a record:

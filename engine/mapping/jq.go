@@ -89,6 +89,9 @@ type JQ struct {
 	// root is the variable a fast path starts from ("$record"), or ""
 	// for the input; only the variables every program sees qualify.
 	root string
+	// then, when set, is applied to what the fast path yields: the
+	// program is "PATH | ymd", "PATH | lookup(\"name\")" or the like.
+	then *pathCall
 	// vars are the indexes in varNames of the variables the program is
 	// compiled with: only those its text mentions, since gojq pushes
 	// every declared variable on each run (14 cost more than the rest
@@ -101,6 +104,74 @@ type JQ struct {
 }
 
 var simplePath = regexp.MustCompile(`^\s*(\$[a-z_]+)?((\.[A-Za-z_][A-Za-z0-9_]*)+)\s*$`)
+
+// pathCall is a helper applied to a fast path's value: ymd, or lookup or
+// rlookup of a named lookup, after an optional alternative for null
+// ("(.a // \"\") | lookup(\"x\")").
+type pathCall struct {
+	reg     *Registry
+	lookup  string // "" for ymd
+	reverse bool
+	alt     any // the alternative; nil when the program has none
+}
+
+var (
+	pathThen = regexp.MustCompile(`^\s*(?:\(\s*([^()]*?)\s*//\s*"([A-Za-z0-9_ -]*)"\s*\)|([^()]*?))\s*\|\s*(?:ymd|(r?)lookup\(\s*"([A-Za-z0-9_]+)"\s*\))\s*$`)
+	// callsHelper finds what pathThen's helpers are built from, so a
+	// program that could define its own is left to gojq.
+	helperNames = []string{"ymd", "lookup", "rlookup", "__lookup"}
+)
+
+// pathCallOf splits "PATH | helper" into the path and the call; the path
+// is "" when src is not of that form or a shared definition the program
+// reaches could redefine the helper.
+func pathCallOf(src string, reg *Registry) (string, *pathCall) {
+	m := pathThen.FindStringSubmatch(src)
+	if m == nil {
+		return "", nil
+	}
+	if reg != nil {
+		for _, fd := range reg.defs {
+			if slices.Contains(helperNames, fd.Name) {
+				return "", nil
+			}
+		}
+	}
+	pc := &pathCall{reg: reg, lookup: m[5], reverse: m[4] == "r"}
+	path := m[3]
+	if m[1] != "" {
+		path, pc.alt = m[1], m[2]
+	}
+	if pc.lookup != "" && reg == nil {
+		return "", nil
+	}
+	return path, pc
+}
+
+// apply runs the helper on x, the path's value or error, as gojq would.
+func (pc *pathCall) apply(x any, err error, v *Vars) (any, error) {
+	if err != nil {
+		// gojq's a // b does not catch a's error.
+		return nil, err
+	}
+	if pc.alt != nil && (x == nil || x == false) {
+		x = pc.alt
+	}
+	var out any
+	if pc.lookup == "" {
+		out = ymd(x)
+	} else {
+		var rt *Runtime
+		if v != nil {
+			rt = v.Runtime
+		}
+		out = pc.reg.lookupValue(x, pc.lookup, pc.reverse, rt)
+	}
+	if e, ok := out.(error); ok {
+		return nil, cleanJQError(e)
+	}
+	return out, nil
+}
 
 // pathOf splits a plain field path (".a.b", or "$record.a.b" from one of
 // the variables every program sees) into its root variable and keys; nil
@@ -160,6 +231,15 @@ func nilIfEmpty(s string) any {
 		return nil
 	}
 	return s
+}
+
+// fast evaluates a program without gojq: a path, and the helper after it.
+func (j *JQ) fast(input any, vars *Vars) (any, error) {
+	x, err := j.walk(input, vars)
+	if j.then == nil {
+		return x, err
+	}
+	return j.then.apply(x, err, vars)
 }
 
 // walk evaluates a fast path from the input or its root variable.
@@ -406,6 +486,13 @@ func CompileJQ(src string, reg *Registry) (*JQ, error) {
 	}
 	j := &JQ{src: src, code: code, vars: vars, lim: reg.limitsOf()}
 	j.root, j.path = pathOf(src)
+	if j.path == nil {
+		if p, then := pathCallOf(src, reg); then != nil {
+			if j.root, j.path = pathOf(p); j.path != nil {
+				j.then = then
+			}
+		}
+	}
 	if reg != nil {
 		j.defs = reg.defsText
 	}
@@ -476,7 +563,7 @@ func (j *JQ) run(ctx context.Context, input any, b *varValues) gojq.Iter {
 
 func (j *JQ) all(ctx context.Context, input any, b *varValues) ([]any, error) {
 	if j.path != nil {
-		x, err := j.walk(input, b.v)
+		x, err := j.fast(input, b.v)
 		if err != nil {
 			return nil, err
 		}
@@ -513,7 +600,7 @@ func (j *JQ) One(ctx context.Context, input any, v *Vars) (any, error) {
 
 func (j *JQ) one(ctx context.Context, input any, b *varValues) (any, error) {
 	if j.path != nil {
-		return j.walk(input, b.v)
+		return j.fast(input, b.v)
 	}
 	ectx, cancel := j.lim.bounded(ctx)
 	defer cancel()

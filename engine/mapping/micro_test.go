@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -38,6 +39,77 @@ func TestJQ_FastPathMatchesGojq(t *testing.T) {
 	}
 	for _, src := range []string{".a | .b", `.["a"]`, "$__rt.a", "$record", ". as $record | $record.a"} {
 		if MustCompile(t, src, nil).path != nil {
+			t.Errorf("%q must run in gojq", src)
+		}
+	}
+}
+
+// TestJQ_FastPathHelpersMatchGojq: "PATH | ymd" and "(PATH // \"x\") |
+// lookup(\"name\")" skip gojq too; values, errors and the run's lookup
+// miss counts must be gojq's.
+func TestJQ_FastPathHelpersMatchGojq(t *testing.T) {
+	newReg := func() *Registry {
+		reg := NewRegistry()
+		reg.Add(NewTable("sex", map[string]any{"m": "male", "f": "female", "": "blank", "1": 2.0}, false, MissNull, nil))
+		reg.Add(NewTable("strict", map[string]any{"m": "male"}, false, MissFail, nil))
+		reg.Add(NewTable("skipping", map[string]any{"m": "male"}, false, MissSkip, nil))
+		reg.Add(NewTable("dflt", map[string]any{"m": "male"}, true, MissDefault, "other"))
+		rule, err := NewRule("agency", "agency-{org}", MissNull, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg.Add(rule)
+		return reg
+	}
+	inputs := []any{nil, "s", 1.0, false, []any{1.0}, map[string]any{},
+		map[string]any{"a": nil}, map[string]any{"a": false}, map[string]any{"a": "m"}, map[string]any{"a": "M"},
+		map[string]any{"a": "f"}, map[string]any{"a": "x"}, map[string]any{"a": ""}, map[string]any{"a": 1.0},
+		map[string]any{"a": "agency-ngo1"}, map[string]any{"a": "ngo1"}, map[string]any{"a": []any{"m"}},
+		map[string]any{"a": "2024-03-11T10:00:00Z"}, map[string]any{"a": "2024/03/11"}, map[string]any{"a": "2024-13-01"},
+		map[string]any{"a": "24-1-1"}, map[string]any{"a": map[string]any{"b": "m"}}, map[string]any{"a": "str"}}
+	progs := []string{
+		".a | ymd", "$record.a | ymd", ".a.b | ymd",
+		`.a | lookup("sex")`, `.a | rlookup("sex")`, `.a|lookup( "strict" )`, `.a | lookup("skipping")`, `.a | lookup("dflt")`,
+		`.a | rlookup("dflt")`, `.a | lookup("agency")`, `.a | rlookup("agency")`, `$record.a.b | lookup("sex")`,
+		`(.a // "") | lookup("sex")`, `(.a // "m") | lookup("strict")`, `($record.a.b // "") | lookup("sex")`,
+		`(.a.b // "") | lookup("sex")`, `(.a // "x") | ymd`,
+	}
+	for _, src := range progs {
+		for _, in := range inputs {
+			fastReg, slowReg := newReg(), newReg()
+			j, err := CompileJQ(src, fastReg)
+			if err != nil {
+				t.Fatalf("%q: %v", src, err)
+			}
+			if j.path == nil || j.then == nil {
+				t.Fatalf("%q not on the fast path", src)
+			}
+			s, err := CompileJQ(src, slowReg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.path, s.then = nil, nil
+			fastRT, slowRT := NewRuntime(context.Background(), nil), NewRuntime(context.Background(), nil)
+			fast, ferr := j.One(context.Background(), in, &Vars{Record: in, Runtime: fastRT})
+			want, werr := s.One(context.Background(), in, &Vars{Record: in, Runtime: slowRT})
+			if fmt.Sprint(ferr) != fmt.Sprint(werr) || !cmp.Equal(fast, want) {
+				t.Errorf("%q on %v: fast (%v, %v), gojq (%v, %v)", src, in, fast, ferr, want, werr)
+			}
+			if !cmp.Equal(fastRT.Misses(), slowRT.Misses()) {
+				t.Errorf("%q on %v: misses %v, gojq %v", src, in, fastRT.Misses(), slowRT.Misses())
+			}
+		}
+	}
+	reg := newReg()
+	if err := reg.AddDefs(`def ymd: "mine";`); err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []string{".a | ymd", ".a | ascii", `.a | lookup($x)`, `(.a // "") | ymd | ymd`, `(.a // .b) | ymd`, `.a | ymd // 1`} {
+		j, err := CompileJQ(src, reg)
+		if err != nil {
+			continue
+		}
+		if j.then != nil {
 			t.Errorf("%q must run in gojq", src)
 		}
 	}
