@@ -334,3 +334,55 @@ func TestServer_UnknownRouteIs404Envelope(t *testing.T) {
 		t.Errorf("error = %v", e)
 	}
 }
+
+// TestServer_ListPagesSeeChanges: the pages after a listing's first are cut
+// from the matches the first page found (the fake no longer scans every
+// case per page), so they must still answer as a fresh query would: a
+// change between two pages shows on the next, and another user's or
+// another query's listing is its own.
+func TestServer_ListPagesSeeChanges(t *testing.T) {
+	s, srv := start(t, primero.Options{CasesFrom: crafted()})
+	const window = "last_updated_at=2024-01-01T00:00:00Z..2024-12-31T00:00:00Z"
+	page := func(user, query string, n int) ([]string, int) {
+		got, total := listIDs(t, srv, user, fmt.Sprintf("%s&per=2&page=%d", query, n))
+		return got, int(total)
+	}
+	tests := []struct {
+		name string
+		step func(t *testing.T)
+	}{
+		{"pages of one listing", func(t *testing.T) {
+			p1, t1 := page("openfn_cp_user", window, 1)
+			p2, t2 := page("openfn_cp_user", window, 2)
+			if diff := cmp.Diff([]string{c4, c3, c2, c1}, append(p1, p2...)); diff != "" || t1 != 4 || t2 != 4 {
+				t.Errorf("pages (-want +got):\n%s totals %d, %d", diff, t1, t2)
+			}
+		}},
+		{"a change between pages shows on the next", func(t *testing.T) {
+			page("openfn_cp_user", window, 1)
+			// c2 leaves the window: the second page is c1 alone.
+			s.Touch(c2, map[string]any{"last_updated_at": "2025-06-01T00:00:00.000Z"})
+			p2, total := page("openfn_cp_user", window, 2)
+			if diff := cmp.Diff([]string{c1}, p2); diff != "" || total != 3 {
+				t.Errorf("page 2 after the change (-want +got):\n%s total %d, want 3", diff, total)
+			}
+		}},
+		{"another query is its own listing", func(t *testing.T) {
+			page("openfn_cp_user", window, 1)
+			if got, total := page("openfn_cp_user", "record_state=true", 2); total != 3 || len(got) != 1 {
+				t.Errorf("record_state=true page 2: %v, total %d, want one of 3", got, total)
+			}
+		}},
+		{"another user is its own listing", func(t *testing.T) {
+			page("openfn_cp_user", "", 1)
+			all, _ := listIDs(t, srv, "openfn_cp_user", "per=10")
+			mine, _ := listIDs(t, srv, "unhcr_cw", "per=10")
+			if len(mine) >= len(all) {
+				t.Errorf("unhcr_cw sees %v, openfn_cp_user %v: want the narrower scope", mine, all)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, tc.step)
+	}
+}

@@ -107,7 +107,10 @@ type Server struct {
 	handler http.Handler
 	jwtKey  []byte
 
-	mu         sync.RWMutex
+	mu sync.RWMutex
+	// writes counts the changes made under mu (lock) that a listing can
+	// see: a remembered listing (listed) holds while it is unchanged.
+	writes     int64
 	records    []*record // ascending (created, id); lists walk it backwards
 	byID       map[string]*record
 	ident      map[string]map[string][]*record // identifier field -> value -> records
@@ -133,6 +136,9 @@ type Server struct {
 	tokens   map[string]string // jti -> "" (live) or the 401 text it now gets
 	sessions map[string]*session
 	throttle map[string]int // lower-cased user name + minute -> login POSTs
+
+	listMu sync.Mutex
+	listed *listMemo
 
 	logMu    sync.Mutex
 	reqLog   []Request
@@ -193,7 +199,7 @@ func (s *Server) reset() {
 	s.throttle = map[string]int{}
 	s.authMu.Unlock()
 
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	s.idRNG = rand.New(rand.NewPCG(s.opts.Seed, 0x1d5))
 	s.authRNG = rand.New(rand.NewPCG(s.opts.Seed, 0xa17))

@@ -401,7 +401,7 @@ func (s *Server) handleCreateTransition(w http.ResponseWriter, r *http.Request, 
 		missingData(w, r)
 		return
 	}
-	s.mu.Lock()
+	s.lock()
 	rec := s.caseFor(w, r, u)
 	if rec == nil {
 		s.mu.Unlock()
@@ -445,7 +445,7 @@ func (s *Server) handleBulkReferrals(w http.ResponseWriter, r *http.Request, u *
 	var items []json.RawMessage
 	var errs []apiError
 	var outs []outboundDelivery
-	s.mu.Lock()
+	s.lock()
 	for _, id := range req.IDs {
 		res := "/api/v2/cases/" + id + "/referrals"
 		rec := s.byID[id]
@@ -488,7 +488,7 @@ func (s *Server) handleRespondTransition(typ string) func(http.ResponseWriter, *
 			missingData(w, r)
 			return
 		}
-		s.mu.Lock()
+		s.lock()
 		t, ok := s.findTransition(w, r, u, typ)
 		if !ok {
 			s.mu.Unlock()
@@ -528,7 +528,7 @@ func (s *Server) findTransition(w http.ResponseWriter, r *http.Request, u *user,
 }
 
 func (s *Server) handleRevokeReferral(w http.ResponseWriter, r *http.Request, u *user) {
-	s.mu.Lock()
+	s.lock()
 	t, ok := s.findTransition(w, r, u, typeReferral)
 	if !ok {
 		s.mu.Unlock()
@@ -554,7 +554,7 @@ func (s *Server) handleAssign(w http.ResponseWriter, r *http.Request, u *user) {
 		missingData(w, r)
 		return
 	}
-	s.mu.Lock()
+	s.lock()
 	rec := s.caseFor(w, r, u)
 	if rec == nil {
 		s.mu.Unlock()
@@ -597,7 +597,7 @@ func (s *Server) handleAssign(w http.ResponseWriter, r *http.Request, u *user) {
 // PATCH …/referrals/:id. It reports whether anything changed: an illegal
 // move changes nothing, as in Primero.
 func (s *Server) RespondReferral(referralID, userName, status, note string) (bool, error) {
-	s.mu.Lock()
+	s.lock()
 	t := s.refByID[referralID]
 	u := s.userByName[userName]
 	if t == nil || u == nil {

@@ -146,7 +146,7 @@ func (s *Server) post(d outboundDelivery) {
 			}
 		}
 	}
-	s.mu.Lock()
+	s.lock()
 	s.deliveries = append(s.deliveries, entry)
 	// Only the Sync button's event drives the computed sync status: a
 	// plain case.update echo must not overwrite a receiver's write-back.
@@ -199,7 +199,7 @@ func (s *Server) handleCreateWebhook(w http.ResponseWriter, r *http.Request, u *
 		missingData(w, r)
 		return
 	}
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	for _, h := range s.webhooks {
 		if h.URL == req.URL {
@@ -218,7 +218,7 @@ func (s *Server) handleDeleteWebhook(w http.ResponseWriter, r *http.Request, u *
 		return
 	}
 	id, _ := strconv.Atoi(r.PathValue("id"))
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	for i, h := range s.webhooks {
 		if h.id == id {
@@ -234,7 +234,7 @@ func (s *Server) handleDeleteWebhook(w http.ResponseWriter, r *http.Request, u *
 // seeds do) on a running fake: a test or the demo learns the receiver's
 // address only once it listens.
 func (s *Server) AddWebhook(w Webhook) {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	s.webhooks = append(s.webhooks, &webhookDef{Webhook: w, id: len(s.webhooks) + 1})
 }
