@@ -2,9 +2,11 @@ package specs_test
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -266,7 +268,7 @@ func TestCambodia_BothWays(t *testing.T) {
 	d.countersMatch("pass 2", before, writes)
 	for _, caseID := range accepted {
 		c, _ := d.sb.Primero.CaseByCaseID(caseID)
-		oc := oscarClientByExternalID(d, caseID)
+		oc := oscarClientKept(d, c)
 		if c["oscar_number"] == nil || c["oscar_number"] != oc["global_id"] {
 			t.Errorf("case %s: oscar_number %v, OSCaR global_id %v", caseID, c["oscar_number"], oc["global_id"])
 		}
@@ -302,6 +304,36 @@ func TestCambodia_BothWays(t *testing.T) {
 	if dup := d.sb.Primero.Counters().Duplicates.Load() + d.sb.Oscar.Counters().Duplicates.Load(); dup != 0 {
 		t.Errorf("%d duplicates at the fakes", dup)
 	}
+}
+
+// oscarClientKept is the OSCaR client whose ids the Primero case keeps: a
+// case referred to two NGOs has a client in each, and keeps the one in the
+// NGO its referral_to_oscar rows name first (kh_keeps_id).
+func oscarClientKept(d *deployment, c map[string]any) map[string]any {
+	ext, _ := c["case_id"].(string)
+	var orgs []string
+	rows, _ := c["services_section"].([]any)
+	for _, r := range rows {
+		if row, _ := r.(map[string]any); row["service_response_type"] == "referral_to_oscar" {
+			orgs = append(orgs, strings.TrimPrefix(fmt.Sprint(row["service_implementing_agency"]), "agency-"))
+		}
+	}
+	var kept map[string]any
+	rank := func(org any) int {
+		if i := slices.Index(orgs, fmt.Sprint(org)); i >= 0 {
+			return i
+		}
+		return len(orgs)
+	}
+	for _, oc := range d.sb.Oscar.Clients() {
+		if oc["external_id"] == ext && (kept == nil || rank(oc["tenant"]) < rank(kept["tenant"])) {
+			kept = oc
+		}
+	}
+	if kept == nil {
+		d.t.Fatalf("no OSCaR client with external_id %s", ext)
+	}
+	return kept
 }
 
 func oscarClientByExternalID(d *deployment, ext string) map[string]any {

@@ -8,6 +8,7 @@ package faults
 import (
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,9 @@ type Config struct {
 	RetryAfterHeader string
 	// Seed makes the random choices repeatable; 0 means a fixed default.
 	Seed uint64
+	// Methods, when set, limits the faults to requests with one of these
+	// methods (a target whose writes fail while its listings answer).
+	Methods []string
 }
 
 // Injector applies a Config to an http.Handler and counts what it sees.
@@ -83,6 +87,10 @@ func (in *Injector) Wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cfg := in.Get()
 		in.counts.request(r.Method + " " + r.URL.Path)
+		if len(cfg.Methods) > 0 && !slices.Contains(cfg.Methods, r.Method) {
+			h.ServeHTTP(w, r)
+			return
+		}
 		if d := cfg.Latency + jitter(in, cfg.Jitter); d > 0 {
 			t := time.NewTimer(d)
 			select {

@@ -33,3 +33,20 @@ func TestWrap_RetryAfter(t *testing.T) {
 		})
 	}
 }
+
+// Methods limits the faults to the methods named: the others reach the
+// handler untouched.
+func TestWrap_Methods(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	in := New(Config{Rate500: 1, Methods: []string{http.MethodPost}})
+	for method, want := range map[string]int{http.MethodGet: http.StatusOK, http.MethodPost: http.StatusInternalServerError} {
+		rec := httptest.NewRecorder()
+		in.Wrap(ok).ServeHTTP(rec, httptest.NewRequest(method, "/x", nil))
+		if rec.Code != want {
+			t.Errorf("%s: status %d, want %d", method, rec.Code, want)
+		}
+	}
+	if n := in.Counters().Injected500.Load(); n != 1 {
+		t.Errorf("Injected500 = %d, want 1", n)
+	}
+}

@@ -56,9 +56,10 @@ type Options struct {
 	// StrictAuth requires the auth headers on referrals/update_statuses and
 	// clients/check_duplication, which the real server leaves open.
 	StrictAuth bool
-	// AutoAccept accepts a pending referral created by upsert at the next
-	// GET clients (not inside the upsert call), as an
-	// NGO user would, creating the client with the referral's global_id.
+	// AutoAccept accepts every referral created by upsert at the next GET
+	// clients (not inside the upsert call), as an NGO user would: a
+	// pending one creates the client with the referral's global_id; one
+	// for a client the NGO already has is marked Accepted on it.
 	AutoAccept bool
 	// Clean seeds none of the designed clients of doc.go (an unknown
 	// province, junk dates of birth, one global_id in two NGOs, …): every

@@ -173,6 +173,7 @@ func (s *Server) upsertLocked(p params) result {
 				return err422(p.ptr("external_id"), errs)
 			}
 			s.saveReferral(t, r)
+			s.autoAccept(r)
 		}
 	}
 	return s.renderClientData(p, gid)
@@ -496,7 +497,8 @@ func (s *Server) saveReferral(t *tenant, r *referral) {
 	s.Counters().Write("referral.create")
 }
 
-// autoAccept queues r for acceptance. An NGO user accepts a referral some
+// autoAccept queues r, a referral the upsert created (pending, or for a
+// client the NGO has), for acceptance. An NGO user accepts a referral some
 // time after it arrives, never inside the upsert call: accepting at once
 // would make the next upsert of the same case (one per service) answer
 // "Record was found.", which the real server only does once a human acted.
@@ -508,11 +510,18 @@ func (s *Server) autoAccept(r *referral) {
 }
 
 // acceptQueued accepts every referral queued by AutoAccept. The caller holds
-// s.mu for writing.
+// s.mu for writing. A referral for a client the NGO already has (branch 2
+// of the upsert) creates no client: the NGO user accepts it on that
+// client, as SetReferralStatus does, and it is saved to the client.
 func (s *Server) acceptQueued() {
 	for _, r := range s.toAccept {
-		if r.client == nil {
+		switch {
+		case r.client == nil:
 			s.accept(r) // an error means the client exists already: nothing to do
+		case r.status == "Referred":
+			now := s.Now()
+			r.status, r.saved, r.updateAt = "Accepted", true, now
+			r.client.updatedAt = now
 		}
 	}
 	s.toAccept = nil

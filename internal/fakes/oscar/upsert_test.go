@@ -523,6 +523,30 @@ func TestServer_Upsert_AutoAccept(t *testing.T) {
 	if r.code != 422 || r.obj(t)["message"] != "Record was found." {
 		t.Errorf("upsert without global_id after acceptance: %d %s, want Record was found.", r.code, r.body)
 	}
+	// A referral for the client the NGO now has (branch 2) is accepted on
+	// that client at the next listing, like the first ones.
+	third := newReferral(extA, "cif", "Family reunification")
+	third["global_id"] = gid
+	body(t, c.upsert(third), 200, `{"external_id":"`+extA+`","message":"Record saved."}`)
+	if st := referralStatuses(s, extA); st["Family reunification"] != "Referred" {
+		t.Fatalf("before the listing: %v, want the new referral Referred", st)
+	}
+	c.clients("")
+	if st := referralStatuses(s, extA); st["Family reunification"] != "Accepted" || st["Kinship care"] != "Accepted" {
+		t.Errorf("after the listing: %v, want every referral Accepted", st)
+	}
+}
+
+// referralStatuses maps each referral of externalID by its first service
+// name to its status.
+func referralStatuses(s *oscar.Server, externalID string) map[string]any {
+	out := map[string]any{}
+	for _, r := range referralsOf(s, externalID) {
+		if svcs, _ := r["services"].([]string); len(svcs) > 0 {
+			out[svcs[0]] = r["referral_status"]
+		}
+	}
+	return out
 }
 
 // Re-sending an accepted referral with its global_id (branch 2) adds the
