@@ -13,7 +13,18 @@ import (
 // record and its answer attached to the record under the step's name.
 type enricher struct {
 	ru    *run
-	cache sync.Map // rendered request → answer, for steps declared cache
+	cache sync.Map // rendered request → *cachedAnswer, for steps declared cache
+}
+
+// cachedAnswer is one cached answer. Records that need it while it is being
+// fetched wait for that one request instead of sending their own: a
+// listing that changes what the target holds (a system that acts on
+// queued work when it is listed) must not be read again in the middle of
+// other records' writes. A failed fetch is not kept, so a later record asks again.
+type cachedAnswer struct {
+	done chan struct{}
+	val  any
+	err  error
 }
 
 // record runs the enrich steps on a selected record. ok is false when the
@@ -69,10 +80,32 @@ func (en *enricher) step(ctx context.Context, e *Enrich, rec map[string]any) (an
 		}
 		b, _ := json.Marshal(pv)
 		cacheKey = e.Name + string(b)
-		if v, ok := en.cache.Load(cacheKey); ok {
-			return v, nil
+		c := &cachedAnswer{done: make(chan struct{})}
+		if v, loaded := en.cache.LoadOrStore(cacheKey, c); loaded {
+			prev := v.(*cachedAnswer)
+			select {
+			case <-prev.done:
+				return prev.val, prev.err
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
 		}
+		defer func() { close(c.done) }()
+		out, err := en.fetch(ctx, e, rec, caller, label)
+		c.val, c.err = out, err
+		if err != nil {
+			en.cache.Delete(cacheKey)
+		}
+		return out, err
 	}
+	return en.fetch(ctx, e, rec, caller, label)
+}
+
+// fetch sends one enrich step's request (every page of it when declared
+// all_pages) and returns its records or body.
+func (en *enricher) fetch(ctx context.Context, e *Enrich, rec map[string]any, caller Caller, label string) (any, error) {
+	ru := en.ru
+	var err error
 	var out any
 	if e.AllPages {
 		all := []any{}
@@ -91,9 +124,6 @@ func (en *enricher) step(ctx context.Context, e *Enrich, rec map[string]any) (an
 	}
 	if err != nil {
 		return nil, err
-	}
-	if e.Cache {
-		en.cache.Store(cacheKey, out)
 	}
 	return out, nil
 }
