@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"casesync/engine/mapping"
@@ -403,20 +404,24 @@ func (ru *run) page(ctx context.Context, records []any) []Outcome {
 		}
 		return outs
 	}
+	// A few workers take the records in order, rather than a goroutine
+	// per record: each record's goroutine grew its stack again (decoding,
+	// jq) and was torn down, a few percent of a sync's CPU.
 	results := make([][]Outcome, len(records))
-	sem := make(chan struct{}, max(ru.p.Concurrency, 1))
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for i, rec := range records {
-		if ctx.Err() != nil || ru.stopped() != nil {
-			break
-		}
-		sem <- struct{}{}
+	for range min(max(ru.p.Concurrency, 1), len(records)) {
 		wg.Add(1)
-		go func(i int, rec any) {
+		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
-			results[i] = ru.record(ctx, rec, kn)
-		}(i, rec)
+			for ctx.Err() == nil && ru.stopped() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= len(records) {
+					return
+				}
+				results[i] = ru.record(ctx, records[i], kn)
+			}
+		}()
 	}
 	wg.Wait()
 	var outs []Outcome

@@ -182,9 +182,16 @@ func (s *Store) beginCreates(ctx context.Context, runID int64, stamp string, int
 		return err
 	}
 	if len(intents) == 1 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// Not cancelled midway: the driver watches a cancellable context
+		// from a goroutine of its own per statement, which cost more than
+		// this one-row INSERT on the writer's own connection (no other
+		// writer can hold it waiting: the lease keeps other processes out).
 		in := intents[0]
-		_, err := st.ExecContext(ctx, in.Pipeline, in.RecordKey, in.PayloadHash, runID, stamp)
-		return ctxOr(ctx, err)
+		_, err := st.ExecContext(context.WithoutCancel(ctx), in.Pipeline, in.RecordKey, in.PayloadHash, runID, stamp)
+		return err
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		txst := tx.StmtContext(ctx, st)
