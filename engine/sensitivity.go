@@ -83,6 +83,57 @@ func JQText(src string) string {
 		defs[d.Name] = d
 	}
 	q.FuncDefs = nil
+	return reachable(q, func(name string) *gojq.FuncDef { return defs[name] })
+}
+
+// jqTextOf is JQText(j.Source()), with the shared definitions parsed once
+// per deployment rather than once per program: a spec load checked every
+// mapped field this way, and parsing the whole jq_defs block for each was
+// most of what the load allocated.
+func jqTextOf(j *mapping.JQ) string {
+	q, err := gojq.Parse(j.String())
+	if err != nil || j.Defs() == "" {
+		return JQText(j.Source())
+	}
+	shared := sharedDefs(j.Defs())
+	if shared == nil {
+		return JQText(j.Source())
+	}
+	own := map[string]*gojq.FuncDef{}
+	for _, d := range q.FuncDefs {
+		own[d.Name] = d
+	}
+	q.FuncDefs = nil
+	return reachable(q, func(name string) *gojq.FuncDef {
+		if d, ok := own[name]; ok {
+			return d
+		}
+		return shared[name]
+	})
+}
+
+var sharedDefsCache sync.Map // jq_defs text → map[string]*gojq.FuncDef
+
+// sharedDefs parses a deployment's shared definitions by name; nil when
+// they do not parse on their own.
+func sharedDefs(text string) map[string]*gojq.FuncDef {
+	if m, ok := sharedDefsCache.Load(text); ok {
+		return m.(map[string]*gojq.FuncDef)
+	}
+	q, err := gojq.Parse(text + " .")
+	if err != nil {
+		return nil
+	}
+	m := map[string]*gojq.FuncDef{}
+	for _, d := range q.FuncDefs {
+		m[d.Name] = d
+	}
+	sharedDefsCache.Store(text, m)
+	return m
+}
+
+// reachable writes q's body and every definition it reaches through def.
+func reachable(q *gojq.Query, def func(string) *gojq.FuncDef) string {
 	var b strings.Builder
 	seen := map[string]bool{}
 	queue := []string{q.String()}
@@ -92,7 +143,7 @@ func JQText(src string) string {
 		b.WriteString(t)
 		b.WriteString("\n")
 		for _, name := range identRef.FindAllString(t, -1) {
-			if d, ok := defs[name]; ok && !seen[name] {
+			if d := def(name); d != nil && !seen[name] {
 				seen[name] = true
 				queue = append(queue, d.Body.String())
 			}
@@ -114,13 +165,13 @@ func SourceFields(v *mapping.Value) []string {
 		}
 		var srcs []string
 		if v.JQ != nil {
-			srcs = append(srcs, JQText(v.JQ.Source()))
+			srcs = append(srcs, jqTextOf(v.JQ))
 		}
 		if v.Expr != nil {
 			srcs = append(srcs, v.Expr.String())
 		}
 		if v.Each != nil {
-			srcs = append(srcs, JQText(v.Each.Source()))
+			srcs = append(srcs, jqTextOf(v.Each))
 		}
 		for _, s := range srcs {
 			s = varRef.ReplaceAllString(s, "")

@@ -82,3 +82,21 @@ func TestScrubLogger(t *testing.T) {
 		t.Error("a scrubbing logger is wrapped twice")
 	}
 }
+
+// TestJQTextOf_SameAsWholeSource: reading the shared definitions once
+// must give what parsing them with each program gave.
+func TestJQTextOf_SameAsWholeSource(t *testing.T) {
+	reg := mapping.NewRegistry()
+	if err := reg.AddDefs(`def name: .name_first + " " + .name_last; def who: name | ascii_downcase; def far: .x.y; def own: .shared;`); err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []string{".a", "who", "name, far", "def own: .mine; own", "def who: .other; who | far", `"\(.b) who"`, "[.[] | far]"} {
+		j, err := mapping.CompileJQ(src, reg)
+		if err != nil {
+			t.Fatalf("%q: %v", src, err)
+		}
+		if got, want := jqTextOf(j), JQText(j.Source()); got != want {
+			t.Errorf("%q: %q, want %q", src, got, want)
+		}
+	}
+}

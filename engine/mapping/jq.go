@@ -523,6 +523,15 @@ func (j *JQ) Source() string {
 	return j.defs + j.src
 }
 
+// Defs is the text of the shared definitions the program was compiled
+// with ("" for none); Source is Defs followed by String.
+func (j *JQ) Defs() string {
+	if j == nil {
+		return ""
+	}
+	return j.defs
+}
+
 // String returns the program text.
 func (j *JQ) String() string {
 	if j == nil {
