@@ -162,10 +162,26 @@ func (e *onaEnv) sync(name string, opts engine.SyncOptions) *engine.RunResult {
 	return res
 }
 
-// pass runs both pipelines and returns the rows each wrote to the target.
+// pass runs the deployment's pipeline, one listing feeding both branches,
+// and returns each branch's run.
 func (e *onaEnv) pass(opts engine.SyncOptions) (cases, services *engine.RunResult) {
 	e.t.Helper()
-	return e.sync("ona_cases", opts), e.sync("ona_services", opts)
+	res, err := e.dep.Runner.SyncGroup(ctx(e.t), "ona_dashboard", opts)
+	if err != nil {
+		e.t.Fatalf("sync ona_dashboard: %v", err)
+	}
+	for _, r := range res {
+		switch r.Pipeline {
+		case "ona_cases":
+			cases = r
+		case "ona_services":
+			services = r
+		}
+	}
+	if cases == nil || services == nil {
+		e.t.Fatalf("sync ona_dashboard ran %d branches, want ona_cases and ona_services", len(res))
+	}
+	return cases, services
 }
 
 func (e *onaEnv) tables() (cases, services []map[string]any) {
@@ -286,14 +302,14 @@ func TestONA_ChangesAndLeaving(t *testing.T) {
 	}
 }
 
-// TestONA_WindowOnEveryPage: a window of several pages is read with the
-// same closed window on every page request, and the cursor becomes the
-// run's start only after the last page.
+// TestONA_WindowOnEveryPage: a window of several pages is read once for
+// both tables, with the same closed window on every page request, and each
+// branch's cursor becomes the run's start only after the last page.
 func TestONA_WindowOnEveryPage(t *testing.T) {
 	db := onaDatabases[0].open(t)
 	e := startONA(t, db, sandbox.Options{Cases: 1200, Seed: 3})
 	e.sb.Primero.ResetRequests()
-	rc := e.sync("ona_cases", engine.SyncOptions{})
+	rc, _ := e.pass(engine.SyncOptions{})
 	var windows []string
 	pages := map[string]bool{}
 	for _, r := range e.sb.Primero.Requests() {
@@ -322,9 +338,14 @@ func TestONA_WindowOnEveryPage(t *testing.T) {
 	if !pages["1"] || !pages["2"] || !pages["3"] {
 		t.Errorf("pages requested %v, want 1, 2 and 3", pages)
 	}
-	cur, ok, err := e.dep.State.Cursor(context.Background(), "ona_cases")
-	if err != nil || !ok || !strings.HasPrefix(cur, to[:len("2006-01-02T15:04:05")]) {
-		t.Errorf("cursor %q (ok %v, %v), want the run's start %s", cur, ok, err, to)
+	if len(windows) != len(pages) {
+		t.Errorf("%d page requests for %d pages: both tables should share one listing", len(windows), len(pages))
+	}
+	for _, branch := range []string{"ona_cases", "ona_services"} {
+		cur, ok, err := e.dep.State.Cursor(context.Background(), branch)
+		if err != nil || !ok || !strings.HasPrefix(cur, to[:len("2006-01-02T15:04:05")]) {
+			t.Errorf("%s cursor %q (ok %v, %v), want the run's start %s", branch, cur, ok, err, to)
+		}
 	}
 	if rc.Counts.Read != 1200 || rc.Counts.Failed != 0 && rc.Reasons["lookup_miss_ona_protection_concern"] != rc.Counts.Failed {
 		t.Errorf("read %d, failed %d %v", rc.Counts.Read, rc.Counts.Failed, rc.Reasons)

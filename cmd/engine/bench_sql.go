@@ -91,7 +91,7 @@ func (e *benchEnv) sqlTarget(ctx context.Context, _ *engine.Plan) error {
 		return fmt.Errorf("load %s (run the bench from a checkout): %w", sqlDeployment, err)
 	}
 	pgDSN := e.f.postgres
-	fmt.Fprintf(e.w, "sql target (%s: ona_cases then ona_services; latency 0; engine process only)\n", sqlDeployment)
+	fmt.Fprintf(e.w, "sql target (%s: ona_dashboard, one listing feeding ona_cases and ona_services; latency 0; engine process only)\n", sqlDeployment)
 	if pgDSN == "" {
 		fmt.Fprintln(e.w, "  no --postgres and no $CASESYNC_TEST_POSTGRES_DSN: measuring SQLite instead (.ci/postgres.sh starts a PostgreSQL)")
 	}
@@ -140,7 +140,7 @@ func (e *benchEnv) sqlRun(ctx context.Context, plan *engine.Plan, pgDSN string, 
 		}
 	}
 	res, err := e.childWith(ctx, sb, plan, filepath.Join(tmp, "state.db"),
-		childOpts{dir: sqlDeployment, pipeline: "ona_cases", chain: true, env: []string{dsnSecret + "=" + db.dsn}})
+		childOpts{dir: sqlDeployment, pipeline: "ona_dashboard", chain: true, env: []string{dsnSecret + "=" + db.dsn}})
 	if err != nil {
 		return err
 	}

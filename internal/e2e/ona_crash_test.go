@@ -26,13 +26,14 @@ import (
 	_ "modernc.org/sqlite"
 )
 
-// TestONA_CrashSafety kills `engine sync ona_cases` (chained to
-// ona_services) with SIGKILL in the middle of a page, between a page's
-// transaction into the dashboard and its commit to the state, and around
-// the commits, restarts it until a run completes, and compares the
-// dashboard tables with a clean run's: the same rows, nothing lost,
-// nothing twice. The dashboard's upserts are INSERT … ON CONFLICT, so
-// writing a page again after a crash changes nothing.
+// TestONA_CrashSafety kills `engine sync ona_dashboard` (one listing of
+// Primero feeding the ona_cases and ona_services branches) with SIGKILL in
+// the middle of a page, between a page's transaction into the dashboard
+// and its commit to the state, and around the commits, restarts it until a
+// run completes, and compares the dashboard tables with a clean run's: the
+// same rows, nothing lost, nothing twice. The dashboard's upserts are
+// INSERT … ON CONFLICT, so writing a page again after a crash changes
+// nothing.
 func TestONA_CrashSafety(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the engine binary and runs it a dozen times")
@@ -40,15 +41,17 @@ func TestONA_CrashSafety(t *testing.T) {
 	bin := runnerBuildEngine(t)
 	root := testenv.RepoRoot(t)
 	seed := sandbox.Options{Cases: 1200, Seed: 7}
-	// 1200 cases are twelve pages (100 a page) of ona_cases and twelve of
-	// ona_services, which the process runs after it. Points count within
-	// one process, and a page written but not committed before a crash is
-	// read and written again by the next. So: cases page 7 mid-way; page 7
-	// written, not committed; pages 7-12 written, the last not committed;
-	// page 12 again and the cases window moved, then services pages 1-2
-	// written, the second not committed; services page 6 mid-way;
-	// services page 8 written and killed before its commit.
-	points := []string{"mid-page:650", "after-write:1", "after-write:6", "after-write:3", "mid-page:550", "before-commit:8"}
+	// 1200 cases are twelve listing pages (100 a page); each page goes
+	// through ona_cases, then ona_services, so a process counts 200 source
+	// records, up to two writes and two page commits per listing page.
+	// Points count within one process, and a page written but not
+	// committed before a crash is read and written again by the next
+	// (pages already committed are read again too, and skipped). So: cases
+	// page 4 mid-way; cases page 4 written, not committed; cases 4,
+	// services 4 and cases 5 committed, services 5 written, not committed;
+	// cases page 6 mid-way; cases 6 committed, services 6 and cases 7
+	// too, services 7 written and killed before its commit.
+	points := []string{"mid-page:650", "after-write:1", "after-write:4", "mid-page:1050", "before-commit:14"}
 	dbs := []struct {
 		name string
 		open func(*testing.T) (dsn string, db *sql.DB)
@@ -145,7 +148,7 @@ func onaRows(t *testing.T, db *sql.DB, table, key string) []string {
 	return out
 }
 
-// onaChild runs `engine sync ona_cases` as a child process.
+// onaChild runs `engine sync ona_dashboard` as a child process.
 type onaChild struct {
 	t               *testing.T
 	bin, dir, state string
@@ -173,7 +176,7 @@ func (c *onaChild) run(point string) bool {
 	c.sb.Primero.Advance(time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, c.bin, "sync", "ona_cases", "--log-level", "error",
+	cmd := exec.CommandContext(ctx, c.bin, "sync", "ona_dashboard", "--log-level", "error",
 		"--specs", c.dir, "--state", c.state, "--secrets-file", secrets, "--base-url", "primero="+c.sb.URLs["primero"])
 	var env []string
 	for _, kv := range os.Environ() {
