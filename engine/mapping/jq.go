@@ -92,6 +92,10 @@ type JQ struct {
 	// then, when set, is applied to what the fast path yields: the
 	// program is "PATH | ymd", "PATH | lookup(\"name\")" or the like.
 	then *pathCall
+	// pure: the program's value depends only on its input and variables,
+	// and running it has no effect (see impure), so a mapping may reuse
+	// one run for another field with the same program.
+	pure bool
 	// vars are the indexes in varNames of the variables the program is
 	// compiled with: only those its text mentions, since gojq pushes
 	// every declared variable on each run (14 cost more than the rest
@@ -356,7 +360,7 @@ func (r *Registry) usedDefs(q *gojq.Query) []*gojq.FuncDef {
 // variable, then returns the variables the rest mentions. A name merely
 // mentioned (in a string, or a variable the program binds itself) only
 // adds a variable, never drops one a program reads.
-func trimPrelude(q *gojq.Query) []int {
+func trimPrelude(q *gojq.Query) ([]int, bool) {
 	prelude := q.FuncDefs[:preludeDefs]
 	rest := *q
 	rest.FuncDefs = q.FuncDefs[preludeDefs:]
@@ -375,8 +379,16 @@ func trimPrelude(q *gojq.Query) []int {
 			vars = append(vars, i)
 		}
 	}
-	return vars
+	pure := !slices.ContainsFunc(impure, func(name string) bool { return mentioned(text, name) })
+	return vars, pure
 }
+
+// impure are what makes two runs of a program on the same input and
+// variables differ, or be seen: the prelude's helpers (a lookup counts its
+// misses, note records a code), the functions behind them, and gojq's own
+// clock, input and output builtins.
+var impure = []string{"lookup", "rlookup", "note", "__lookup", "__note", "__rt", "__notes",
+	"now", "input", "inputs", "input_line_number", "input_filename", "debug", "stderr", "halt", "halt_error"}
 
 func varsOf(idx []int) []string {
 	names := make([]string, len(idx))
@@ -472,7 +484,7 @@ func CompileJQ(src string, reg *Registry) (*JQ, error) {
 		return nil, &SyntaxError{Lang: "jq", Msg: err.Error()}
 	}
 	q = reg.withDefs(q)
-	vars := trimPrelude(q)
+	vars, pure := trimPrelude(q)
 	code, err := gojq.Compile(q, append(jqOptions(reg), gojq.WithVariables(varsOf(vars)))...)
 	if err != nil {
 		return nil, &SyntaxError{Lang: "jq", Msg: err.Error()}
@@ -484,7 +496,7 @@ func CompileJQ(src string, reg *Registry) (*JQ, error) {
 			}
 		}
 	}
-	j := &JQ{src: src, code: code, vars: vars, lim: reg.limitsOf()}
+	j := &JQ{src: src, code: code, vars: vars, pure: pure, lim: reg.limitsOf()}
 	j.root, j.path = pathOf(src)
 	if j.path == nil {
 		if p, then := pathCallOf(src, reg); then != nil {
@@ -550,6 +562,11 @@ func (j *JQ) All(ctx context.Context, input any, v *Vars) ([]any, error) {
 type varValues struct {
 	v    *Vars
 	vals []any
+	// same is the Mapping's pairing of fields with one pure program, for
+	// the top-level fields; last is the raw value of the last jq program
+	// a field ran (before its default).
+	same []int
+	last any
 }
 
 func (b *varValues) values() []any {

@@ -124,3 +124,53 @@ func BenchmarkMicro_OneField(b *testing.B) {
 		j.One(ctx, rec, nil)
 	}
 }
+
+// TestMapping_SameProgramRunsOnce: two fields with one pure program get
+// its value from one run, each with its own default and omit_empty; a
+// program with an effect (a lookup counting its misses) still runs per
+// field.
+func TestMapping_SameProgramRunsOnce(t *testing.T) {
+	reg := NewRegistry()
+	reg.Add(NewTable("sex", map[string]any{"m": "male"}, false, MissNull, nil))
+	jq := func(src string) *JQ {
+		j, err := CompileJQ(src, reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	const prog = `.a | if . == null then null else ascii_downcase end`
+	m := &Mapping{Fields: []Field{
+		{Name: "x", Value: &Value{JQ: jq(prog)}},
+		{Name: "y", Value: &Value{JQ: jq(prog), HasDefault: true, Default: "dflt"}},
+		{Name: "z", Value: &Value{JQ: jq(prog), OmitEmpty: true}},
+		{Name: "l1", Value: &Value{JQ: jq(`.b | . + "" | lookup("sex")`)}},
+		{Name: "l2", Value: &Value{JQ: jq(`.b | . + "" | lookup("sex")`)}},
+	}}
+	if !m.Fields[0].Value.JQ.pure || m.Fields[3].Value.JQ.pure {
+		t.Fatal("purity: a plain program is pure, a lookup is not")
+	}
+	for _, tc := range []struct {
+		in     map[string]any
+		want   map[string]any
+		misses int
+	}{
+		{map[string]any{"a": "AB", "b": "m"}, map[string]any{"x": "ab", "y": "ab", "z": "ab", "l1": "male", "l2": "male"}, 0},
+		{map[string]any{"b": "q"}, map[string]any{"x": nil, "y": "dflt", "l1": nil, "l2": nil}, 2},
+	} {
+		rt := NewRuntime(context.Background(), nil)
+		got, err := m.Apply(context.Background(), tc.in, &Vars{Runtime: rt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !cmp.Equal(got, tc.want) {
+			t.Errorf("%v: got %v, want %v", tc.in, got, tc.want)
+		}
+		if n := rt.Misses()["sex"]; n != tc.misses {
+			t.Errorf("%v: %d misses, want %d (one per field)", tc.in, n, tc.misses)
+		}
+	}
+	if m.same == nil || m.same[1] != 0 || m.same[2] != 0 || m.same[4] != -1 {
+		t.Errorf("same = %v, want fields 1 and 2 paired with 0 and the lookups apart", m.same)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -62,6 +63,12 @@ type Mapping struct {
 	// Limits bound the whole mapping of one input (zero: the defaults):
 	// its programs share one deadline, which also spares each its own.
 	Limits Limits
+
+	once sync.Once
+	// same[i] is the earlier top-level field whose jq program is the same
+	// pure program as field i's (two codes from one location), else -1;
+	// nil when no two fields share one.
+	same []int
 }
 
 // Apply maps input. The first failing field stops the record: a half-built
@@ -69,14 +76,56 @@ type Mapping struct {
 func (m *Mapping) Apply(ctx context.Context, input any, v *Vars) (map[string]any, error) {
 	ctx, cancel := m.Limits.bounded(ctx)
 	defer cancel()
-	return applyFields(ctx, m.Fields, input, &varValues{v: v}, "")
+	m.once.Do(m.findSame)
+	return applyFields(ctx, m.Fields, input, &varValues{v: v, same: m.same}, "")
+}
+
+// findSame pairs the top-level fields that run one pure jq program on the
+// same input, so it runs once per record.
+func (m *Mapping) findSame() {
+	first := map[string]int{}
+	same := make([]int, len(m.Fields))
+	found := false
+	for i, f := range m.Fields {
+		same[i] = -1
+		j := f.Value.JQ
+		if j == nil || !j.pure || j.path != nil {
+			continue // a fast path costs less than the lookup
+		}
+		if k, ok := first[j.src]; ok {
+			same[i], found = k, true
+			continue
+		}
+		first[j.src] = i
+	}
+	if found {
+		m.same = same
+	}
 }
 
 func applyFields(ctx context.Context, fields []Field, input any, v *varValues, prefix string) (map[string]any, error) {
 	out := make(map[string]any, len(fields))
-	for _, f := range fields {
+	same := v.same
+	v.same = nil // nested fields and each-maps have other inputs
+	var ran []any // raw values of the programs, by field, when same pairs some
+	if same != nil {
+		ran = make([]any, len(fields))
+	}
+	for i, f := range fields {
 		name := prefix + f.Name
-		x, err := f.Value.eval(ctx, input, v, name)
+		var x any
+		var err error
+		if same != nil && same[i] >= 0 {
+			// The earlier field's program value, with this field's default.
+			if x = ran[same[i]]; x == nil && f.Value.HasDefault {
+				x = f.Value.Default
+			}
+		} else {
+			x, err = f.Value.eval(ctx, input, v, name)
+			if same != nil && f.Value.JQ != nil {
+				ran[i] = v.last
+			}
+		}
 		if err != nil {
 			if _, ok := err.(*FieldError); ok {
 				return nil, err
@@ -97,6 +146,7 @@ func (val *Value) eval(ctx context.Context, input any, v *varValues, name string
 	switch {
 	case val.JQ != nil:
 		x, err = val.JQ.one(ctx, input, v)
+		v.last = x
 	case val.Expr != nil:
 		env := ExprEnvFor(input, v.v)
 		x, err = val.Expr.Run(env)
