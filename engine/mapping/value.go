@@ -106,7 +106,7 @@ func (m *Mapping) findSame() {
 func applyFields(ctx context.Context, fields []Field, input any, v *varValues, prefix string) (map[string]any, error) {
 	out := make(map[string]any, len(fields))
 	same := v.same
-	v.same = nil // nested fields and each-maps have other inputs
+	v.same = nil  // nested fields and each-maps have other inputs
 	var ran []any // raw values of the programs, by field, when same pairs some
 	if same != nil {
 		ran = make([]any, len(fields))
