@@ -202,6 +202,9 @@ func (s *selector) fanOut(ctx context.Context, sel *selected) ([]item, Outcome, 
 	if each == nil {
 		return []item{{key: sel.key, input: sel.rec}}, Outcome{}, true
 	}
+	// The each program and the keys of its items share one deadline.
+	ctx, cancel := each.JQ.Limits().Bounded(ctx)
+	defer cancel()
 	vals, err := each.JQ.All(ctx, sel.rec, ru.vars)
 	if err != nil {
 		// skip($reason) or fail($reason) in each ends the whole record

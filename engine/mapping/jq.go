@@ -535,6 +535,9 @@ func (j *JQ) Source() string {
 	return j.defs + j.src
 }
 
+// Limits are the evaluation limits the program was compiled with.
+func (j *JQ) Limits() Limits { return j.lim }
+
 // Defs is the text of the shared definitions the program was compiled
 // with ("" for none); Source is Defs followed by String.
 func (j *JQ) Defs() string {

@@ -66,6 +66,13 @@ func (r *Registry) limitsOf() Limits {
 	return r.limits
 }
 
+// Bounded gives ctx one evaluation deadline for several programs run
+// together (a fan-out's each and its item keys), which then share it
+// instead of each starting its own; cancel releases it.
+func (l Limits) Bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	return l.bounded(ctx)
+}
+
 // bounded gives ctx the evaluation deadline, unless a deadline at least
 // as near is already set (a whole mapping's evaluations share one).
 func (l Limits) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
