@@ -28,6 +28,12 @@ type slot struct {
 
 	worker bool // an inbox worker runs (guarded by Daemon.mu)
 
+	// listed is set when a run of this pipeline that reads its source
+	// (not an inbox batch) starts in this process, before its row is
+	// written: catching up at start must not take that row, running, for
+	// one a crash left behind, nor queue a second run behind it.
+	listed atomic.Bool
+
 	mu   sync.Mutex
 	seen engine.Counts // counts already added to the metrics for the run in flight
 }
@@ -183,8 +189,12 @@ func (d *Daemon) executeUnit(s *slot, opts engine.SyncOptions, inboxFetch bool) 
 	}
 	ctx, _, done := d.runContext()
 	defer done()
+	reads := opts.Records == nil && len(opts.Keys) == 0
 	for _, name := range members {
 		ms := d.slot(name)
+		if reads {
+			ms.listed.Store(true)
+		}
 		ms.mu.Lock()
 		ms.seen = engine.Counts{}
 		ms.mu.Unlock()
@@ -377,6 +387,12 @@ func (d *Daemon) catchUp(ctx context.Context) {
 		}
 		if !ok {
 			continue // never ran: wait for the schedule (or a manual run)
+		}
+		if d.slot(b.plan.Members(name)[0]).listed.Load() {
+			// Read after the runs: a run of this process already read (or
+			// reads now) the source, so there is nothing to catch up on,
+			// and a row it left running is its own, not a crash's.
+			continue
 		}
 		reason := ""
 		switch {

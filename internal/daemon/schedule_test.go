@@ -2,10 +2,12 @@ package daemon_test
 
 import (
 	"context"
+	"log/slog"
 	"maps"
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -258,5 +260,40 @@ func TestDaemon_ShutdownDuringARunLosesNothing(t *testing.T) {
 	}
 	if n := again.sb.Oscar.Counters().Duplicates.Load(); n != 0 {
 		t.Errorf("%d duplicates at OSCaR", n)
+	}
+}
+
+// A run the daemon itself has in flight when its scheduler starts (a
+// manual run asked for as the daemon came up) is not "a last run that did
+// not finish": catching up must not queue a second full run behind it. It
+// once did, and the second run's fresh row (0 failed) replaced the first
+// as /status's last run right after the first run's finished event, while
+// /metrics still counted the first run's failures.
+func TestDaemon_NoCatchUpForItsOwnRunInFlight(t *testing.T) {
+	var logs lockedBuffer
+	e := newEnv(t, envOptions{dep: deployment{cron: "0 0 1 1 *"}, noRun: true,
+		log: slog.New(slog.NewTextHandler(&logs, nil))})
+	hit, release := e.gate.hold(1)
+	if got := e.post("/pipelines/"+pipeline+"/run", "", nil).StatusCode; got != 202 {
+		t.Fatalf("manual run: %d", got)
+	}
+	<-hit // the run's row is in the state, status running
+	e.run()
+	e.waitKind(daemon.EventScheduled) // catch-up decisions come before the first schedule
+	release()
+	fin := e.waitKind(daemon.EventRunFinished)
+	if fin.Trigger != "manual" || fin.Err != nil {
+		t.Fatalf("finished run: trigger %q err %v", fin.Trigger, fin.Err)
+	}
+	if strings.Contains(logs.String(), "catching up") {
+		t.Errorf("the scheduler caught up on the daemon's own run in flight:\n%s", logs.String())
+	}
+	ps := statusOf(t, e).Pipelines[0]
+	if ps.Running != nil || ps.LastRun == nil || ps.LastRun.Trigger != "manual" || ps.LastRun.Status != "succeeded" {
+		t.Errorf("/status after the manual run: running %+v, last run %+v; want the manual run, nothing after it", ps.Running, ps.LastRun)
+	}
+	e.stop()
+	if runs := e.runs(); len(runs) != 1 {
+		t.Errorf("%d runs, want only the manual one", len(runs))
 	}
 }
