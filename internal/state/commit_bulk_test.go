@@ -46,7 +46,7 @@ func TestStore_CommitPageBulkEqualsOneByOne(t *testing.T) {
 			{RecordKey: "c7#s2", Action: engine.ActionCreated, PayloadHash: "hs2", TargetID: "s2", SourceKey: "c7", SourceVersion: "v7"},
 		}},
 	}, {
-		name: "a page of 300 rows (statements of 256, 16, 4 and 1 rows… and the rest)",
+		name: "a page of 300 rows (statements of 64, 16, 4 and 1 rows)",
 		page: func() engine.PageCommit {
 			c := engine.PageCommit{Pipeline: "p", Now: t1}
 			for i := range 300 {
