@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -89,9 +90,9 @@ func tryLease(abs, holder string) (func(), *HeldError, error) {
 		return nil, nil, fmt.Errorf("take the writer lease on %s: %w", f.Name(), err)
 	}
 	if !ok {
-		b, _ := io.ReadAll(io.LimitReader(f, 512))
+		h := readHolder(f)
 		f.Close()
-		return nil, &HeldError{Path: abs, Holder: strings.TrimSpace(string(b))}, nil
+		return nil, &HeldError{Path: abs, Holder: h}, nil
 	}
 	// Who holds it, for the next process's refusal. A failed write only
 	// makes that message vaguer; the lock is what counts.
@@ -100,6 +101,24 @@ func tryLease(abs, holder string) (func(), *HeldError, error) {
 	}
 	leases.held[abs] = &lease{f: f, refs: 1}
 	return func() { releaseLease(abs) }, nil, nil
+}
+
+// holderWait bounds how long a refused process waits for the holder's
+// name: a holder writes it just after it takes the lock, so a process
+// refused in between would otherwise find the file empty.
+const holderWait = 250 * time.Millisecond
+
+// readHolder reads the holder's name from the lease file, whole (the
+// holder ends it with a newline), or "" when none appears in holderWait.
+func readHolder(f *os.File) string {
+	deadline := time.Now().Add(holderWait)
+	for {
+		b, _ := io.ReadAll(io.NewSectionReader(f, 0, 512))
+		if bytes.HasSuffix(b, []byte("\n")) || !time.Now().Before(deadline) {
+			return strings.TrimSpace(string(b))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func releaseLease(abs string) {

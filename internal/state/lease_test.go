@@ -157,3 +157,32 @@ func TestCommandName(t *testing.T) {
 		}
 	}
 }
+
+// TestTryLease_WaitsForTheHolderName: a process refused between the
+// holder's lock and its writing its name still names the holder (a CI run
+// saw the refusal without the pid).
+func TestTryLease_WaitsForTheHolderName(t *testing.T) {
+	abs := filepath.Join(t.TempDir(), "state.db")
+	f, err := os.OpenFile(abs+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if ok, err := lockFile(f); err != nil || !ok {
+		t.Fatalf("lock: %v %v", ok, err)
+	}
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		time.Sleep(50 * time.Millisecond)
+		f.WriteAt([]byte("engine sync, pid 42, since 2026-12-06T00:00:00Z\n"), 0)
+	}()
+	_, held, err := tryLease(abs, "engine run")
+	<-written
+	if err != nil || held == nil {
+		t.Fatalf("tryLease = %v, %v; want refused", held, err)
+	}
+	if want := "engine sync, pid 42, since 2026-12-06T00:00:00Z"; held.Holder != want {
+		t.Errorf("holder %q, want %q", held.Holder, want)
+	}
+}
