@@ -32,7 +32,10 @@ type RemoteError struct {
 	// Login marks a refused login: whatever its status (401, 403, 400 from
 	// a token endpoint) it is the run's failure, never one record's.
 	Login bool
-	Err   error
+	// Connector names the connector whose server answered, when the
+	// connector says (a refused login does): a stopped run names it.
+	Connector string
+	Err       error
 	// Body is the decoded error body (nil when it was not JSON), for the
 	// spec's classify rules. It may hold record content: it is read in
 	// memory and never logged, printed or stored.

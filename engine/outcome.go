@@ -51,12 +51,31 @@ func (ru *run) keep(outs []Outcome) ([]Outcome, error) {
 	}
 	kept := outs[:0]
 	for _, o := range outs {
-		if o.Action == ActionFailed && ru.fatalKeys[o.RecordKey] && o.Link == nil {
+		if ru.notProcessedLocked(o.RecordKey, o.Action, o.Link) {
 			continue
 		}
 		kept = append(kept, o)
 	}
 	return kept, ru.fatal
+}
+
+// notProcessedLocked reports whether an outcome is one keep drops: a
+// failure that was the run's, with no write behind it (no link). outcome
+// counts such a record as not processed rather than failed, so the
+// run's counts say what keep leaves in the state. ru.mu is held.
+func (ru *run) notProcessedLocked(key string, a Action, link *Link) bool {
+	return a == ActionFailed && link == nil && ru.fatalKeys[key]
+}
+
+// leftUnprocessed counts records a stopped run never reached (the rest of
+// a page, the keys after the one that stopped it).
+func (ru *run) leftUnprocessed(n int) {
+	if n <= 0 {
+		return
+	}
+	ru.mu.Lock()
+	ru.counts.NotProcessed += n
+	ru.mu.Unlock()
 }
 
 // RunStoppedError is a run stopped by a failure that is not one record's:
@@ -65,15 +84,35 @@ func (ru *run) keep(outs []Outcome) ([]Outcome, error) {
 type RunStoppedError struct {
 	Pipeline string
 	Class    Class
-	Err      error
+	// Connector is the connector that refused, when the failure names one
+	// (a refused login does).
+	Connector string
+	Err       error
+	// NotProcessed is the run's Counts.NotProcessed, set when the run
+	// ends: the records it left for the next run.
+	NotProcessed int
 }
 
 func (e *RunStoppedError) Error() string {
+	return fmt.Sprintf("%s: run stopped, %s: %s", e.Pipeline, e.Summary(), safeError(e.Err))
+}
+
+// Summary says why the run stopped and what became of its records, in
+// the words of the run's result line: "credentials refused by
+// <connector>; 7 record(s) not processed and the rest not read: the next
+// run takes them again (none charged a retry attempt)".
+func (e *RunStoppedError) Summary() string {
 	what := "configuration problem"
 	if e.Class == ClassAuth {
 		what = "credentials refused"
+		if e.Connector != "" {
+			what += " by " + e.Connector
+		}
 	}
-	return fmt.Sprintf("%s: run stopped, %s (no record was charged a retry attempt): %s", e.Pipeline, what, safeError(e.Err))
+	if e.NotProcessed == 0 {
+		return what + " (no record was charged a retry attempt)"
+	}
+	return fmt.Sprintf("%s; %d record(s) not processed and the rest not read: the next run takes them again (none charged a retry attempt)", what, e.NotProcessed)
 }
 
 func (e *RunStoppedError) Unwrap() error { return e.Err }
@@ -126,7 +165,12 @@ func (ru *run) failDecision(key, reason string, class Class, err error) Decision
 		ru.mu.Lock()
 		ru.fatalKeys[key] = true
 		if ru.fatal == nil {
-			ru.fatal = &RunStoppedError{Pipeline: ru.p.Name, Class: class, Err: err}
+			stop := &RunStoppedError{Pipeline: ru.p.Name, Class: class, Err: err}
+			var re *RemoteError
+			if errors.As(err, &re) {
+				stop.Connector = re.Connector
+			}
+			ru.fatal = stop
 		}
 		ru.mu.Unlock()
 	}
@@ -139,9 +183,17 @@ func (ru *run) outcome(d Decision, cursorVal string, link *Link) Outcome {
 	d.Pipeline = ru.p.Name
 	d.Error = ru.scrub.clean(d.RecordKey, d.Error)
 	ru.mu.Lock()
-	ru.counts.Add(d.Action)
-	if d.Action == ActionSkipped || d.Action == ActionFailed {
+	// A failure that is the run's is not the record's: the run stopped
+	// before it, and keep leaves no outcome of it in the state.
+	notProcessed := ru.notProcessedLocked(d.RecordKey, d.Action, link)
+	switch {
+	case notProcessed:
+		ru.counts.NotProcessed++
+	case d.Action == ActionSkipped || d.Action == ActionFailed:
+		ru.counts.Add(d.Action)
 		ru.reasons[d.Reason]++
+	default:
+		ru.counts.Add(d.Action)
 	}
 	if d.Action == ActionUnchanged && d.Reason == ReasonBaseline {
 		ru.counts.Baselined++
@@ -165,7 +217,7 @@ func (ru *run) outcome(d Decision, cursorVal string, link *Link) Outcome {
 			o.PayloadHash = payloadHash(p)
 		}
 	}
-	if d.Action == ActionFailed {
+	if d.Action == ActionFailed && !notProcessed {
 		// Warn, so alerting on warnings sees a record that needs a person.
 		ru.r.log.Warn("record failed", "pipeline", ru.p.Name, "record", d.RecordKey, "reason", d.Reason, "class", string(d.Class), "error", d.Error)
 	}

@@ -244,7 +244,11 @@ func (rd *reader) byKeys(ctx context.Context, keys []string) error {
 		return fatal
 	}
 	for i, k := range keys {
-		if ctx.Err() != nil || ru.stopped() != nil {
+		if ru.stopped() != nil {
+			ru.leftUnprocessed(len(keys) - i)
+			break
+		}
+		if ctx.Err() != nil {
 			break
 		}
 		outs = append(outs, rd.refetch(ctx, k)...)

@@ -339,6 +339,10 @@ func (ru *run) finish(ctx context.Context, res *RunResult, err error) (*RunResul
 	res.Misses = ru.rt.Misses()
 	res.Counts.LookupMisses = ru.rt.MissesByPolicy()
 	res.Duration = ru.r.clock.Now().Sub(ru.started)
+	var stop *RunStoppedError
+	if errors.As(err, &stop) && stop.Pipeline == ru.p.Name {
+		stop.NotProcessed = res.Counts.NotProcessed
+	}
 	res.Err = err
 	if ru.opts.DryRun != nil {
 		return res, err
@@ -424,6 +428,11 @@ func (ru *run) page(ctx context.Context, records []any) []Outcome {
 		}()
 	}
 	wg.Wait()
+	if ru.stopped() != nil {
+		// Workers take records in order, so those past the last index
+		// taken were never started.
+		ru.leftUnprocessed(len(records) - min(int(next.Load()), len(records)))
+	}
 	var outs []Outcome
 	for _, rs := range results {
 		outs = append(outs, rs...)
@@ -520,6 +529,15 @@ func (ru *run) items(ctx context.Context, s *selected, items []item, kn *Known) 
 		if !holdsBack(o) || ru.opts.DryRun != nil {
 			continue
 		}
+		ru.mu.Lock()
+		if ru.notProcessedLocked(o.RecordKey, o.Action, o.Link) {
+			// Held back by the run's failure, not the item's: they wait
+			// for the next run with it, uncharged.
+			for _, later := range items[i+1:] {
+				ru.fatalKeys[later.key] = true
+			}
+		}
+		ru.mu.Unlock()
 		for _, later := range items[i+1:] {
 			outs = append(outs, ru.outcome(Decision{RecordKey: later.key, Action: ActionFailed, Reason: "waits_for_item",
 				Class: ClassRetryable, Error: "an earlier item of this record failed; this one is sent after it"}, s.cursor, nil))

@@ -117,6 +117,12 @@ type Counts struct {
 	Unchanged int `json:"unchanged"`
 	Skipped   int `json:"skipped"`
 	Failed    int `json:"failed"`
+	// NotProcessed counts the records a stopped run (RunStoppedError) left
+	// unprocessed: those whose failure was the run's (a refused login), and
+	// those of its pages it never reached. None is a failure of its own or
+	// charged a retry attempt; the cursor stays before them, so the next
+	// run takes them again (retries stay queued, deliveries pending).
+	NotProcessed int `json:"not_processed,omitempty"`
 	// Notes counts the field-level notes of the items (jq note($code)),
 	// by code: values left out or changed on purpose, such as a date of
 	// birth that is no date.

@@ -14,7 +14,10 @@ const runsLong = `Runs lists the runs recorded in the state file, newest first: 
 trigger (manual, cron, after:<pipeline>, retry, inbox), start, duration,
 status and counts. A run marked "interrupted" was cut short by a crash or a
 kill; the next run of its pipeline picked up from its last committed page.
-A failed run shows why in the error column (in full with --format json).
+A failed run shows why in the error column (in full with --format json). A
+run stopped by refused credentials or a broken configuration counts the
+records it left under NOT PROCESSED, not FAILED: none was charged a retry
+attempt, and the next run takes them again.
 
 It reads the state file only, opened read-only, and is safe while a sync runs.
 
@@ -75,11 +78,11 @@ func (a *app) runsCmd() *cobra.Command {
 			}
 			now := a.now()
 			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tPIPELINE\tTRIGGER\tSTARTED\tTOOK\tSTATUS\tREAD\tCREATED\tUPDATED\tUNCHANGED\tSKIPPED\tFAILED\tNOTES\tLOOKUP MISSES\tERROR")
+			fmt.Fprintln(tw, "ID\tPIPELINE\tTRIGGER\tSTARTED\tTOOK\tSTATUS\tREAD\tCREATED\tUPDATED\tUNCHANGED\tSKIPPED\tFAILED\tNOT PROCESSED\tNOTES\tLOOKUP MISSES\tERROR")
 			for _, r := range runs {
 				c := r.Counts
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", r.ID, r.Pipeline, r.Trigger,
-					stamp(r.Started, now), duration(r), r.Status, c.Read, c.Created, c.Updated, c.Unchanged, c.Skipped, c.Failed,
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", r.ID, r.Pipeline, r.Trigger,
+					stamp(r.Started, now), duration(r), r.Status, c.Read, c.Created, c.Updated, c.Unchanged, c.Skipped, c.Failed, c.NotProcessed,
 					notesText(c.Notes), notesText(c.LookupMisses), clip(r.Error, 60))
 			}
 			return tw.Flush()

@@ -161,7 +161,13 @@ func (a *app) status(cmd *cobra.Command, f *statusFlags) error {
 	return nil
 }
 
+// countsLine is a run's counts as its result line and engine status show
+// them; records a stopped run left are named apart from failed ones.
 func countsLine(c engine.Counts) string {
-	return fmt.Sprintf("read %d, created %d, updated %d, unchanged %d, skipped %d, failed %d",
+	s := fmt.Sprintf("read %d, created %d, updated %d, unchanged %d, skipped %d, failed %d",
 		c.Read, c.Created, c.Updated, c.Unchanged, c.Skipped, c.Failed)
+	if c.NotProcessed > 0 {
+		s += fmt.Sprintf(", not processed %d", c.NotProcessed)
+	}
+	return s
 }

@@ -212,9 +212,12 @@ func knownPipeline(plan *engine.Plan, name string) error {
 }
 
 func printResult(w io.Writer, res *engine.RunResult) {
-	c := res.Counts
-	fmt.Fprintf(w, "%s: read %d, created %d, updated %d, unchanged %d, skipped %d, failed %d (%s)\n",
-		res.Pipeline, c.Read, c.Created, c.Updated, c.Unchanged, c.Skipped, c.Failed, res.Duration.Round(time.Millisecond))
+	fmt.Fprintf(w, "%s: %s (%s)\n", res.Pipeline, countsLine(res.Counts), res.Duration.Round(time.Millisecond))
+	var stop *engine.RunStoppedError
+	if errors.As(res.Err, &stop) {
+		// Not the error itself (logged, redacted): what became of the run.
+		fmt.Fprintf(w, "  stopped: %s\n", stop.Summary())
+	}
 	for _, r := range engine.SortedReasons(res.Reasons) {
 		fmt.Fprintf(w, "  %-32s %d\n", printable(r), res.Reasons[r])
 	}
@@ -232,7 +235,11 @@ func logRun(log *slog.Logger, pipeline, trigger string, res *engine.RunResult, e
 	if res != nil {
 		c := res.Counts
 		attrs = append(attrs, "read", c.Read, "created", c.Created, "updated", c.Updated, "unchanged", c.Unchanged,
-			"skipped", c.Skipped, "failed", c.Failed, "duration", res.Duration.Round(time.Millisecond))
+			"skipped", c.Skipped, "failed", c.Failed)
+		if c.NotProcessed > 0 {
+			attrs = append(attrs, "not_processed", c.NotProcessed)
+		}
+		attrs = append(attrs, "duration", res.Duration.Round(time.Millisecond))
 	}
 	switch {
 	case err != nil:

@@ -156,7 +156,7 @@ func (s *session) doLogin(ctx context.Context) (*creds, error) {
 		var re *engine.RemoteError
 		if errors.As(err, &re) && (re.Class == engine.ClassPermanent || re.Class == engine.ClassAuth) {
 			cp := *re
-			cp.Class, cp.Login = engine.ClassAuth, true
+			cp.Class, cp.Login, cp.Connector = engine.ClassAuth, true, s.c.name
 			err = &cp
 		}
 		return nil, fmt.Errorf("log in to %s: %w", s.c.name, err)

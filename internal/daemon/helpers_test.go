@@ -192,6 +192,9 @@ type envOptions struct {
 	clock     engine.Clock
 	noRun     bool // build the daemon but do not Run it (no workers, no schedule)
 	log       *slog.Logger
+	// oscar, when set, stands in front of the OSCaR fake (a WAF that
+	// refuses the login).
+	oscar func(http.Handler) http.Handler
 }
 
 // newEnv starts fakes (unless given), writes the spec, and starts a daemon.
@@ -214,6 +217,11 @@ func newEnv(tb testing.TB, o envOptions) *env {
 	primero := httptest.NewServer(e.gate.wrap(e.sb.Primero))
 	tb.Cleanup(primero.Close)
 	e.urls = map[string]string{"primero": primero.URL, "oscar": e.sb.URLs["oscar"]}
+	if o.oscar != nil {
+		oscar := httptest.NewServer(o.oscar(e.sb.Oscar))
+		tb.Cleanup(oscar.Close)
+		e.urls["oscar"] = oscar.URL
+	}
 	table, err := os.ReadFile(filepath.Join("..", "..", "specs", "example", "oscar_service_names.json"))
 	if err != nil {
 		tb.Fatal(err)

@@ -28,7 +28,7 @@ func newDaemonMetrics(d *Daemon) *daemonMetrics {
 	r := newRegistry()
 	m := &daemonMetrics{
 		reg:            r,
-		records:        r.counter("casesync_records_total", "Source records read and their outcomes (created, updated, unchanged, skipped, failed), by pipeline.", "pipeline", "outcome"),
+		records:        r.counter("casesync_records_total", "Source records read and their outcomes (created, updated, unchanged, skipped, failed, not_processed: left by a run stopped by refused credentials or a broken configuration, for the next run to take again), by pipeline.", "pipeline", "outcome"),
 		lookupMisses:   r.counter("casesync_lookup_misses_total", "Lookup misses of finished runs by pipeline, lookup and its on_miss policy (fail, null, skip, default): every miss, including those that sent null or a default.", "pipeline", "lookup", "policy"),
 		runs:           r.counter("casesync_runs_total", "Finished runs by pipeline, trigger kind (cron, after, manual, inbox) and status.", "pipeline", "trigger", "status"),
 		coalesced:      r.counter("casesync_runs_coalesced_total", "Cron or chained triggers folded into a run already waiting, so runs never overlap.", "pipeline"),

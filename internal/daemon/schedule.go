@@ -275,6 +275,10 @@ func (d *Daemon) progress(e engine.ProgressEvent) {
 	d.addCounts(d.slot(e.Pipeline), e.Counts)
 }
 
+// outcomeNotProcessed labels the records a stopped run left for the next
+// one (engine.Counts.NotProcessed): not failed, not charged.
+const outcomeNotProcessed = "not_processed"
+
 // addCounts adds what c has beyond what the slot's run already reported.
 func (d *Daemon) addCounts(s *slot, c engine.Counts) {
 	s.mu.Lock()
@@ -291,6 +295,7 @@ func (d *Daemon) addCounts(s *slot, c engine.Counts) {
 		{string(engine.ActionUnchanged), c.Unchanged, prev.Unchanged},
 		{string(engine.ActionSkipped), c.Skipped, prev.Skipped},
 		{string(engine.ActionFailed), c.Failed, prev.Failed},
+		{outcomeNotProcessed, c.NotProcessed, prev.NotProcessed},
 	} {
 		if n := x.now - x.then; n > 0 {
 			d.m.records.Add(float64(n), s.name, x.outcome)

@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"runtime"
 	"strings"
@@ -188,5 +189,53 @@ func TestMetrics_Parse(t *testing.T) {
 		if fams[name] == nil {
 			t.Errorf("/metrics lacks %s", name)
 		}
+	}
+}
+
+// TestStatus_StoppedRunCountsNotProcessed: a run stopped by a refused
+// login (a WAF's 403 in front of OSCaR) shows as failed with the records
+// it left "not processed", never "failed": in /status, on the page and in
+// /metrics, which agree; nothing waits in the retry queue.
+func TestStatus_StoppedRunCountsNotProcessed(t *testing.T) {
+	waf := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/api/v1/admin_auth/sign_in" {
+				http.Error(w, "403 Forbidden: your address is not allowed", http.StatusForbidden)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	e := newEnv(t, envOptions{dep: deployment{cron: "0 0 1 1 *"}, oscar: waf})
+	if got := e.post("/pipelines/"+pipeline+"/run", "", nil).StatusCode; got != http.StatusAccepted {
+		t.Fatalf("manual run: %d", got)
+	}
+	fin := e.waitKind(daemon.EventRunFinished)
+	if fin.Err == nil || fin.Result == nil {
+		t.Fatalf("run finished without the refused login: %+v", fin)
+	}
+	c := fin.Result.Counts
+	if c.Failed != 0 || c.NotProcessed == 0 {
+		t.Fatalf("counts %+v: want 0 failed and the records left as not processed", c)
+	}
+
+	ps := statusOf(t, e).Pipelines[0]
+	if r := ps.LastRun; r == nil || r.Status != "failed" || r.Counts.Failed != 0 || r.Counts.NotProcessed != c.NotProcessed ||
+		!strings.Contains(r.Error, fmt.Sprintf("credentials refused by oscar; %d record(s) not processed", c.NotProcessed)) {
+		t.Errorf("/status last run %+v, want failed, 0 failed, %d not processed, saying why", r, c.NotProcessed)
+	}
+	if ps.Health != daemon.HealthFailed || ps.RetryQueued != 0 {
+		t.Errorf("/status: health %q, %d queued; want failed, nothing queued", ps.Health, ps.RetryQueued)
+	}
+	fams := scrape(t, e)
+	if v, _ := sample(fams, "casesync_records_total", map[string]string{"pipeline": pipeline, "outcome": "failed"}); v != 0 {
+		t.Errorf("casesync_records_total failed = %v, want 0", v)
+	}
+	if v, _ := sample(fams, "casesync_records_total", map[string]string{"pipeline": pipeline, "outcome": "not_processed"}); int(v) != c.NotProcessed {
+		t.Errorf("casesync_records_total not_processed = %v, want %d", v, c.NotProcessed)
+	}
+	_, _, page := get(t, e.srv.URL+"/")
+	if want := fmt.Sprintf("not processed %d", c.NotProcessed); !strings.Contains(page, want) || !strings.Contains(page, "failed 0") {
+		t.Errorf("page lacks %q beside failed 0", want)
 	}
 }

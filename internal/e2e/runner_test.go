@@ -235,13 +235,7 @@ func TestRunner_RefusedCredentialsStopTheRun(t *testing.T) {
 	if len(fails) != 0 {
 		t.Errorf("failures = %+v, want none: refused credentials are not the records' fault", fails)
 	}
-	last, _, err := env.store.LastRun(t.Context(), runnerPipeline)
-	if err != nil || last.Status != "failed" {
-		t.Errorf("last run = %+v, %v; want failed", last, err)
-	}
-	if _, ok, _ := env.store.Cursor(t.Context(), runnerPipeline); ok {
-		t.Error("the cursor moved although the run stopped")
-	}
+	checkStoppedRun(t, env.store, res, stopped)
 	env.close()
 
 	env = runnerOpen(t, sb, dir, env.statePath, nil)
