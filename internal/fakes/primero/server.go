@@ -145,7 +145,10 @@ type Server struct {
 	rules    []*faultRule
 	ruleRand *rand.Rand
 
-	wg        sync.WaitGroup
+	// sending counts the webhook deliveries in flight. Not a WaitGroup:
+	// WaitDeliveries waits while a case update may queue more, and a
+	// WaitGroup's Add from zero must not race its Wait.
+	sending   inflight
 	ctx       context.Context
 	cancel    context.CancelFunc
 	closeOnce sync.Once
@@ -317,7 +320,39 @@ func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		s.cancel()
 	})
-	s.wg.Wait()
+	s.sending.wait()
+}
+
+// inflight counts work in flight; wait returns once none is.
+type inflight struct {
+	mu   sync.Mutex
+	n    int
+	idle *sync.Cond // on mu; nil until first waited on
+}
+
+func (f *inflight) add() {
+	f.mu.Lock()
+	f.n++
+	f.mu.Unlock()
+}
+
+func (f *inflight) done() {
+	f.mu.Lock()
+	if f.n--; f.n == 0 && f.idle != nil {
+		f.idle.Broadcast()
+	}
+	f.mu.Unlock()
+}
+
+func (f *inflight) wait() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.idle == nil {
+		f.idle = sync.NewCond(&f.mu)
+	}
+	for f.n > 0 {
+		f.idle.Wait()
+	}
 }
 
 // Reset puts the server back to its seeded state: cases, users, tokens,

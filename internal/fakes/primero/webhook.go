@@ -111,9 +111,9 @@ func (s *Server) outbound(event string, rec *record) []outboundDelivery {
 // as Primero's WebhookJob. Close waits for them.
 func (s *Server) deliver(out []outboundDelivery) {
 	for _, d := range out {
-		s.wg.Add(1)
+		s.sending.add()
 		go func() {
-			defer s.wg.Done()
+			defer s.sending.done()
 			s.post(d)
 		}()
 	}
@@ -160,7 +160,7 @@ func (s *Server) post(d outboundDelivery) {
 
 // WaitDeliveries blocks until every webhook delivery queued so far has been
 // attempted and logged. Tests call it instead of sleeping.
-func (s *Server) WaitDeliveries() { s.wg.Wait() }
+func (s *Server) WaitDeliveries() { s.sending.wait() }
 
 // Deliveries returns the webhook delivery log, oldest first.
 func (s *Server) Deliveries() []Delivery {
