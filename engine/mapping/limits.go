@@ -80,15 +80,15 @@ func (l Limits) bounded(ctx context.Context) (context.Context, context.CancelFun
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= t {
 		return ctx, func() {}
 	}
-	at := time.Now().Add(t)
-	ctx, cancel := context.WithDeadline(ctx, at)
-	return context.WithValue(ctx, evalDeadline{}, at), cancel
+	return context.WithDeadlineCause(ctx, time.Now().Add(t), errEvalDeadline)
 }
 
-// evalDeadline marks a context whose deadline the limits set, with that
-// deadline: an evaluation that ends on it timed out, whereas one that ends
-// on a caller's own deadline or cancellation did not.
-type evalDeadline struct{}
+// errEvalDeadline is the cause of a deadline the limits set: an evaluation
+// that ends on it timed out, whereas one that ends on a caller's own
+// deadline or cancellation did not. A cause rather than a context value:
+// gojq checks ctx.Done() before every instruction, and each wrapping
+// context adds a call to that check.
+var errEvalDeadline = errors.New("evaluation deadline")
 
 // timeout and maxBytes read the zero Limits as the defaults.
 func (l Limits) timeout() time.Duration {
@@ -111,9 +111,7 @@ func timedOut(ctx context.Context, err error) bool {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
-	at, ok := ctx.Value(evalDeadline{}).(time.Time)
-	dl, has := ctx.Deadline()
-	return ok && has && dl.Equal(at)
+	return context.Cause(ctx) == errEvalDeadline
 }
 
 // tooLarge reports whether v is past max bytes, walking it only until the
