@@ -85,6 +85,33 @@ func TestLimits_StopRunawayPrograms(t *testing.T) {
 		}
 	})
 
+	t.Run("the caller's own deadline is not a timeout", func(t *testing.T) {
+		long := mapping.NewRegistry()
+		long.SetLimits(mapping.Limits{Timeout: time.Hour})
+		j, _ := mapping.CompileJQ("last(repeat(1))", long)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		_, err := j.One(ctx, nil, &mapping.Vars{})
+		var ee *mapping.EvalError
+		if err == nil || errors.As(err, &ee) {
+			t.Fatalf("err = %v, want the caller's deadline, not eval_timeout", err)
+		}
+	})
+
+	t.Run("a limit nearer than the caller's deadline is a timeout", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+		defer cancel()
+		j, err := mapping.CompileJQ("last(repeat(1))", reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = j.One(ctx, nil, &mapping.Vars{})
+		var ee *mapping.EvalError
+		if !errors.As(err, &ee) || ee.Reason != mapping.ReasonEvalTimeout {
+			t.Fatalf("err = %v, want eval_timeout", err)
+		}
+	})
+
 	t.Run("expr past its budget", func(t *testing.T) {
 		e, err := mapping.CompileExpr("len(1..100000000)", mapping.ExprAny, reg)
 		if err != nil {
