@@ -192,9 +192,7 @@ func (p *pageTx) apply(o *engine.Outcome) error {
 	}
 	// The outcome goes first: its CHECK on action rejects an unknown action
 	// before anything else of this outcome is written.
-	if _, err := p.exec(`
-		INSERT INTO outcomes (run_id, record_key, action, reason, error, class, target_id, transaction_id, payload_hash, at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	if _, err := p.exec(oneOutcome,
 		p.c.RunID, o.RecordKey, string(o.Action), o.Reason, capText(o.Error), string(o.Class),
 		o.TargetID, o.Transaction, o.PayloadHash, at); err != nil {
 		return fmt.Errorf("insert outcome: %w", err)
@@ -256,16 +254,7 @@ func (p *pageTx) upsertRecord(o *engine.Outcome, at string) error {
 			WHERE pipeline = ? AND record_key = ?`, at, p.c.Pipeline, o.RecordKey)
 		return err
 	}
-	_, err := p.exec(`
-		INSERT INTO records (pipeline, record_key, payload_hash, target_id, action, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (pipeline, record_key) DO UPDATE SET
-			payload_hash = CASE WHEN excluded.action = 'unchanged' AND excluded.payload_hash = ''
-				THEN records.payload_hash ELSE excluded.payload_hash END,
-			target_id = CASE WHEN excluded.action = 'unchanged' AND excluded.target_id = ''
-				THEN records.target_id ELSE excluded.target_id END,
-			action = excluded.action,
-			updated_at = excluded.updated_at`,
+	_, err := p.exec(oneRecord,
 		p.c.Pipeline, o.RecordKey, o.PayloadHash, o.TargetID, string(o.Action), at)
 	return err
 }

@@ -51,6 +51,12 @@ var (
 	bulkLinks = bulkKind{`INSERT INTO links (system_a, id_a, system_b, id_b, pipeline, created_at) VALUES `, 6,
 		` ON CONFLICT (system_a, id_a, system_b) DO NOTHING RETURNING system_a, id_a, system_b`}
 	bulkKinds = [...]bulkKind{bulkOutcomes, bulkRecords, bulkVersions, bulkLinks}
+
+	// The outcome-by-outcome path writes the same statements one row at a
+	// time, so the two paths cannot drift apart in their conflict rules.
+	oneOutcome = bulkOutcomes.query(1)
+	oneRecord  = bulkRecords.query(1)
+	oneVersion = bulkVersions.query(1)
 )
 
 func (k bulkKind) query(rows int) string { return k.head + placeholders(k.cols, rows) + k.tail }

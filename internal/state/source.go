@@ -41,10 +41,7 @@ func (p *pageTx) sourceVersion(o *engine.Outcome, at string) error {
 	if o.SourceVersion == "" {
 		return nil
 	}
-	_, err := p.exec(`
-		INSERT INTO source_versions (pipeline, record_key, version, updated_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (pipeline, record_key) DO UPDATE SET
-			version = excluded.version, updated_at = excluded.updated_at`,
+	_, err := p.exec(oneVersion,
 		p.c.Pipeline, o.SourceKey, o.SourceVersion, at)
 	return err
 }
