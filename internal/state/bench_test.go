@@ -13,14 +13,7 @@ import (
 // outcome (a page commits on every 100th), so allocs/op is per record. One
 // outcome in ten fails and every fifth carries a link.
 func BenchmarkStore_CommitPage(b *testing.B) {
-	s := openTest(b)
-	ctx := b.Context()
-	run := startRun(b, s, "p")
-	const perPage = 100
-	outs := make([]engine.Outcome, 0, perPage)
-	b.ReportAllocs()
-	n := 0
-	for b.Loop() {
+	benchCommitPages(b, func(n int) engine.Outcome {
 		key := fmt.Sprintf("case-%07d", n%50000)
 		o := engine.Outcome{RecordKey: key, Action: engine.ActionUpdated, PayloadHash: "3f2a91c04b7e", TargetID: "g-" + key, Transaction: "t1"}
 		switch {
@@ -29,17 +22,8 @@ func BenchmarkStore_CommitPage(b *testing.B) {
 		case n%5 == 0:
 			o.Link = &engine.Link{SystemA: "primero", IDA: key, SystemB: "oscar", IDB: "g-" + key}
 		}
-		outs = append(outs, o)
-		n++
-		if len(outs) == perPage {
-			c := engine.PageCommit{RunID: run, Pipeline: "p", Outcomes: outs, Now: t0.Add(time.Duration(n) * time.Millisecond), Cursor: ptr(key)}
-			if err := s.CommitPage(ctx, c); err != nil {
-				b.Fatal(err)
-			}
-			outs = outs[:0]
-		}
-	}
-	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "outcomes/s")
+		return o
+	})
 }
 
 // BenchmarkStore_CommitPageAllWritten is the page of a run where every
@@ -47,6 +31,17 @@ func BenchmarkStore_CommitPage(b *testing.B) {
 // --scenario sql): each outcome creates a row, links it and remembers its
 // source version; no failure, so the retry queue stays empty.
 func BenchmarkStore_CommitPageAllWritten(b *testing.B) {
+	benchCommitPages(b, func(n int) engine.Outcome {
+		key := fmt.Sprintf("case-%07d", n)
+		return engine.Outcome{RecordKey: key, Action: engine.ActionCreated, PayloadHash: "3f2a91c04b7e", TargetID: key,
+			SourceKey: key, SourceVersion: "2025-06-01T00:00:00Z",
+			Link: &engine.Link{SystemA: "primero", IDA: key, SystemB: "ona", IDB: key}}
+	})
+}
+
+// benchCommitPages makes one op one outcome (the nth from outcome) and
+// commits a page of 100 on every 100th op, its cursor the last key.
+func benchCommitPages(b *testing.B, outcome func(n int) engine.Outcome) {
 	s := openTest(b)
 	ctx := b.Context()
 	run := startRun(b, s, "p")
@@ -55,13 +50,10 @@ func BenchmarkStore_CommitPageAllWritten(b *testing.B) {
 	b.ReportAllocs()
 	n := 0
 	for b.Loop() {
-		key := fmt.Sprintf("case-%07d", n)
-		outs = append(outs, engine.Outcome{RecordKey: key, Action: engine.ActionCreated, PayloadHash: "3f2a91c04b7e", TargetID: key,
-			SourceKey: key, SourceVersion: "2025-06-01T00:00:00Z",
-			Link: &engine.Link{SystemA: "primero", IDA: key, SystemB: "ona", IDB: key}})
+		outs = append(outs, outcome(n))
 		n++
 		if len(outs) == perPage {
-			c := engine.PageCommit{RunID: run, Pipeline: "p", Outcomes: outs, Now: t0.Add(time.Duration(n) * time.Millisecond), Cursor: ptr(key)}
+			c := engine.PageCommit{RunID: run, Pipeline: "p", Outcomes: outs, Now: t0.Add(time.Duration(n) * time.Millisecond), Cursor: ptr(outs[perPage-1].RecordKey)}
 			if err := s.CommitPage(ctx, c); err != nil {
 				b.Fatal(err)
 			}
