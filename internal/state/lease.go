@@ -73,7 +73,20 @@ func acquireLease(abs, holder string, wait time.Duration) (release func(), err e
 }
 
 // tryLease makes one attempt; a lease held elsewhere is returned as held.
+// The holder's name is read after the process-wide lock is let go: the
+// read may wait for the holder to write it.
 func tryLease(abs, holder string) (func(), *HeldError, error) {
+	release, refused, err := lockLease(abs, holder)
+	if refused == nil {
+		return release, nil, err
+	}
+	defer refused.Close()
+	return nil, &HeldError{Path: abs, Holder: readHolder(refused)}, nil
+}
+
+// lockLease takes the lease, or returns the open lease file when another
+// process holds it.
+func lockLease(abs, holder string) (release func(), refused *os.File, err error) {
 	leases.Lock()
 	defer leases.Unlock()
 	if l, ok := leases.held[abs]; ok {
@@ -90,9 +103,7 @@ func tryLease(abs, holder string) (func(), *HeldError, error) {
 		return nil, nil, fmt.Errorf("take the writer lease on %s: %w", f.Name(), err)
 	}
 	if !ok {
-		h := readHolder(f)
-		f.Close()
-		return nil, &HeldError{Path: abs, Holder: h}, nil
+		return nil, f, nil
 	}
 	// Who holds it, for the next process's refusal. A failed write only
 	// makes that message vaguer; the lock is what counts.
