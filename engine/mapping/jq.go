@@ -55,22 +55,14 @@ func VarNames() []string {
 }
 
 func (v *Vars) values() []any {
+	out := make([]any, len(varNames))
 	if v == nil {
-		return make([]any, len(varNames))
+		return out
 	}
-	var rt any
-	if v.Runtime != nil {
-		rt = v.Runtime
+	for i, name := range varNames {
+		out[i] = v.variable(name)
 	}
-	vars := any(v.Vars)
-	if v.Vars == nil {
-		vars = map[string]any{}
-	}
-	var notes any
-	if v.Notes != nil {
-		notes = v.Notes
-	}
-	return []any{vars, nilIfEmpty(v.Cursor), nilIfEmpty(v.Now), v.Key, v.TargetID, v.Target, v.Record, v.Payload, v.Response, v.Transaction, v.Delivery, v.Outcome, rt, notes}
+	return out
 }
 
 // prelude defines the helpers that need the run's runtime; it is compiled in
@@ -192,8 +184,8 @@ func publicVar(name string) bool {
 	return !strings.HasPrefix(name, "$__") && slices.Contains(varNames, name)
 }
 
-// variable is the value of a program-visible variable as values() gives
-// it to gojq, without building the whole list.
+// variable is the value gojq is given for one of varNames: values()
+// builds the whole list from it, a fast path reads one without the list.
 func (v *Vars) variable(name string) any {
 	if v == nil {
 		return nil
@@ -226,6 +218,16 @@ func (v *Vars) variable(name string) any {
 		return v.Delivery
 	case "$outcome":
 		return v.Outcome
+	case "$__rt":
+		if v.Runtime == nil {
+			return nil // untyped, which gojq reads as null; a nil pointer it would not
+		}
+		return v.Runtime
+	case "$__notes":
+		if v.Notes == nil {
+			return nil
+		}
+		return v.Notes
 	}
 	panic("mapping: no variable " + name)
 }
