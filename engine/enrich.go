@@ -25,6 +25,8 @@ type cachedAnswer struct {
 	done chan struct{}
 	val  any
 	err  error
+	// pick is the answer's index when the step declares pick.
+	pick *pickIndex
 }
 
 // record runs the enrich steps on a selected record. ok is false when the
@@ -85,20 +87,32 @@ func (en *enricher) step(ctx context.Context, e *Enrich, rec map[string]any) (an
 			prev := v.(*cachedAnswer)
 			select {
 			case <-prev.done:
-				return prev.val, prev.err
+				return prev.answer(ctx, e, rec, ru.vars)
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
 		}
 		defer func() { close(c.done) }()
 		out, err := en.fetch(ctx, e, rec, caller, label)
+		if err == nil && len(e.Pick) > 0 {
+			c.pick, err = buildPick(ctx, e, out, ru.vars)
+		}
 		c.val, c.err = out, err
 		if err != nil {
 			en.cache.Delete(cacheKey)
 		}
-		return out, err
+		return c.answer(ctx, e, rec, ru.vars)
 	}
 	return en.fetch(ctx, e, rec, caller, label)
+}
+
+// answer is what a cached answer gives one record: the whole answer, or
+// the record's items when the step declares pick.
+func (c *cachedAnswer) answer(ctx context.Context, e *Enrich, rec map[string]any, vars *mapping.Vars) (any, error) {
+	if c.err != nil || c.pick == nil {
+		return c.val, c.err
+	}
+	return c.pick.pick(ctx, e, rec, vars)
 }
 
 // fetch sends one enrich step's request (every page of it when declared

@@ -190,10 +190,20 @@ type Enrich struct {
 	When      *mapping.Expr
 	AllPages  bool
 	Cache     bool
-	OnError   string
-	Pos       string
+	// Pick narrows the cached answer to the record's items (none: the
+	// whole answer).
+	Pick    []Pick
+	OnError string
+	Pos     string
 	// Classify sorts the step's failures by status and error body.
 	Classify []Classify
+}
+
+// Pick is one compiled pick rule: By on each item of the answer, Values
+// on the record.
+type Pick struct {
+	By     *mapping.JQ
+	Values *mapping.JQ
 }
 
 // Classify is one compiled classification rule: a failed request whose

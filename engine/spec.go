@@ -247,8 +247,15 @@ type EnrichSpec struct {
 	When      string         `json:"when,omitempty"`
 	AllPages  bool           `json:"all_pages"`
 	Cache     bool           `json:"cache"`
+	Pick      []PickSpec     `json:"pick,omitempty"`
 	OnError   string         `json:"on_error"`
 	Classify  []ClassifySpec `json:"classify"`
+}
+
+// PickSpec is one rule narrowing a cached list answer to a record's items.
+type PickSpec struct {
+	By     string `json:"by"`
+	Values string `json:"values"`
 }
 
 // ValueSpec is one mapped value.

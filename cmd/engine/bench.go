@@ -77,6 +77,7 @@ type benchFlags struct {
 	cpuProfile  string
 	memProfile  string
 	postgres    string
+	clients     int
 }
 
 func (a *app) benchCmd() *cobra.Command {
@@ -107,6 +108,7 @@ func (a *app) benchCmd() *cobra.Command {
 	fl.DurationVar(&f.latency, "latency", 20*time.Millisecond, "per-request latency of every fake in e2e")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the engine process (the child running engine sync) to this file; read it with go tool pprof")
 	fl.StringVar(&f.memProfile, "memprofile", "", "write the engine process's allocation profile to this file at its exit; read it with go tool pprof -sample_index alloc_space")
+	fl.IntVar(&f.clients, "clients", 10, "synthetic clients the fake OSCaR holds in every tenant's listing (a production OSCaR lists thousands, and a Cambodia run reads them all once)")
 	fl.IntVar(&f.concurrency, "concurrency", 0, "override the connectors' declared concurrency (0 = as declared)")
 	fl.StringVar(&f.specs, "specs", "", "deployment folder (default specs/cambodia, else specs/example)")
 	fl.StringVar(&f.pipeline, "pipeline", "", "pipeline to measure (default: the first whose source is primero)")
@@ -230,7 +232,7 @@ func (e *benchEnv) start(n int, latency time.Duration) (*sandbox.Sandbox, error)
 // startWith: mosvy seeds the Primero of Cambodia's MoSVY (Cambodian cases
 // only), the instance the sql scenario's deployment reads.
 func (e *benchEnv) startWith(n int, latency time.Duration, mosvy bool) (*sandbox.Sandbox, error) {
-	opts := sandbox.Options{Cases: n, Clients: 10, Seed: 11, OSCaRAutoAccept: true, Faults: faults.Config{Latency: latency}, MoSVY: mosvy}
+	opts := sandbox.Options{Cases: n, Clients: e.f.clients, Seed: 11, OSCaRAutoAccept: true, Faults: faults.Config{Latency: latency}, MoSVY: mosvy}
 	if e.seed != nil {
 		opts.CasesFrom = e.seed
 		opts.Cases = 0

@@ -921,6 +921,13 @@ func (b *builder) enrichSteps(at []string, ps engine.PipelineSpec, p *engine.Pip
 			en.When = b.expr(append(eat, "when"), e.When, mapping.ExprBool)
 		}
 		en.Classify = b.classify(append(eat, "classify"), e.Classify)
+		for j, pk := range e.Pick {
+			pat := append(append([]string{}, eat...), "pick", fmt.Sprint(j))
+			en.Pick = append(en.Pick, engine.Pick{By: b.jq(append(pat, "by"), pk.By), Values: b.jq(append(pat, "values"), pk.Values)})
+		}
+		if len(e.Pick) > 0 && !e.Cache {
+			b.problem(append(eat, "pick"), "bad-value", "pick narrows a cached answer: it needs cache: true (without it every record fetches the whole list again)")
+		}
 		p.Enrich = append(p.Enrich, en)
 	}
 }
