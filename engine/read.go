@@ -139,48 +139,62 @@ func (rd *reader) listing(ctx context.Context, res *RunResult) error {
 // to a record). A run that fails stops taking pages and keeps its cursor;
 // the listing goes on while any run is left. Each run that read to the
 // end moves its own cursor. The errors are the runs', in order.
+//
+// Three things overlap, so a listing is not one core's work: the runs
+// (branches) process a page side by side, each its own Known, stages and
+// commit (the state's single writer connection serialises the commits,
+// and each run's pages still commit in listing order); and the source
+// fetches and decodes the next page meanwhile (listAhead), one page ahead
+// and no more. A page is handed to the runs only once every run committed
+// the one before, so Known always sees the earlier pages and BeforePage
+// still marks a point where every page before it is committed.
 func listShared(ctx context.Context, src Source, vars *mapping.Vars, runs []*run, res []*RunResult) []error {
 	lead := runs[0]
 	errs := make([]error, len(runs))
-	read, last := 0, 0
-	err := src.List(ctx, vars, func(pg *Page) error {
+	last := 0
+	err := listAhead(ctx, src, vars, lead.opts.Limit, func(pg *Page) error {
 		if lead.r.BeforePage != nil {
 			if err := lead.r.BeforePage(ctx); err != nil {
 				return err
 			}
 		}
-		if lead.opts.Limit > 0 && read+len(pg.Records) > lead.opts.Limit {
-			pg.Records = pg.Records[:lead.opts.Limit-read]
-		}
-		read += len(pg.Records)
 		last = pg.Number
-		var stop error
-		live := 0
+		committed := make([]bool, len(runs))
+		var wg sync.WaitGroup
 		for i, ru := range runs {
 			if errs[i] != nil {
 				continue
 			}
-			own := pg
-			if len(runs) > 1 {
-				own = pg.withCopies()
+			if len(runs) == 1 {
+				committed[i], errs[i] = ru.read.flush(ctx, pg, false, res[i])
+				continue
 			}
-			if errs[i] = ru.read.flush(ctx, own, false, res[i]); errs[i] != nil {
-				stop = errs[i]
-			} else {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				committed[i], errs[i] = ru.read.flush(ctx, pg.withCopies(), false, res[i])
+			}()
+		}
+		wg.Wait()
+		var stop error
+		live := 0
+		for i, ru := range runs {
+			if committed[i] {
+				// Here, not in flush: Progress is called from the
+				// goroutine that called Sync.
+				ru.progress(pg.Number, pg.Total)
+			}
+			if errs[i] == nil {
 				live++
+			} else if stop == nil {
+				stop = errs[i]
 			}
 		}
 		if live == 0 {
 			return stop
 		}
-		if lead.opts.Limit > 0 && read >= lead.opts.Limit {
-			return errStopListing
-		}
 		return nil
 	})
-	if errors.Is(err, errStopListing) {
-		err = nil
-	}
 	for i, ru := range runs {
 		switch fatal := ru.stopped(); {
 		case fatal != nil:
@@ -191,15 +205,67 @@ func listShared(ctx context.Context, src Source, vars *mapping.Vars, runs []*run
 		case err != nil:
 			errs[i] = fmt.Errorf("%s: read source: %w", ru.p.Name, err)
 		default:
-			errs[i] = ru.read.flush(ctx, &Page{Number: last + 1, Total: -1}, lead.opts.Limit == 0, res[i])
+			_, errs[i] = ru.read.flush(ctx, &Page{Number: last + 1, Total: -1}, lead.opts.Limit == 0, res[i])
 		}
 	}
 	return errs
 }
 
+// listAhead runs src's listing in a goroutine of its own, one page ahead
+// of fn: while fn processes page n, page n+1 is fetched and decoded, and
+// the listing then waits for fn to take it (at most three pages in memory:
+// fn's, the one waiting and the one arriving). fn's error stops the
+// listing and is returned; so is the listing's own. With limit > 0 the
+// pages are cut to limit records in all and the listing stops, without
+// asking for another page, once the limit is reached.
+func listAhead(ctx context.Context, src Source, vars *mapping.Vars, limit int, fn func(*Page) error) error {
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := make(chan *Page)
+	var listErr error
+	go func() {
+		defer close(pages)
+		read := 0
+		listErr = src.List(lctx, vars, func(pg *Page) error {
+			if limit > 0 && read+len(pg.Records) > limit {
+				pg.Records = pg.Records[:limit-read]
+			}
+			read += len(pg.Records)
+			select {
+			case pages <- pg:
+			case <-lctx.Done():
+				return errStopListing
+			}
+			if limit > 0 && read >= limit {
+				return errStopListing
+			}
+			return nil
+		})
+	}()
+	var fnErr error
+	for pg := range pages {
+		if fnErr = fn(pg); fnErr != nil {
+			break
+		}
+	}
+	// Stop a listing fn gave up on, and wait for it: it may be in the
+	// middle of a request.
+	cancel()
+	for range pages {
+	}
+	switch {
+	case fnErr != nil:
+		return fnErr
+	case errors.Is(listErr, errStopListing):
+		return nil
+	}
+	return listErr
+}
+
 // flush processes and commits one page; the final (empty) one moves the
-// cursor unless the run was stopped.
-func (rd *reader) flush(ctx context.Context, pg *Page, final bool, res *RunResult) error {
+// cursor unless the run was stopped. committed is false when the page's
+// commit failed (a dry run commits nothing and counts as committed).
+func (rd *reader) flush(ctx context.Context, pg *Page, final bool, res *RunResult) (committed bool, err error) {
 	ru := rd.ru
 	outs, fatal := ru.keep(ru.page(ctx, pg.Records))
 	if ru.opts.DryRun == nil {
@@ -211,13 +277,10 @@ func (rd *reader) flush(ctx context.Context, pg *Page, final bool, res *RunResul
 			}
 		}
 		if err := ru.commit(ctx, outs, cur); err != nil {
-			return err
+			return false, err
 		}
 	}
-	if !final {
-		ru.progress(pg.Number, pg.Total)
-	}
-	return fatal
+	return true, fatal
 }
 
 // refetchChunk bounds how many re-fetched records share one commit.

@@ -32,7 +32,14 @@ func newWriter(ru *run, tgt Target) *writer {
 	if bt, ok := tgt.(BatchTarget); ok && ru.opts.DryRun == nil {
 		w.batch = &pageBatch{bt: bt}
 	}
-	if w.linkName == "" {
+	switch {
+	case ru.p.Upsert.Native:
+		// A row's id is its upsert key, read from the payload at every
+		// write, and the records row keeps it (target_id) for a removal:
+		// a ledger row would repeat the records row, at two more random
+		// index inserts per row and a read per page. No link, then.
+		w.linkName = ""
+	case w.linkName == "":
 		w.linkName = ru.p.Upsert.Connector
 	}
 	return w
@@ -288,6 +295,9 @@ func (wr *writer) send(ctx context.Context, d Decision, f found, payload map[str
 
 // link is the ledger row a written (or found) item adds, if any.
 func (wr *writer) link(key string, d Decision) *Link {
+	if wr.linkName == "" {
+		return nil // a native target (newWriter)
+	}
 	// A baseline found its target: the ledger learns the id.
 	if d.TargetID == "" || d.Action == ActionUnchanged && d.Reason != ReasonBaseline {
 		return nil

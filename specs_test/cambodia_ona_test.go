@@ -222,6 +222,24 @@ func TestONA_GoldenRows(t *testing.T) {
 			if rs.Counts.Created != 4 || rs.Counts.Failed != 0 {
 				t.Errorf("ona_services: %+v, want 4 created", rs.Counts)
 			}
+			// A row's id is its key: the records row holds it, and no link
+			// repeats it (docs/architecture.md).
+			written := map[string]bool{}
+			for _, c := range wantCases {
+				written[c["case_id"].(string)] = true
+			}
+			for _, c := range seed {
+				key, id := c["id"].(string), c["case_id"].(string)
+				if !written[id] {
+					continue
+				}
+				if rec, ok, err := e.dep.State.Record(ctx(t), "ona_cases", key); err != nil || !ok || rec.TargetID != id {
+					t.Errorf("records row of case %s: %+v, %v, %v; want target id %s", key, rec, ok, err, id)
+				}
+				if got, ok, err := e.dep.State.FindLink(ctx(t), "primero", key, "ona"); err != nil || ok {
+					t.Errorf("link of case %s: %q, %v, %v; want none", key, got, ok, err)
+				}
+			}
 
 			for _, o := range []engine.SyncOptions{{}, {Since: "2024-01-01T00:00:00Z"}} {
 				rc, rs := e.pass(o)

@@ -231,8 +231,13 @@ func keeps(p *engine.Pipeline) []string {
 		link = p.Upsert.Connector
 	}
 	out = append(out,
-		"per record: the "+p.Source.Connector+" record key, the last outcome and its reason code, the "+link+" id and the payload hash",
-		"links: "+p.Source.Connector+" record key ↔ "+link+" id",
+		"per record: the "+p.Source.Connector+" record key, the last outcome and its reason code, the "+link+" id and the payload hash")
+	if !p.Upsert.Native {
+		// A native target's row id is its upsert key: the per-record
+		// line above holds it, and no link is written.
+		out = append(out, "links: "+p.Source.Connector+" record key ↔ "+link+" id")
+	}
+	out = append(out,
 		"failed records: key, attempts, reason code and error text (classified values removed) until they succeed or are parked")
 	if p.Source.Updated != nil {
 		out = append(out, "the hash of each handled record's updated time with the spec hash (not the time itself)")

@@ -8,7 +8,8 @@
 // SQLITE_BUSY, beside a bounded pool of query_only readers. CommitPage is
 // where the no-loss, no-duplicate guarantee lives: a page's outcomes, links,
 // retry-queue changes and cursor advance commit in one transaction or not at
-// all.
+// all. (A native target, an upsert by key, writes no links: its records row
+// holds the row's id. See docs/architecture.md.)
 //
 // It must not know what a record looks like, which systems exist, or how a
 // spec is written: it stores ids, hashes, reason codes, sanitized error
