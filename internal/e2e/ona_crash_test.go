@@ -3,22 +3,15 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	"database/sql"
-	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
-	"casesync/engine"
 	"casesync/internal/sandbox"
 	"casesync/internal/testenv"
 
@@ -87,7 +80,9 @@ func TestONA_CrashSafety(t *testing.T) {
 					t.Fatal(err)
 				}
 				sb := runnerSandbox(t, seed)
-				c := onaChild{t: t, bin: bin, dir: filepath.Join(root, "specs/cambodia-ona"), state: filepath.Join(t.TempDir(), "state.db"), sb: sb, dsn: dsn}
+				c := &crashChild{t: t, bin: bin, dir: filepath.Join(root, "specs/cambodia-ona"), state: filepath.Join(t.TempDir(), "state.db"), sb: sb,
+					pipeline: "ona_dashboard", secrets: []string{"PRIMERO_USER", "PRIMERO_PASSWORD"}, extra: "ONA_DSN=" + dsn + "\n",
+					args: []string{"--base-url", "primero=" + sb.URLs["primero"]}, timeout: 120 * time.Second, failedRecords: true}
 				for _, p := range crashAt {
 					if c.run(p) {
 						kills++
@@ -146,64 +141,4 @@ func onaRows(t *testing.T, db *sql.DB, table, key string) []string {
 		out = append(out, s)
 	}
 	return out
-}
-
-// onaChild runs `engine sync ona_dashboard` as a child process.
-type onaChild struct {
-	t               *testing.T
-	bin, dir, state string
-	sb              *sandbox.Sandbox
-	dsn             string
-}
-
-// run runs one sync with CASESYNC_CRASH_AT=point ("" for none) and reports
-// whether the process was killed by SIGKILL.
-func (c *onaChild) run(point string) bool {
-	t := c.t
-	t.Helper()
-	secrets := filepath.Join(filepath.Dir(c.state), "secrets.env")
-	var b strings.Builder
-	for _, n := range []string{"PRIMERO_USER", "PRIMERO_PASSWORD"} {
-		v, _ := c.sb.Secret(n)
-		fmt.Fprintf(&b, "%s=%s\n", n, v)
-	}
-	fmt.Fprintf(&b, "ONA_DSN=%s\n", c.dsn)
-	if err := os.WriteFile(secrets, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// Each process logs in afresh, and Primero throttles logins per user
-	// per minute.
-	c.sb.Primero.Advance(time.Minute)
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, c.bin, "sync", "ona_dashboard", "--log-level", "error",
-		"--specs", c.dir, "--state", c.state, "--secrets-file", secrets, "--base-url", "primero="+c.sb.URLs["primero"])
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CASESYNC_") {
-			env = append(env, kv)
-		}
-	}
-	if point != "" {
-		env = append(env, engine.CrashEnv+"="+point)
-	}
-	cmd.Env = env
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
-			return true
-		}
-	}
-	// Records that fail (lookup misses) make the run exit 1; the run itself
-	// finished.
-	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1 && !strings.Contains(out.String(), "run failed")) {
-		t.Fatalf("engine sync (crash at %q): %v\n%s", point, err, out.String())
-	}
-	if point != "" {
-		t.Logf("%s not reached:\n%s", point, out.String())
-	}
-	return false
 }
