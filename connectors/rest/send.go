@@ -3,7 +3,6 @@ package rest
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -428,127 +427,6 @@ func (c *cappedReader) Read(p []byte) (int, error) {
 		return n, errTooLarge
 	}
 	return n, err
-}
-
-// decodeJSON decodes one JSON value; an empty body is nil. A body that is
-// not JSON is errNotJSON; a read that breaks off is returned as is.
-//
-// The arrays of a top-level object or array are read an element at a
-// time, so the decoder holds one record of a listing page, not the page's
-// megabytes: json.Decoder buffers a whole value before decoding it, and
-// growing that buffer by doubling, page after page, was a tenth of all
-// that a sync allocated. The result is what decoding the whole body into
-// an any gives.
-func decodeJSON(r io.Reader) (any, error) {
-	dec := json.NewDecoder(r)
-	tok, err := dec.Token()
-	if err == io.EOF {
-		return nil, nil
-	}
-	var v any
-	if err == nil {
-		v, err = decodeTop(dec, tok)
-	}
-	if err == io.EOF {
-		// Inside the value: the body broke off, as json.Decoder.Decode
-		// reports it.
-		err = io.ErrUnexpectedEOF
-	}
-	if err != nil {
-		return nil, notJSON(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		if err == nil {
-			return nil, errNotJSON
-		}
-		return nil, notJSON(err)
-	}
-	return v, nil
-}
-
-// notJSON turns a syntax error into errNotJSON; a read error stays.
-func notJSON(err error) error {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return errNotJSON
-	}
-	return err
-}
-
-// decodeTop decodes the value that tok, its first token, starts.
-func decodeTop(dec *json.Decoder, tok json.Token) (any, error) {
-	switch tok {
-	case json.Delim('{'):
-		obj := map[string]any{}
-		for dec.More() {
-			k, err := dec.Token()
-			if err != nil {
-				return nil, err
-			}
-			key, _ := k.(string)
-			if obj[key], err = decodeMember(dec); err != nil {
-				return nil, err
-			}
-		}
-		return obj, closing(dec)
-	case json.Delim('['):
-		return decodeElements(dec)
-	}
-	return tok, nil // a string, number, bool or null
-}
-
-// decodeMember decodes an object member's value, streaming it when it
-// is an array whose start the decoder has already buffered.
-func decodeMember(dec *json.Decoder) (any, error) {
-	if nextIsArray(dec) {
-		if _, err := dec.Token(); err != nil {
-			return nil, err
-		}
-		return decodeElements(dec)
-	}
-	var v any
-	err := dec.Decode(&v)
-	return v, err
-}
-
-// decodeElements decodes an array's elements one by one, once its '['
-// is read, and its closing ']'.
-func decodeElements(dec *json.Decoder) (any, error) {
-	arr := []any{}
-	for dec.More() {
-		var v any
-		if err := dec.Decode(&v); err != nil {
-			return nil, err
-		}
-		arr = append(arr, v)
-	}
-	return arr, closing(dec)
-}
-
-func closing(dec *json.Decoder) error {
-	_, err := dec.Token()
-	return err
-}
-
-// nextIsArray peeks, in what the decoder holds unread, past the member's
-// colon to its value; false when that is not buffered yet (the value is
-// then decoded whole, as before).
-func nextIsArray(dec *json.Decoder) bool {
-	br, ok := dec.Buffered().(*bytes.Reader)
-	if !ok {
-		return false
-	}
-	for {
-		c, err := br.ReadByte()
-		if err != nil {
-			return false
-		}
-		switch c {
-		case ' ', '\t', '\r', '\n', ':':
-			continue
-		}
-		return c == '['
-	}
 }
 
 type countingReader struct {
