@@ -179,6 +179,13 @@ func New(c *engine.Connector, secrets engine.Secrets, opts Options) (*Client, er
 		conc = defaultConcurrency
 	}
 	cl.sem = make(chan struct{}, conc)
+	if cl.transport != nil {
+		// Keep a connection for each request that may be in flight:
+		// net/http's default keeps two per host, so with a concurrency of
+		// four the others were closed after their answer and dialled
+		// again (a socket, a connect and two new goroutines each time).
+		cl.transport.MaxIdleConnsPerHost = max(conc, http.DefaultMaxIdleConnsPerHost)
+	}
 	if rl := c.Spec.RateLimit; rl != nil && rl.PerSecond > 0 {
 		cl.limiter = rate.NewLimiter(rate.Limit(rl.PerSecond), max(rl.Burst, 1))
 	}

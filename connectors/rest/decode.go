@@ -7,6 +7,7 @@ import (
 	"io"
 	"reflect"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -23,7 +24,9 @@ import (
 // 30 µs and 150 allocations a case. The decoder holds a token at a time,
 // never a page's megabytes.
 func decodeJSON(r io.Reader) (any, error) {
-	d := jsonDecoder{dec: jsontext.NewDecoder(r, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))}
+	d := decoders.Get().(*jsonDecoder)
+	defer d.release()
+	d.dec.Reset(r, decodeOptions...)
 	if d.dec.PeekKind() == 0 {
 		if _, err := d.dec.ReadToken(); err == io.EOF {
 			return nil, nil // an empty (or blank) body
@@ -42,6 +45,29 @@ func decodeJSON(r io.Reader) (any, error) {
 	return v, nil
 }
 
+// decodeOptions make jsontext accept what encoding/json accepts: a name
+// twice in an object (the last wins), strings that are not UTF-8.
+var decodeOptions = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
+
+// decoders keeps decoders and their buffers between bodies: a jsontext
+// decoder and its first buffers were a kilobyte of garbage per request.
+var decoders = sync.Pool{New: func() any { return &jsonDecoder{dec: jsontext.NewDecoder(noBody{})} }}
+
+type noBody struct{}
+
+func (noBody) Read([]byte) (int, error) { return 0, io.EOF }
+
+// release forgets the body (its reader, and the strings it reused, which
+// may be a token of a login's answer) and returns d to the pool.
+func (d *jsonDecoder) release() {
+	d.dec.Reset(noBody{})
+	if d.strs != nil {
+		clear(d.strs[:])
+	}
+	d.nstrs = 0
+	decoders.Put(d)
+}
+
 // jsonDecoder builds the values of one body.
 type jsonDecoder struct {
 	dec *jsontext.Decoder
@@ -49,9 +75,8 @@ type jsonDecoder struct {
 	// record of a page repeats ("case_id", "female") are allocated once a
 	// body, not once a record. Made once the body has shown it has many
 	// strings: a create's small answer does not pay for it.
-	strs  *[256]string
+	strs  *[1024]string
 	nstrs int
-	buf   []byte
 }
 
 // fail turns a tokenizer error into what encoding/json reports: a body
@@ -190,11 +215,12 @@ func (d *jsonDecoder) intern(b []byte) string {
 	if len(b) > maxLen {
 		return string(b)
 	}
+	if d.nstrs < minStrs {
+		d.nstrs++
+		return string(b)
+	}
 	if d.strs == nil {
-		if d.nstrs++; d.nstrs < minStrs {
-			return string(b)
-		}
-		d.strs = new([256]string)
+		d.strs = new([1024]string)
 	}
 	slot := &d.strs[maphash.Bytes(internSeed, b)%uint64(len(d.strs))]
 	if *slot != string(b) {
