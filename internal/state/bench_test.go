@@ -70,6 +70,13 @@ func benchCommitPages(b *testing.B, outcome func(n int) engine.Outcome) {
 // (about 10,000 cases and their services) before the timed part, so the
 // file is larger than the writer's page cache.
 func BenchmarkStore_CommitPageRandomKeys(b *testing.B) {
+	// linked: a REST target's outcome, with its link; native: a SQL
+	// target's (an upsert by key writes no link).
+	b.Run("linked", func(b *testing.B) { benchCommitRandomKeys(b, true) })
+	b.Run("native", func(b *testing.B) { benchCommitRandomKeys(b, false) })
+}
+
+func benchCommitRandomKeys(b *testing.B, linked bool) {
 	s := openTest(b)
 	ctx := b.Context()
 	run := startRun(b, s, "p")
@@ -84,8 +91,10 @@ func BenchmarkStore_CommitPageRandomKeys(b *testing.B) {
 		for i := range outs {
 			key := uuid()
 			outs[i] = engine.Outcome{RecordKey: key, Action: engine.ActionCreated, PayloadHash: "3f2a91c04b7e5d60", TargetID: key,
-				SourceKey: key, SourceVersion: "2025-06-01T00:00:00Z",
-				Link: &engine.Link{SystemA: "primero", IDA: key, SystemB: "ona", IDB: key}}
+				SourceKey: key, SourceVersion: "2025-06-01T00:00:00Z"}
+			if linked {
+				outs[i].Link = &engine.Link{SystemA: "primero", IDA: key, SystemB: "ona", IDB: key}
+			}
 		}
 		n += perPage
 		return engine.PageCommit{RunID: run, Pipeline: "p", Outcomes: outs, Now: t0.Add(time.Duration(n) * time.Millisecond)}
