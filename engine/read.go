@@ -213,8 +213,8 @@ func listShared(ctx context.Context, src Source, vars *mapping.Vars, runs []*run
 
 // listAhead runs src's listing in a goroutine of its own, one page ahead
 // of fn: while fn processes page n, page n+1 is fetched and decoded, and
-// the listing then waits for fn to take it (at most three pages in memory:
-// fn's, the one waiting and the one arriving). fn's error stops the
+// the listing then waits for fn to take it before asking for page n+2 (two
+// pages in memory: fn's and the next, decoded). fn's error stops the
 // listing and is returned; so is the listing's own. With limit > 0 the
 // pages are cut to limit records in all and the listing stops, without
 // asking for another page, once the limit is reached.

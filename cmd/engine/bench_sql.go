@@ -163,8 +163,10 @@ func (e *benchEnv) sqlRun(ctx context.Context, plan *engine.Plan, pgDSN string, 
 	cpuRow := float64(res.cpu.Microseconds()) / float64(max(rows, 1))
 	fmt.Fprintf(e.w, "  %-8d %-10d %-10d %-10d %-12.0f %-10s %-14.0f %.1f MB / %.1f MB   writes alone: %.0f rows/s inserting, %.0f updating\n",
 		n, rows, cases, services, rate, res.wall.Round(time.Millisecond), cpuRow, rss, heap, ins, upd)
-	e.lines = append(e.lines, fmt.Sprintf("sql %d cases into %s: %d rows in %s end to end, %.0f rows/s, engine CPU %.0f µs a row; the target's page transactions alone %.0f rows/s inserting, %.0f updating (target ≥ 20,000: %s); peak RSS %.1f MB (target < 60 MB: %s)",
-		n, strings.SplitN(db.what, " ", 2)[0], rows, res.wall.Round(time.Millisecond), rate, cpuRow, ins, upd, verdict(min(ins, upd) >= 20000), rss, verdict(rss < 60)))
+	// The target (issue 17) is end to end: source, mapping, state and
+	// rows; the page transactions alone are reported beside it.
+	e.lines = append(e.lines, fmt.Sprintf("sql %d cases into %s: %d rows in %s end to end, %.0f rows/s (target ≥ 20,000: %s), engine CPU %.0f µs a row; the target's page transactions alone %.0f rows/s inserting, %.0f updating; peak RSS %.1f MB (target < 60 MB: %s)",
+		n, strings.SplitN(db.what, " ", 2)[0], rows, res.wall.Round(time.Millisecond), rate, verdict(rate >= 20000), cpuRow, ins, upd, rss, verdict(rss < 60)))
 	return nil
 }
 
