@@ -20,7 +20,7 @@ import (
 // an any (TestDecodeJSON_SameAsWholeValue, FuzzDecodeJSON), read in one
 // pass with jsontext's tokenizer: json.Decoder scans each value twice
 // (once to find its end, once to build it) and allocates every object
-// key anew, which made decoding a listing page of Primero cases about
+// key anew, which made decoding a listing page of case records about
 // 30 µs and 150 allocations a case. The decoder holds a token at a time,
 // never a page's megabytes.
 func decodeJSON(r io.Reader) (any, error) {
