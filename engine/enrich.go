@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 
@@ -80,7 +79,7 @@ func (en *enricher) step(ctx context.Context, e *Enrich, rec map[string]any) (an
 		if err != nil {
 			return nil, err
 		}
-		b, _ := json.Marshal(pv)
+		b, _ := MarshalJSON(pv)
 		cacheKey = e.Name + string(b)
 		c := &cachedAnswer{done: make(chan struct{})}
 		if v, loaded := en.cache.LoadOrStore(cacheKey, c); loaded {

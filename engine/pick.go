@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -34,7 +33,7 @@ func pickKey(v any) string {
 		}
 		return "f"
 	}
-	b, err := json.Marshal(v)
+	b, err := MarshalJSON(v)
 	if err != nil {
 		return "?" + fmt.Sprint(v)
 	}

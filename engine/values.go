@@ -37,13 +37,13 @@ func nilIfEmpty(s string) any {
 
 // payloadHash is the hash of the payload's canonical JSON (sorted keys).
 func payloadHash(p any) string {
-	b, _ := json.Marshal(p)
+	b, _ := MarshalJSON(p)
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:16])
 }
 
 func shortHash(v any) string {
-	b, _ := json.Marshal(v)
+	b, _ := MarshalJSON(v)
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:4])
 }

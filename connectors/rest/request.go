@@ -1,7 +1,6 @@
 package rest
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -162,7 +161,7 @@ func (c *Client) encode(o *outbound) ([]byte, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		b, err := json.Marshal(body)
+		b, err := engine.MarshalJSON(body)
 		if err != nil {
 			return nil, "", fmt.Errorf("encode body: %w", err)
 		}
