@@ -134,6 +134,13 @@ func knownVersions(ctx context.Context, tx *sql.Tx, q engine.KnownQuery, keys st
 }
 
 func knownIntents(ctx context.Context, tx *sql.Tx, q engine.KnownQuery, keys string, kn *engine.Known) error {
+	// Most pipelines have no create in flight (a batch or upsert target
+	// never records one): one seek answers for the page, instead of two
+	// index walks per key.
+	var has bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM write_intents WHERE pipeline = ?)`, q.Pipeline).Scan(&has); err != nil || !has {
+		return err
+	}
 	rows, err := tx.QueryContext(ctx, itemsOf("write_intents", "t.record_key, t.payload_hash", "record_key"), q.Pipeline, keys)
 	if err != nil {
 		return err
