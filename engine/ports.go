@@ -144,9 +144,10 @@ type RunState interface {
 	// each source id, each source record's handled version and each
 	// create recorded but never confirmed.
 	Known(ctx context.Context, q KnownQuery) (Known, error)
-	// BeginCreates durably records, in one transaction, that creates of
-	// these payloads are about to be sent; it returns once they are
-	// committed, before any of the requests leaves.
+	// BeginCreates durably records, all at once, that creates of these
+	// payloads are about to be sent; it returns once the record would
+	// survive the process being killed, before any of the requests
+	// leaves.
 	BeginCreates(ctx context.Context, runID int64, at time.Time, intents []Intent) error
 	// AbandonCreate forgets a recorded create that certainly did not
 	// reach the target, so a run that stops before its page commits leaves

@@ -51,7 +51,7 @@ func (s *Store) commitPage(ctx context.Context, c engine.PageCommit) error {
 	if s.bulkable(&c) {
 		err := s.prepareBulk(ctx)
 		if err == nil {
-			err = s.inTx(ctx, func(tx *sql.Tx) error {
+			err = s.inFoldTx(ctx, func(tx *sql.Tx) error {
 				p := &pageTx{s: s, ctx: ctx, tx: tx, c: &c, now: now}
 				defer p.close()
 				defer func() { erased = p.erased }()
@@ -69,7 +69,7 @@ func (s *Store) commitPage(ctx context.Context, c engine.PageCommit) error {
 		}
 		erased = false
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inFoldTx(ctx, func(tx *sql.Tx) error {
 		p := &pageTx{ctx: ctx, tx: tx, c: &c, now: now}
 		defer p.close()
 		defer func() { erased = p.erased }()

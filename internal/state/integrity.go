@@ -137,9 +137,10 @@ func createPrivate(abs string) error {
 }
 
 // makePrivate takes group and world access off an existing state file and
-// its -wal and -shm: they hold case ids and, while they wait, inbox bodies.
+// its -wal, -shm and -intents: they hold case ids and, while they wait,
+// inbox bodies.
 func makePrivate(abs string) error {
-	for _, p := range []string{abs, abs + "-wal", abs + "-shm"} {
+	for _, p := range []string{abs, abs + "-wal", abs + "-shm", abs + "-intents"} {
 		fi, err := os.Stat(p)
 		if err != nil || fi.Mode().Perm()&0o077 == 0 {
 			continue

@@ -19,17 +19,26 @@ func (s *Store) BeginCreate(ctx context.Context, pipeline, recordKey, payloadHas
 // CreateIntent returns the payload hash of a create recorded by BeginCreate
 // and not cleared by an outcome since.
 func (s *Store) CreateIntent(ctx context.Context, pipeline, recordKey string) (string, bool, error) {
+	if s.journal != nil {
+		s.journal.foldMu.RLock()
+		defer s.journal.foldMu.RUnlock()
+	}
 	var h string
 	err := s.r.QueryRowContext(ctx, `
 		SELECT payload_hash FROM write_intents WHERE pipeline = ? AND record_key = ?`,
 		pipeline, recordKey).Scan(&h)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", false, nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return "", false, fmt.Errorf("read create intent of %s in %s: %w", recordKey, pipeline, err)
 	}
-	return h, true, nil
+	intents := map[string]string{}
+	if err == nil {
+		intents[recordKey] = h
+	}
+	if s.journal != nil {
+		s.journal.overlay(pipeline, func(k string) bool { return k == recordKey }, intents)
+	}
+	h, ok := intents[recordKey]
+	return h, ok, nil
 }
 
 // clearIntent deletes a record's create intent, unless the outcome is a
@@ -48,6 +57,12 @@ func (p *pageTx) clearIntent(o *engine.Outcome) error {
 // AbandonCreate deletes a record's create intent: the create certainly did
 // not reach the target.
 func (s *Store) AbandonCreate(ctx context.Context, pipeline, recordKey string) error {
+	if s.journal != nil {
+		if err := s.journal.append([]journalEntry{{Pipeline: pipeline, RecordKey: recordKey, Abandon: true}}); err != nil {
+			return fmt.Errorf("abandon create intent of %s in %s: %w", recordKey, pipeline, err)
+		}
+		return nil
+	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM write_intents WHERE pipeline = ? AND record_key = ?`, pipeline, recordKey)
 		return err

@@ -24,6 +24,12 @@ func (s *Store) Known(ctx context.Context, q engine.KnownQuery) (engine.Known, e
 	if err != nil {
 		return kn, err
 	}
+	if s.journal != nil {
+		// No fold commits between the read of write_intents and the
+		// overlay of the journal's unfolded lines on it.
+		s.journal.foldMu.RLock()
+		defer s.journal.foldMu.RUnlock()
+	}
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return kn, fmt.Errorf("read state of a page of %s: %w", q.Pipeline, err)
@@ -35,6 +41,13 @@ func (s *Store) Known(ctx context.Context, q engine.KnownQuery) (engine.Known, e
 		if err := read(ctx, tx, q, string(keys), &kn); err != nil {
 			return kn, fmt.Errorf("read state of a page of %s: %w", q.Pipeline, ctxOr(ctx, err))
 		}
+	}
+	if s.journal != nil {
+		want := make(map[string]bool, len(q.SourceKeys))
+		for _, k := range q.SourceKeys {
+			want[k] = true
+		}
+		s.journal.overlay(q.Pipeline, isItemOf(want), kn.Intents)
 	}
 	return kn, nil
 }
@@ -163,26 +176,28 @@ const insertIntent = `
 	ON CONFLICT (pipeline, record_key) DO UPDATE SET
 		payload_hash = excluded.payload_hash, run_id = excluded.run_id, at = excluded.at`
 
-// BeginCreates records, in one transaction committed before it returns,
-// that creates of these payloads are about to be sent. The commit of each
-// record's outcome deletes its intent (see CommitPage).
-//
-// The statement is prepared once per store, and a single intent (the usual
-// case: a rate-limited target spaces creates apart, so group commit seldom
-// finds company) is one INSERT in SQLite's autocommit, which commits it
-// as durably as BEGIN … COMMIT would, without parsing either or preparing
-// the INSERT again: this was a third of the engine's CPU per create.
+// BeginCreates records, before it returns, that creates of these payloads
+// are about to be sent: appended to the intent journal in one write
+// (journal.go), which the next page commit folds into write_intents. The
+// commit of each record's outcome deletes its intent (see CommitPage).
 func (s *Store) BeginCreates(ctx context.Context, runID int64, at time.Time, intents []engine.Intent) error {
 	if len(intents) == 0 {
 		return nil
 	}
-	err := s.beginCreates(ctx, runID, formatTime(at), intents)
+	var err error
+	if s.journal != nil {
+		err = s.journal.append(journalEntries(runID, formatTime(at), intents))
+	} else {
+		err = s.beginCreates(ctx, runID, formatTime(at), intents)
+	}
 	if err != nil {
 		return fmt.Errorf("record %d create intent(s): %w", len(intents), err)
 	}
 	return nil
 }
 
+// beginCreates is the journal-less path, a store that cannot write: the
+// prepared INSERT reports it.
 func (s *Store) beginCreates(ctx context.Context, runID int64, stamp string, intents []engine.Intent) error {
 	st, err := s.prepared(ctx, insertIntent)
 	if err != nil {

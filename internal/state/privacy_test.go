@@ -140,12 +140,14 @@ func TestStore_SchemaHoldsNoContentColumns(t *testing.T) {
 		got[table] = append(got[table], col)
 	}
 	want := map[string][]string{
-		"audit":    {"id", "at", "actor", "action", "pipeline", "record_key", "detail"},
-		"cursors":  {"pipeline", "value", "updated_at"},
-		"inbox":    {"id", "inbox", "delivery_id", "record_key", "body", "received", "processed_at", "attempts", "delivery"},
-		"links":    {"system_a", "id_a", "system_b", "id_b", "pipeline", "created_at"},
-		"outcomes": {"id", "run_id", "record_key", "action", "reason", "error", "class", "target_id", "transaction_id", "payload_hash", "at"},
-		"records":  {"pipeline", "record_key", "payload_hash", "target_id", "action", "updated_at"},
+		"audit":   {"id", "at", "actor", "action", "pipeline", "record_key", "detail"},
+		"cursors": {"pipeline", "value", "updated_at"},
+		"inbox":   {"id", "inbox", "delivery_id", "record_key", "body", "received", "processed_at", "attempts", "delivery"},
+		// the intent journal's name and how far it is folded (journal.go)
+		"intent_journal": {"id", "gen", "folded"},
+		"links":          {"system_a", "id_a", "system_b", "id_b", "pipeline", "created_at"},
+		"outcomes":       {"id", "run_id", "record_key", "action", "reason", "error", "class", "target_id", "transaction_id", "payload_hash", "at"},
+		"records":        {"pipeline", "record_key", "payload_hash", "target_id", "action", "updated_at"},
 		// body: a pushed record (an inbox without fetch) waiting to be
 		// retried, erased when it succeeds or is parked
 		// (TestRetry_PushedBodyErased).

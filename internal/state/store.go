@@ -42,8 +42,11 @@ var (
 //  3. the opener calls Close (safe to call twice).
 type Store struct {
 	path string
+	abs  string
 	w    *sql.DB // the single writer; nil when read-only
-	r    *sql.DB // query_only readers
+	// journal records create intents (journal.go); nil when read-only.
+	journal *journal
+	r       *sql.DB // query_only readers
 
 	closeOnce sync.Once
 	closeErr  error
@@ -190,12 +193,18 @@ func openWriter(abs, path string, cfg config) (*Store, error) {
 		w.Close()
 		return nil, err
 	}
-	r, err := openReaders(abs, readerParams, cfg.readers)
+	j, err := openJournal(ctx, abs, w)
 	if err != nil {
 		w.Close()
 		return nil, err
 	}
-	return &Store{path: path, w: w, r: r}, nil
+	r, err := openReaders(abs, readerParams, cfg.readers)
+	if err != nil {
+		j.release(abs)
+		w.Close()
+		return nil, err
+	}
+	return &Store{path: path, abs: abs, w: w, r: r, journal: j}, nil
 }
 
 // OpenReadOnly opens an existing state file for reading only. It never
@@ -285,6 +294,12 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopErase()
 		var errs []error
+		if s.journal != nil {
+			// Folded now, the journal is empty once the run is over: a
+			// crash is the only way to leave lines in it.
+			errs = append(errs, s.inFoldTx(context.Background(), func(*sql.Tx) error { return nil }))
+			s.journal.release(s.abs)
+		}
 		s.stmts.Range(func(_, st any) bool {
 			st.(*sql.Stmt).Close()
 			return true

@@ -1,0 +1,168 @@
+package state
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"casesync/engine"
+)
+
+func knownIntentsOf(t *testing.T, s *Store, keys ...string) map[string]string {
+	t.Helper()
+	kn, err := s.Known(t.Context(), engine.KnownQuery{Pipeline: "p", SourceKeys: keys, LinkFrom: "a", LinkTo: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kn.Intents
+}
+
+func intentRows(t *testing.T, s *Store) map[string]string {
+	t.Helper()
+	rows, err := s.r.QueryContext(t.Context(), `SELECT record_key, payload_hash FROM write_intents`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var k, h string
+		if err := rows.Scan(&k, &h); err != nil {
+			t.Fatal(err)
+		}
+		out[k] = h
+	}
+	return out
+}
+
+// An intent is in the journal, not yet in write_intents, and every read of
+// intents counts it; an abandoned one is gone; a page commit folds the
+// rest in, clears its own outcomes' intents and empties the journal.
+func TestJournal_UnfoldedIntentsCountAndFold(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	run := startRun(t, s, "p")
+	for _, in := range []engine.Intent{{Pipeline: "p", RecordKey: "c1#s1", PayloadHash: "h1"}, {Pipeline: "p", RecordKey: "c2", PayloadHash: "h2"},
+		{Pipeline: "p", RecordKey: "c3", PayloadHash: "h3"}, {Pipeline: "other", RecordKey: "c1", PayloadHash: "x"}} {
+		if err := s.BeginCreates(ctx, run, t0, []engine.Intent{in}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.AbandonCreate(ctx, "p", "c3"); err != nil {
+		t.Fatal(err)
+	}
+	if got := intentRows(t, s); len(got) != 0 {
+		t.Errorf("write_intents before a commit = %v, want none (the journal holds them)", got)
+	}
+	if diff := cmp.Diff(map[string]string{"c1#s1": "h1", "c2": "h2"}, knownIntentsOf(t, s, "c1", "c2", "c3")); diff != "" {
+		t.Errorf("Known's intents (-want +got):\n%s", diff)
+	}
+	if h, ok, err := s.CreateIntent(ctx, "p", "c2"); err != nil || !ok || h != "h2" {
+		t.Errorf("CreateIntent(c2) = %q, %v, %v; want h2", h, ok, err)
+	}
+	if _, ok, _ := s.CreateIntent(ctx, "p", "c3"); ok {
+		t.Errorf("CreateIntent(c3) found the abandoned intent")
+	}
+	commit(t, s, engine.PageCommit{RunID: run, Pipeline: "p", Now: t0, Cursor: ptr("c2"),
+		Outcomes: []engine.Outcome{{RecordKey: "c2", Action: engine.ActionCreated, PayloadHash: "h2", TargetID: "g2"}}})
+	want := map[string]string{"c1#s1": "h1", "c1": "x"}
+	if diff := cmp.Diff(want, intentRows(t, s)); diff != "" {
+		t.Errorf("write_intents after the commit (-want +got):\n%s", diff)
+	}
+	b, err := os.ReadFile(s.abs + "-intents")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), "\n"); n != 1 {
+		t.Errorf("journal after the commit has %d lines, want only its header:\n%s", n, b)
+	}
+	if diff := cmp.Diff(map[string]string{"c1#s1": "h1"}, knownIntentsOf(t, s, "c1", "c2")); diff != "" {
+		t.Errorf("Known's intents after the commit (-want +got):\n%s", diff)
+	}
+}
+
+// What a killed process left in the journal is folded when the state is
+// opened next, from the offset its last fold recorded on: lines a commit
+// already folded (and whose intents its outcomes cleared) never come back,
+// and a line cut short is no intent.
+func TestJournal_RecoveredAtOpen(t *testing.T) {
+	const gen = "0123456789abcdef"
+	head := `{"journal":"` + gen + `"}` + "\n"
+	folded := `{"p":"p","k":"done","h":"h0","r":1,"at":"t"}` + "\n"
+	rest := `{"p":"p","k":"c1","h":"h1","r":1,"at":"t"}` + "\n" +
+		`{"p":"p","k":"c2","h":"h2","r":1,"at":"t"}` + "\n" +
+		`{"p":"p","k":"c2","x":true}` + "\n" +
+		`{"p":"p","k":"c4","h":"h4","r":1,"at":"t"}` + "\n" +
+		`{"p":"p","k":"c5","h":"h` // cut short by the kill
+	tests := []struct {
+		name string
+		mark string // the fold recorded in the state, if any
+		want map[string]string
+	}{
+		{"no fold recorded", "", map[string]string{"done": "h0", "c1": "h1", "c4": "h4"}},
+		{"the first line folded", gen, map[string]string{"c1": "h1", "c4": "h4"}},
+		{"a fold of another journal", "fedcba9876543210", map[string]string{"done": "h0", "c1": "h1", "c4": "h4"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "state.db")
+			s, err := Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.mark != "" {
+				if _, err := s.w.ExecContext(t.Context(), `INSERT INTO intent_journal (id, gen, folded) VALUES (1, ?, ?)`, tc.mark, len(head)+len(folded)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path+"-intents", []byte(head+folded+rest), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s, err = Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if diff := cmp.Diff(tc.want, intentRows(t, s)); diff != "" {
+				t.Errorf("write_intents after the open (-want +got):\n%s", diff)
+			}
+			if b, _ := os.ReadFile(path + "-intents"); strings.Count(string(b), "\n") != 1 {
+				t.Errorf("journal after the open:\n%s\nwant only a header", b)
+			}
+		})
+	}
+}
+
+// Two stores of one path in a process share its journal: an intent one
+// records, the other's Known counts, and the other's commit folds.
+func TestJournal_SharedByStoresOfOnePath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	a, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	run := startRun(t, a, "p")
+	if err := a.BeginCreates(t.Context(), run, t0, []engine.Intent{{Pipeline: "p", RecordKey: "c1", PayloadHash: "h1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := knownIntentsOf(t, b, "c1"); got["c1"] != "h1" {
+		t.Errorf("the other store's Known = %v, want c1's intent", got)
+	}
+	commit(t, b, engine.PageCommit{RunID: run, Pipeline: "p", Now: t0, Cursor: ptr("c0"),
+		Outcomes: []engine.Outcome{{RecordKey: "c0", Action: engine.ActionSkipped, Reason: "r"}}})
+	if got := intentRows(t, a); got["c1"] != "h1" {
+		t.Errorf("write_intents after the other store's commit = %v, want c1's intent folded", got)
+	}
+}
