@@ -251,19 +251,25 @@ func (c *Client) acquire(ctx context.Context) (func(), error) {
 // response classifies a response and decodes a successful one.
 func (c *Client) response(o *outbound, resp *http.Response, body io.Reader, gen uint64) outcome {
 	st := resp.StatusCode
-	re := &engine.RemoteError{Status: st, Method: o.method, Path: c.path(o)}
+	var v any
+	var err error
 	if st >= 200 && st < 300 {
 		if !o.login {
 			c.auth.observe(resp.Header, gen)
 		}
-		var v any
-		err := c.tooLarge(resp.ContentLength)
+		err = c.tooLarge(resp.ContentLength)
 		if err == nil {
 			v, err = decodeJSON(&cappedReader{r: body, left: c.maxResponse})
 		}
-		switch {
-		case err == nil:
+		if err == nil {
 			return outcome{resp: &Response{Status: st, Header: resp.Header, Body: v}}
+		}
+	}
+	// Only a failure names the request (its path rendered again and
+	// redacted): a few µs an answer, not spent on the good ones.
+	re := &engine.RemoteError{Status: st, Method: o.method, Path: c.path(o)}
+	if st >= 200 && st < 300 {
+		switch {
 		case errors.Is(err, errNotJSON):
 			re.Class, re.Msg = engine.ClassPermanent, "non-JSON response"
 			re.MaybeApplied = !o.idempotent
