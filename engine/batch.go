@@ -64,9 +64,22 @@ func (pb *pageBatch) remove(key, targetID string) error {
 	return nil
 }
 
+// take hands over the queued writes, as a batch of their own, and starts
+// the next page's afresh: a page's writes can then be flushed while the
+// next page is decided. Take is called between pages, when no record is
+// being decided.
+func (pb *pageBatch) take() *pageBatch {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	t := &pageBatch{bt: pb.bt, b: pb.b, keys: pb.keys}
+	pb.b, pb.keys = nil, nil
+	return t
+}
+
 // flush applies the queued writes. It returns the keys of the writes that
 // failed, each with its error (every key when the whole flush failed).
-// Flush is called between pages, when no record is being decided.
+// Flush is called between pages, when no record is being decided, or on
+// a batch take handed over.
 func (pb *pageBatch) flush(ctx context.Context) (sent bool, failed map[string]error) {
 	pb.mu.Lock()
 	b, keys := pb.b, pb.keys
@@ -116,13 +129,18 @@ func (wr *writer) queue(d Decision, f found, payload map[string]any, v *mapping.
 // outcome of a queued write becomes a failure with the flush's reason and
 // class, and its record's version is forgotten so the next run writes it.
 func (wr *writer) flush(ctx context.Context, outs []Outcome) {
-	if wr.batch == nil {
+	wr.flushBatch(ctx, wr.batch, outs)
+}
+
+// flushBatch is flush of pb: the page's batch, or one taken from it.
+func (wr *writer) flushBatch(ctx context.Context, pb *pageBatch, outs []Outcome) {
+	if pb == nil {
 		return
 	}
 	// A signal while the page was decided must not cost the page its
 	// writes: the flush is one bounded transaction.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	sent, failed := wr.batch.flush(fctx)
+	sent, failed := pb.flush(fctx)
 	cancel()
 	if sent {
 		wr.ru.r.crash.hit(CrashAfterWrite)

@@ -22,6 +22,19 @@ type reader struct {
 	mu sync.Mutex
 	// maxSeen is the greatest cursor value read in this run.
 	maxSeen time.Time
+
+	// ahead is the page whose writes and outcomes are being committed
+	// while the next page is decided (flush), nil when none.
+	ahead *commitAhead
+	// lastPage and lastTotal are the last page committed; reported is
+	// the last page Progress heard of.
+	lastPage, lastTotal, reported int
+}
+
+// commitAhead is a page commit running on its own goroutine.
+type commitAhead struct {
+	done          chan error
+	number, total int
 }
 
 // start renders the cursor this run reads from into $cursor: the stored
@@ -140,18 +153,27 @@ func (rd *reader) listing(ctx context.Context, res *RunResult) error {
 // the listing goes on while any run is left. Each run that read to the
 // end moves its own cursor. The errors are the runs', in order.
 //
-// Three things overlap, so a listing is not one core's work: the runs
+// Four things overlap, so a listing is not one core's work: the runs
 // (branches) process a page side by side, each its own Known, stages and
-// commit (the state's single writer connection serialises the commits,
-// and each run's pages still commit in listing order); and the source
-// fetches and decodes the next page meanwhile (listAhead), one page ahead
-// and no more. A page is handed to the runs only once every run committed
-// the one before, so Known always sees the earlier pages and BeforePage
-// still marks a point where every page before it is committed.
+// commit (the state's single writer serialises the commits, and each
+// run's pages still commit in listing order); a run whose target writes a
+// page in one batch commits the page (the batch, then its outcomes) while
+// it decides the next one (flush); and the source fetches and decodes the
+// next page meanwhile (listAhead), one page ahead and no more. A page is
+// handed to the runs only once every run decided the one before and
+// committed the one before that.
 func listShared(ctx context.Context, src Source, vars *mapping.Vars, runs []*run, res []*RunResult) []error {
 	lead := runs[0]
 	errs := make([]error, len(runs))
 	last := 0
+	// report tells Progress, from this goroutine (the one that called
+	// Sync), of the pages a run committed since it last heard.
+	report := func(ru *run) {
+		if rd := ru.read; rd.lastPage > rd.reported {
+			rd.reported = rd.lastPage
+			ru.progress(rd.lastPage, rd.lastTotal)
+		}
+	}
 	err := listAhead(ctx, src, vars, lead.opts.Limit, func(pg *Page) error {
 		if lead.r.BeforePage != nil {
 			if err := lead.r.BeforePage(ctx); err != nil {
@@ -159,31 +181,26 @@ func listShared(ctx context.Context, src Source, vars *mapping.Vars, runs []*run
 			}
 		}
 		last = pg.Number
-		committed := make([]bool, len(runs))
 		var wg sync.WaitGroup
 		for i, ru := range runs {
 			if errs[i] != nil {
 				continue
 			}
 			if len(runs) == 1 {
-				committed[i], errs[i] = ru.read.flush(ctx, pg, false, res[i])
+				errs[i] = ru.read.flush(ctx, pg, false, res[i])
 				continue
 			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				committed[i], errs[i] = ru.read.flush(ctx, pg.withCopies(), false, res[i])
+				errs[i] = ru.read.flush(ctx, pg.withCopies(), false, res[i])
 			}()
 		}
 		wg.Wait()
 		var stop error
 		live := 0
 		for i, ru := range runs {
-			if committed[i] {
-				// Here, not in flush: Progress is called from the
-				// goroutine that called Sync.
-				ru.progress(pg.Number, pg.Total)
-			}
+			report(ru)
 			if errs[i] == nil {
 				live++
 			} else if stop == nil {
@@ -196,6 +213,11 @@ func listShared(ctx context.Context, src Source, vars *mapping.Vars, runs []*run
 		return nil
 	})
 	for i, ru := range runs {
+		// A page still committing lands before the run ends, whatever
+		// ended the listing.
+		if serr := ru.read.settle(); serr != nil && errs[i] == nil {
+			errs[i] = serr
+		}
 		switch fatal := ru.stopped(); {
 		case fatal != nil:
 			errs[i] = fatal
@@ -205,8 +227,9 @@ func listShared(ctx context.Context, src Source, vars *mapping.Vars, runs []*run
 		case err != nil:
 			errs[i] = fmt.Errorf("%s: read source: %w", ru.p.Name, err)
 		default:
-			_, errs[i] = ru.read.flush(ctx, &Page{Number: last + 1, Total: -1}, lead.opts.Limit == 0, res[i])
+			errs[i] = ru.read.flush(ctx, &Page{Number: last + 1, Total: -1}, lead.opts.Limit == 0, res[i])
 		}
+		report(ru)
 	}
 	return errs
 }
@@ -263,24 +286,62 @@ func listAhead(ctx context.Context, src Source, vars *mapping.Vars, limit int, f
 }
 
 // flush processes and commits one page; the final (empty) one moves the
-// cursor unless the run was stopped. committed is false when the page's
-// commit failed (a dry run commits nothing and counts as committed).
-func (rd *reader) flush(ctx context.Context, pg *Page, final bool, res *RunResult) (committed bool, err error) {
+// cursor unless the run was stopped. With a batch target the commit of a
+// page (its batch, then its outcomes) runs on its own goroutine while the
+// next page is decided: its records' writes are only queued meanwhile, and
+// the next page's batch goes out only once this commit has landed, so the
+// pages still reach the target and the state in listing order, and a
+// record on both pages is dropped as a repeat on the second (selector),
+// whose Known therefore needs nothing of the first's commit. If that
+// commit fails, the page decided meanwhile is never sent nor committed,
+// as if the run had been stopped before it.
+func (rd *reader) flush(ctx context.Context, pg *Page, final bool, res *RunResult) error {
 	ru := rd.ru
 	outs, fatal := ru.keep(ru.page(ctx, pg.Records))
-	if ru.opts.DryRun == nil {
-		var cur *string
-		if final && fatal == nil {
-			cur = rd.next()
-			if cur != nil {
-				res.Cursor = *cur
-			}
+	if err := rd.settle(); err != nil {
+		return err
+	}
+	if ru.opts.DryRun != nil {
+		if !final {
+			rd.lastPage, rd.lastTotal = pg.Number, pg.Total
 		}
-		if err := ru.commit(ctx, outs, cur); err != nil {
-			return false, err
+		return fatal
+	}
+	if !final && fatal == nil && ru.write.batch != nil {
+		a := &commitAhead{done: make(chan error, 1), number: pg.Number, total: pg.Total}
+		pb := ru.write.batch.take()
+		go func() { a.done <- ru.commitWith(ctx, pb, outs, nil) }()
+		rd.ahead = a
+		return nil
+	}
+	var cur *string
+	if final && fatal == nil {
+		cur = rd.next()
+		if cur != nil {
+			res.Cursor = *cur
 		}
 	}
-	return true, fatal
+	if err := ru.commit(ctx, outs, cur); err != nil {
+		return err
+	}
+	if !final {
+		rd.lastPage, rd.lastTotal = pg.Number, pg.Total
+	}
+	return fatal
+}
+
+// settle waits for the page commit flush left running, if any.
+func (rd *reader) settle() error {
+	a := rd.ahead
+	if a == nil {
+		return nil
+	}
+	rd.ahead = nil
+	if err := <-a.done; err != nil {
+		return err
+	}
+	rd.lastPage, rd.lastTotal = a.number, a.total
+	return nil
 }
 
 // refetchChunk bounds how many re-fetched records share one commit.

@@ -33,8 +33,10 @@ type Runner struct {
 	// called Sync.
 	Progress func(ProgressEvent)
 	// BeforePage, when set, is called before each source page is
-	// processed: a page boundary, where every earlier page is committed.
-	// An error stops the listing there (the daemon's drain on shutdown).
+	// processed: a page boundary, where every earlier page is decided and
+	// committed, or (a batch target's last page) committing, which the run
+	// waits for before it returns. An error stops the listing there (the
+	// daemon's drain on shutdown).
 	BeforePage func(ctx context.Context) error
 	// Sleep waits for d or until ctx ends; tests replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -377,9 +379,15 @@ func (ru *run) progress(page, total int) {
 // commit records a page's outcomes (and, at the end of a listing, the new
 // cursor) in one transaction.
 func (ru *run) commit(ctx context.Context, outs []Outcome, cur *string) error {
+	return ru.commitWith(ctx, ru.write.batch, outs, cur)
+}
+
+// commitWith is commit with the page's writes in pb (the run's batch, or
+// one taken from it).
+func (ru *run) commitWith(ctx context.Context, pb *pageBatch, outs []Outcome, cur *string) error {
 	// A batch target's writes for the page land first, in one transaction;
 	// a failed flush turns their outcomes into failures.
-	ru.write.flush(ctx, outs)
+	ru.write.flushBatch(ctx, pb, outs)
 	pc := PageCommit{RunID: ru.id, Pipeline: ru.p.Name, Outcomes: outs, Cursor: cur, Now: ru.r.clock.Now().UTC(),
 		Retry: RetryPolicy{MaxAttempts: ru.p.MaxAttempts, Base: time.Minute, Max: 6 * time.Hour}}
 	// The commit must land even if a signal arrived while the page was

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -103,15 +104,30 @@ func TestStatus_TellsTheTruth(t *testing.T) {
 	}
 	<-hit
 
-	st := statusOf(t, e)
-	ps := st.Pipelines[0]
-	if ps.Running == nil {
-		t.Fatalf("/status during the run: not running: %+v", ps)
-	}
-	read, _ := sample(scrape(t, e), "casesync_records_total", map[string]string{"pipeline": pipeline, "outcome": "read"})
-	failed, _ := sample(scrape(t, e), "casesync_records_total", map[string]string{"pipeline": pipeline, "outcome": "failed"})
-	if c := ps.Running.Counts; c.Read == 0 || float64(c.Read) != read || float64(c.Failed) != failed {
-		t.Errorf("during the run /status counts %+v, /metrics read %v failed %v: want the same, not zero", c, read, failed)
+	// The listing asks for page 3 while page 2 is still being decided
+	// (one page ahead): the run is held once page 2 is committed.
+	var (
+		st           daemon.Status
+		ps           daemon.PipelineStatus
+		read, failed float64
+	)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		st = statusOf(t, e)
+		ps = st.Pipelines[0]
+		if ps.Running == nil {
+			t.Fatalf("/status during the run: not running: %+v", ps)
+		}
+		fams := scrape(t, e)
+		read, _ = sample(fams, "casesync_records_total", map[string]string{"pipeline": pipeline, "outcome": "read"})
+		failed, _ = sample(fams, "casesync_records_total", map[string]string{"pipeline": pipeline, "outcome": "failed"})
+		c := ps.Running.Counts
+		if c.Read != 0 && float64(c.Read) == read && float64(c.Failed) == failed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("during the run /status counts %+v, /metrics read %v failed %v: want the same, not zero", c, read, failed)
+			break
+		}
 	}
 	if ps.Running.Counts.Failed == 0 || ps.Health != daemon.HealthAttention || st.Attention != 1 {
 		t.Errorf("during the run: health %q, attention %d, failed so far %d; want attention", ps.Health, st.Attention, ps.Running.Counts.Failed)

@@ -35,8 +35,10 @@ func TestONA_CrashSafety(t *testing.T) {
 	root := testenv.RepoRoot(t)
 	seed := sandbox.Options{Cases: 1200, Seed: 7}
 	// 1200 cases are twelve listing pages (100 a page); each page goes
-	// through ona_cases, then ona_services, so a process counts 200 source
-	// records, up to two writes and two page commits per listing page.
+	// through ona_cases and ona_services side by side, each committing a
+	// page while it decides the next, so a process counts 200 source
+	// records, up to two writes and two page commits per listing page, and
+	// which branch a count lands in varies from run to run.
 	// Points count within one process, and a page written but not
 	// committed before a crash is read and written again by the next
 	// (pages already committed are read again too, and skipped). So: cases
