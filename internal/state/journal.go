@@ -29,7 +29,8 @@ import (
 // The journal is folded into write_intents inside each page commit's
 // transaction, before the page's outcomes clear their records' intents,
 // with the offset folded to; after the commit the file is truncated when
-// nothing was appended meanwhile. An abandoned create is a line too, so
+// nothing was appended meanwhile (and rewritten with only the unfolded
+// lines once it passes a megabyte, should that never happen). An abandoned create is a line too, so
 // lines apply in order. What the journal holds unfolded counts wherever
 // write_intents is read (Known, CreateIntent). A store opening the file
 // folds what a crash left, from the recorded offset on. Every Store of one
@@ -301,12 +302,60 @@ func (j *journal) foldInto(ctx context.Context, tx *sql.Tx) (done func(committed
 		j.mu.Lock()
 		defer j.mu.Unlock()
 		j.pending = append([]journalEntry(nil), j.pending[n:]...)
-		if len(j.pending) == 0 && j.f != nil {
+		switch {
+		case j.f == nil:
+		case len(j.pending) == 0:
 			// Best effort: a journal left long is folded from the
 			// recorded offset on.
 			_ = j.restart()
+		case j.size > journalCompactAt:
+			// Creates of other pages kept arriving at every fold (a
+			// daemon's pipelines side by side): the file would only
+			// grow.
+			_ = j.compact()
 		}
 	}, nil
+}
+
+// journalCompactAt is the size past which a fold that leaves lines
+// unfolded rewrites the journal with only those lines.
+var journalCompactAt int64 = 1 << 20
+
+// compact replaces the journal with a new one (a new header, so the
+// offset recorded for the old one matches nothing) holding only the
+// unfolded lines: written beside it, then renamed over it, so a crash
+// leaves one or the other whole.
+func (j *journal) compact() error {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	gen := hex.EncodeToString(b[:])
+	buf := []byte(`{"journal":"` + gen + `"}` + "\n")
+	for _, e := range j.pending {
+		line, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		buf = append(append(buf, line...), '\n')
+	}
+	tmp := j.path + ".tmp"
+	if err := os.WriteFile(tmp, buf, 0o600); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, j.path); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	j.f.Close()
+	j.f, j.gen, j.size, j.torn = f, gen, int64(len(buf)), false
+	return nil
 }
 
 // overlay applies the unfolded lines of pipeline to intents (record key →

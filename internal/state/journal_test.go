@@ -166,3 +166,81 @@ func TestJournal_SharedByStoresOfOnePath(t *testing.T) {
 		t.Errorf("write_intents after the other store's commit = %v, want c1's intent folded", got)
 	}
 }
+
+// A journal that never empties at a fold (other pages' creates keep
+// arriving) is rewritten with only its unfolded lines once it is long, and
+// what it holds still counts, and still comes back after a crash.
+func TestJournal_CompactedWhenLinesKeepArriving(t *testing.T) {
+	defer func(n int64) { journalCompactAt = n }(journalCompactAt)
+	journalCompactAt = 200
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	run := startRun(t, s, "p")
+	var keys []string
+	for i := range 6 {
+		key := "c" + string(rune('0'+i))
+		keys = append(keys, key)
+		if err := s.BeginCreates(ctx, run, t0, []engine.Intent{{Pipeline: "p", RecordKey: key, PayloadHash: "h" + key}}); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			continue
+		}
+		// Fold while one more intent arrives from "another page".
+		done, err := func() (func(bool), error) {
+			tx, err := s.w.BeginTx(ctx, nil)
+			if err != nil {
+				return nil, err
+			}
+			d, err := s.journal.foldInto(ctx, tx)
+			if err != nil {
+				tx.Rollback()
+				return nil, err
+			}
+			if err := s.BeginCreates(ctx, run, t0, []engine.Intent{{Pipeline: "p", RecordKey: "late" + key, PayloadHash: "hl"}}); err != nil {
+				tx.Rollback()
+				return nil, err
+			}
+			return d, tx.Commit()
+		}()
+		if err != nil {
+			t.Fatal(err)
+		}
+		done(true)
+		keys = append(keys, "late"+key)
+	}
+	fi, err := os.Stat(path + "-intents")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() > 400 {
+		t.Errorf("journal is %d bytes after folds that left one line each; want it compacted", fi.Size())
+	}
+	want := knownIntentsOf(t, s, keys...)
+	if len(want) != len(keys) {
+		t.Fatalf("Known's intents = %v, want all of %v", want, keys)
+	}
+	// A crash now: the lines left are folded by the next open.
+	b, err := os.ReadFile(path + "-intents")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+"-intents", b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if diff := cmp.Diff(want, intentRows(t, s)); diff != "" {
+		t.Errorf("write_intents after the reopen (-want +got):\n%s", diff)
+	}
+}
