@@ -267,7 +267,12 @@ func (e *benchEnv) mapping(ctx context.Context, plan *engine.Plan) error {
 	if err != nil {
 		return err
 	}
-	defer func() { dep.Close(); os.Remove(statePath); os.Remove(statePath + ".lock"); os.Remove(statePath + "-intents") }()
+	defer func() {
+		dep.Close()
+		os.Remove(statePath)
+		os.Remove(statePath + ".lock")
+		os.Remove(statePath + "-intents")
+	}()
 	r := dep.Runner
 	var recs []any
 	for _, c := range sb.Primero.Cases() {
