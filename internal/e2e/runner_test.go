@@ -333,11 +333,11 @@ func runnerString(v any) string {
 	return s
 }
 
-// runnerStateBytes reads the state file and its -wal and -shm.
+// runnerStateBytes reads the state file and its -wal, -shm and -intents.
 func runnerStateBytes(tb testing.TB, path string) []byte {
 	tb.Helper()
 	var all []byte
-	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-intents"} {
 		b, err := os.ReadFile(p)
 		if err != nil && !os.IsNotExist(err) {
 			tb.Fatal(err)

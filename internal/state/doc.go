@@ -1,5 +1,7 @@
 // Package state is casesync's memory: one SQLite file, opened through
-// modernc.org/sqlite, implementing engine.RunState.
+// modernc.org/sqlite, implementing engine.RunState, and beside it the
+// intent journal "<state>-intents" (journal.go), where a create is recorded
+// before it is sent and which every page commit folds into the file.
 //
 // It owns every SQL statement in casesync, the numbered migrations in
 // migrations/ (embedded, each applied in its own transaction and recorded in

@@ -134,9 +134,9 @@ func TestOpen_StampsOwnFiles(t *testing.T) {
 	}
 }
 
-// TestOpen_FilesArePrivate: the state file, its -wal and -shm are created
-// readable by the owner only, and an existing world-readable file is made
-// private, since they hold case ids and waiting inbox bodies.
+// TestOpen_FilesArePrivate: the state file, its -wal, -shm and -intents are
+// created readable by the owner only, and an existing world-readable file
+// is made private, since they hold case ids and waiting inbox bodies.
 func TestOpen_FilesArePrivate(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "state.db")
@@ -147,7 +147,7 @@ func TestOpen_FilesArePrivate(t *testing.T) {
 	if _, err := s.StartRun(t.Context(), "p", "h", "test", t0); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{path, path + "-wal", path + "-shm", path + ".lock"} {
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-intents", path + ".lock"} {
 		fi, err := os.Stat(p)
 		if err != nil {
 			t.Fatal(err)
@@ -159,17 +159,21 @@ func TestOpen_FilesArePrivate(t *testing.T) {
 	s.Close()
 
 	old := filepath.Join(dir, "old.db")
-	if err := os.WriteFile(old, nil, 0o644); err != nil {
-		t.Fatal(err)
+	for _, p := range []string{old, old + "-intents"} {
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(p, 0o644) // past the umask
 	}
-	os.Chmod(old, 0o644) // past the umask
 	s, err = Open(old)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
-	if fi, _ := os.Stat(old); fi.Mode().Perm() != 0o600 {
-		t.Errorf("world-readable state file left at %#o, want 0600", fi.Mode().Perm())
+	for _, p := range []string{old, old + "-intents"} {
+		if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
+			t.Errorf("world-readable %s left at %#o, want 0600", filepath.Base(p), fi.Mode().Perm())
+		}
 	}
 }
 

@@ -16,11 +16,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// fileBytes reads the state file and whatever -wal and -shm sit beside it.
+// fileBytes reads the state file and whatever -wal, -shm and -intents sit
+// beside it.
 func fileBytes(tb testing.TB, path string) []byte {
 	tb.Helper()
 	var all []byte
-	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-intents"} {
 		b, err := os.ReadFile(p)
 		if err != nil && !os.IsNotExist(err) {
 			tb.Fatal(err)
