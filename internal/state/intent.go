@@ -19,9 +19,10 @@ func (s *Store) BeginCreate(ctx context.Context, pipeline, recordKey, payloadHas
 // CreateIntent returns the payload hash of a create recorded by BeginCreate
 // and not cleared by an outcome since.
 func (s *Store) CreateIntent(ctx context.Context, pipeline, recordKey string) (string, bool, error) {
-	if s.journal != nil {
-		s.journal.foldMu.RLock()
-		defer s.journal.foldMu.RUnlock()
+	j := s.intentJournal()
+	if j != nil {
+		j.foldMu.RLock()
+		defer j.foldMu.RUnlock()
 	}
 	var h string
 	err := s.r.QueryRowContext(ctx, `
@@ -34,8 +35,8 @@ func (s *Store) CreateIntent(ctx context.Context, pipeline, recordKey string) (s
 	if err == nil {
 		intents[recordKey] = h
 	}
-	if s.journal != nil {
-		s.journal.overlay(pipeline, func(k string) bool { return k == recordKey }, intents)
+	if j != nil {
+		j.overlay(pipeline, func(k string) bool { return k == recordKey }, intents)
 	}
 	h, ok := intents[recordKey]
 	return h, ok, nil

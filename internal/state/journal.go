@@ -107,23 +107,14 @@ func (j *journal) recover(ctx context.Context, w *sql.DB) error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	gen, entries := parseJournal(data)
-	if len(entries) > 0 {
+	if _, entries := parseJournal(data); len(entries) > 0 {
 		tx, err := w.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
-		var markGen string
-		var folded int64
-		err = tx.QueryRowContext(ctx, `SELECT gen, folded FROM intent_journal WHERE id = 1`).Scan(&markGen, &folded)
-		if errors.Is(err, sql.ErrNoRows) {
-			err = nil
-		}
+		es, err := unfolded(ctx, tx, data)
 		if err == nil {
-			if markGen != gen {
-				folded = 0
-			}
-			err = applyJournal(ctx, tx, entries, folded)
+			err = applyEntries(ctx, tx, es)
 		}
 		if err == nil {
 			err = tx.Commit()
@@ -135,6 +126,51 @@ func (j *journal) recover(ctx context.Context, w *sql.DB) error {
 		}
 	}
 	return j.restart()
+}
+
+// readJournal is a read-only store's view of the journal: the lines its
+// writer has not folded yet, read once at open and never written, so a
+// dry-run after a crash counts the intents the next run will find.
+func readJournal(ctx context.Context, abs string, r *sql.DB) (*journal, error) {
+	data, err := os.ReadFile(abs + "-intents")
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("intent journal: %w", err)
+	}
+	es, err := unfolded(ctx, r, data)
+	if err != nil || len(es) == 0 {
+		return nil, err
+	}
+	return &journal{path: abs + "-intents", pending: es}, nil
+}
+
+// unfolded returns the lines of the journal data past the offset that the
+// state (read through q) records its last fold of that journal reached.
+func unfolded(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, data []byte) ([]journalEntry, error) {
+	gen, entries := parseJournal(data)
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	var markGen string
+	var folded int64
+	err := q.QueryRowContext(ctx, `SELECT gen, folded FROM intent_journal WHERE id = 1`).Scan(&markGen, &folded)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	if markGen != gen {
+		folded = 0
+	}
+	var es []journalEntry
+	for _, l := range entries {
+		if l.end > folded {
+			es = append(es, l.e)
+		}
+	}
+	return es, nil
 }
 
 // located is a line and the offset just past it.
@@ -169,17 +205,6 @@ func parseJournal(data []byte) (gen string, entries []located) {
 		entries = append(entries, located{e, min(off, int64(len(data)))})
 	}
 	return gen, entries
-}
-
-// applyJournal writes the lines that end past folded into write_intents.
-func applyJournal(ctx context.Context, tx *sql.Tx, entries []located, folded int64) error {
-	var es []journalEntry
-	for _, l := range entries {
-		if l.end > folded {
-			es = append(es, l.e)
-		}
-	}
-	return applyEntries(ctx, tx, es)
 }
 
 // applyEntries writes lines into write_intents, in order.
@@ -358,9 +383,19 @@ func (j *journal) compact() error {
 	return nil
 }
 
+// intentJournal is the journal a store's reads of intents overlay: its
+// writer's, or what a read-only open found unfolded (nil when none).
+func (s *Store) intentJournal() *journal {
+	if s.journal != nil {
+		return s.journal
+	}
+	return s.readJournal
+}
+
 // overlay applies the unfolded lines of pipeline to intents (record key →
 // payload hash) for the keys want accepts. The caller holds foldMu shared
 // from before its read of write_intents.
+
 func (j *journal) overlay(pipeline string, want func(key string) bool, intents map[string]string) {
 	j.mu.Lock()
 	defer j.mu.Unlock()

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -242,5 +243,72 @@ func TestJournal_CompactedWhenLinesKeepArriving(t *testing.T) {
 	defer s.Close()
 	if diff := cmp.Diff(want, intentRows(t, s)); diff != "" {
 		t.Errorf("write_intents after the reopen (-want +got):\n%s", diff)
+	}
+}
+
+// copyStateFiles copies the state file, its -wal and its journal as they
+// are now into a new folder, as a process killed at this point would leave
+// them, and returns the copy's path.
+func copyStateFiles(t *testing.T, s *Store) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "state.db")
+	for _, suffix := range []string{"", "-wal", "-intents"} {
+		b, err := os.ReadFile(s.abs + suffix)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst+suffix, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+// A read-only store (a dry-run's) counts the intents a killed process left
+// in the journal, as the next writing open will fold them: a dry-run after
+// a crash shows the lookup a run would make, not a create. Lines an earlier
+// commit folded (and whose intents its outcomes cleared) do not count.
+func TestJournal_ReadOnlyStoreCountsUnfoldedLines(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	run := startRun(t, s, "p")
+	for _, in := range []engine.Intent{{Pipeline: "p", RecordKey: "c1", PayloadHash: "h1"}, {Pipeline: "p", RecordKey: "c2", PayloadHash: "h2"}} {
+		if err := s.BeginCreates(ctx, run, t0, []engine.Intent{in}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.testAfterOutcome = func(int) {
+		// Appended while the page commits: the journal keeps the
+		// folded lines, past which this one is.
+		if err := s.BeginCreates(ctx, run, t0, []engine.Intent{{Pipeline: "p", RecordKey: "c3", PayloadHash: "h3"}, {Pipeline: "p", RecordKey: "c4", PayloadHash: "h4"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit(t, s, engine.PageCommit{RunID: run, Pipeline: "p", Now: t0, Cursor: ptr("c2"),
+		Outcomes: []engine.Outcome{{RecordKey: "c2", Action: engine.ActionCreated, PayloadHash: "h2", TargetID: "g2"}}})
+	s.testAfterOutcome = nil
+	if err := s.AbandonCreate(ctx, "p", "c4"); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := OpenReadOnly(copyStateFiles(t, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	want := map[string]string{"c1": "h1", "c3": "h3"}
+	if diff := cmp.Diff(want, knownIntentsOf(t, ro, "c1", "c2", "c3", "c4")); diff != "" {
+		t.Errorf("the read-only store's Known intents (-want +got):\n%s", diff)
+	}
+	for _, k := range []string{"c1", "c2", "c3", "c4"} {
+		h, ok, err := ro.CreateIntent(ctx, "p", k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h != want[k] || ok != (want[k] != "") {
+			t.Errorf("the read-only store's CreateIntent(%s) = %q, %v; want %q", k, h, ok, want[k])
+		}
 	}
 }

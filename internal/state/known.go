@@ -24,11 +24,12 @@ func (s *Store) Known(ctx context.Context, q engine.KnownQuery) (engine.Known, e
 	if err != nil {
 		return kn, err
 	}
-	if s.journal != nil {
+	j := s.intentJournal()
+	if j != nil {
 		// No fold commits between the read of write_intents and the
 		// overlay of the journal's unfolded lines on it.
-		s.journal.foldMu.RLock()
-		defer s.journal.foldMu.RUnlock()
+		j.foldMu.RLock()
+		defer j.foldMu.RUnlock()
 	}
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -42,12 +43,12 @@ func (s *Store) Known(ctx context.Context, q engine.KnownQuery) (engine.Known, e
 			return kn, fmt.Errorf("read state of a page of %s: %w", q.Pipeline, ctxOr(ctx, err))
 		}
 	}
-	if s.journal != nil {
+	if j != nil {
 		want := make(map[string]bool, len(q.SourceKeys))
 		for _, k := range q.SourceKeys {
 			want[k] = true
 		}
-		s.journal.overlay(q.Pipeline, isItemOf(want), kn.Intents)
+		j.overlay(q.Pipeline, isItemOf(want), kn.Intents)
 	}
 	return kn, nil
 }

@@ -46,7 +46,10 @@ type Store struct {
 	w    *sql.DB // the single writer; nil when read-only
 	// journal records create intents (journal.go); nil when read-only.
 	journal *journal
-	r       *sql.DB // query_only readers
+	// readJournal, on a read-only store, holds the journal's lines its
+	// writer had not folded at the open (nil when none).
+	readJournal *journal
+	r           *sql.DB // query_only readers
 
 	closeOnce sync.Once
 	closeErr  error
@@ -243,7 +246,12 @@ func OpenReadOnly(path string, opts ...Option) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
-	return &Store{path: path, r: r}, nil
+	j, err := readJournal(ctx, abs, r)
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	return &Store{path: path, r: r, readJournal: j}, nil
 }
 
 func newConfig(opts []Option) config {
