@@ -107,6 +107,8 @@ func (j *journal) recover(ctx context.Context, w *sql.DB) error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
+	// A compaction the process was killed in the middle of.
+	os.Remove(j.path + ".tmp")
 	if _, entries := parseJournal(data); len(entries) > 0 {
 		tx, err := w.BeginTx(ctx, nil)
 		if err != nil {
@@ -239,6 +241,10 @@ const deleteIntent = `DELETE FROM write_intents WHERE pipeline = ? AND record_ke
 
 // restart empties the journal file and gives it a new header, so the
 // offset recorded for the old one matches nothing in it.
+//
+// The file is written at the offsets the journal tracks, not opened
+// O_APPEND: Windows opens an O_APPEND file without the write access that
+// Truncate needs, so every Open failed there.
 func (j *journal) restart() error {
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -246,7 +252,7 @@ func (j *journal) restart() error {
 	}
 	gen := hex.EncodeToString(b[:])
 	if j.f == nil {
-		f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_CREATE, 0o600)
 		if err != nil {
 			return err
 		}
@@ -255,11 +261,17 @@ func (j *journal) restart() error {
 	if err := j.f.Truncate(0); err != nil {
 		return err
 	}
+	j.gen, j.size, j.torn = "", 0, false
 	head := []byte(`{"journal":"` + gen + `"}` + "\n")
-	if _, err := j.f.Write(head); err != nil {
+	n, err := j.f.WriteAt(head, 0)
+	j.size = int64(n)
+	if err != nil {
+		// Lines go on after what was written: the file's header is
+		// then "", as is the one a fold records.
+		j.torn = n > 0
 		return err
 	}
-	j.gen, j.size, j.torn = gen, int64(len(head)), false
+	j.gen = gen
 	return nil
 }
 
@@ -284,7 +296,7 @@ func (j *journal) append(entries []journalEntry) error {
 		// this call's first line and hide it.
 		buf = append([]byte{'\n'}, buf...)
 	}
-	n, err := j.f.Write(buf)
+	n, err := j.f.WriteAt(buf, j.size)
 	j.size += int64(n)
 	j.torn = err != nil && n > 0
 	if err != nil {
@@ -366,20 +378,27 @@ func (j *journal) compact() error {
 	}
 	tmp := j.path + ".tmp"
 	if err := os.WriteFile(tmp, buf, 0o600); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
 		os.Remove(tmp)
 		return err
 	}
-	if err := os.Rename(tmp, j.path); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
+	// Windows renames no file that is open.
 	j.f.Close()
-	j.f, j.gen, j.size, j.torn = f, gen, int64(len(buf)), false
+	j.f = nil
+	renameErr := os.Rename(tmp, j.path)
+	if renameErr != nil {
+		os.Remove(tmp)
+	}
+	f, err := os.OpenFile(j.path, os.O_WRONLY, 0o600)
+	if err != nil {
+		// Appends now fail, and so do the creates they would record.
+		return errors.Join(renameErr, err)
+	}
+	j.f = f
+	if renameErr != nil {
+		// The old journal is still the file, and j still describes it.
+		return renameErr
+	}
+	j.gen, j.size, j.torn = gen, int64(len(buf)), false
 	return nil
 }
 
