@@ -181,19 +181,33 @@ func listShared(ctx context.Context, src Source, vars *mapping.Vars, runs []*run
 			}
 		}
 		last = pg.Number
-		var wg sync.WaitGroup
-		for i, ru := range runs {
-			if errs[i] != nil {
-				continue
+		// Each live run gets its own copy of the records, made before any
+		// run starts (a run may add to its records); the last one takes
+		// the page itself, so a page is held once per run, not once more.
+		var taking []int
+		for i := range runs {
+			if errs[i] == nil {
+				taking = append(taking, i)
 			}
-			if len(runs) == 1 {
-				errs[i] = ru.read.flush(ctx, pg, false, res[i])
+		}
+		own := make([]*Page, len(runs))
+		for k, i := range taking {
+			own[i] = pg
+			if k < len(taking)-1 {
+				own[i] = pg.withCopies()
+			}
+		}
+		var wg sync.WaitGroup
+		for _, i := range taking {
+			ru := runs[i]
+			if len(taking) == 1 {
+				errs[i] = ru.read.flush(ctx, own[i], false, res[i])
 				continue
 			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				errs[i] = ru.read.flush(ctx, pg.withCopies(), false, res[i])
+				errs[i] = ru.read.flush(ctx, own[i], false, res[i])
 			}()
 		}
 		wg.Wait()
