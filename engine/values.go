@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"sync"
 )
 
 func ScalarString(v any) string {
@@ -37,15 +38,30 @@ func nilIfEmpty(s string) any {
 
 // payloadHash is the hash of the payload's canonical JSON (sorted keys).
 func payloadHash(p any) string {
-	b, _ := MarshalJSON(p)
-	h := sha256.Sum256(b)
+	h := jsonHash(p)
 	return hex.EncodeToString(h[:16])
 }
 
 func shortHash(v any) string {
-	b, _ := MarshalJSON(v)
-	h := sha256.Sum256(b)
+	h := jsonHash(v)
 	return hex.EncodeToString(h[:4])
+}
+
+// hashBufs keeps the encoding buffers of jsonHash: the bytes are only
+// hashed, so one buffer serves hash after hash.
+var hashBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// jsonHash is the SHA-256 of v's json.Marshal encoding.
+func jsonHash(v any) [sha256.Size]byte {
+	bp := hashBufs.Get().(*[]byte)
+	defer hashBufs.Put(bp)
+	b, ok := appendJSON((*bp)[:0], v)
+	if !ok {
+		b, _ = json.Marshal(v)
+	} else if cap(b) <= 64<<10 {
+		*bp = b // a rare huge payload's buffer is not kept
+	}
+	return sha256.Sum256(b)
 }
 
 // isSubset reports whether every field of want has the same value in have

@@ -178,7 +178,9 @@ func (c *Client) encode(o *outbound) ([]byte, string, error) {
 // both set, nulls become "" (an explicit value wins over a missing key).
 // Both recurse through objects and arrays; null array elements stay.
 func normalize(v any, n engine.NormalizeSpec) any {
-	if !n.NullAsEmptyString && !n.DropNulls {
+	if !n.NullAsEmptyString && !n.DropNulls || !hasNullMember(v) {
+		// Nothing to change: the body is encoded from the payload itself,
+		// not from a copy of it.
 		return v
 	}
 	switch x := v.(type) {
@@ -202,6 +204,26 @@ func normalize(v any, n engine.NormalizeSpec) any {
 		return out
 	}
 	return v
+}
+
+// hasNullMember reports whether an object in v has a null member, the
+// only thing normalize changes.
+func hasNullMember(v any) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		for _, e := range x {
+			if e == nil || hasNullMember(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if hasNullMember(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // resolveSecrets returns v with every mapping.SecretRef replaced by the
