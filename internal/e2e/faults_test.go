@@ -760,7 +760,7 @@ func TestFault_NoSecretOrNameLeaks(t *testing.T) {
 				if what == "state file (closed)" {
 					e.close()
 				}
-				for _, suffix := range []string{"", "-wal"} {
+				for _, suffix := range []string{"", "-wal", "-intents"} {
 					b, err := os.ReadFile(e.statePath + suffix)
 					if os.IsNotExist(err) {
 						continue
@@ -865,7 +865,7 @@ func TestFault_NoSecretOrNameLeaks(t *testing.T) {
 			if all == 0 {
 				t.Errorf("%s: the CLI printed nothing at debug level; the grep would prove little", d.name)
 			}
-			for _, suffix := range []string{"", "-wal"} {
+			for _, suffix := range []string{"", "-wal", "-intents"} {
 				b, err := os.ReadFile(statePath + suffix)
 				if os.IsNotExist(err) {
 					continue

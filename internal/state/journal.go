@@ -414,7 +414,6 @@ func (s *Store) intentJournal() *journal {
 // overlay applies the unfolded lines of pipeline to intents (record key →
 // payload hash) for the keys want accepts. The caller holds foldMu shared
 // from before its read of write_intents.
-
 func (j *journal) overlay(pipeline string, want func(key string) bool, intents map[string]string) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
