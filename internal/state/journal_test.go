@@ -2,9 +2,11 @@ package state
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -311,4 +313,119 @@ func TestJournal_ReadOnlyStoreCountsUnfoldedLines(t *testing.T) {
 			t.Errorf("the read-only store's CreateIntent(%s) = %q, %v; want %q", k, h, ok, want[k])
 		}
 	}
+}
+
+// A process killed between a page commit and the journal's truncation
+// leaves lines the commit folded: the next open skips them by the offset
+// the commit recorded, so an intent the page's outcome cleared does not
+// come back, while one still in flight does.
+func TestJournal_KilledBetweenFoldAndTruncation(t *testing.T) {
+	tests := []struct {
+		name       string
+		beforeTrim bool // the journal as it was when the commit began
+	}{
+		{"killed before the truncation", true},
+		{"killed after it", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openTest(t)
+			ctx := t.Context()
+			run := startRun(t, s, "p")
+			if err := s.BeginCreates(ctx, run, t0, []engine.Intent{{Pipeline: "p", RecordKey: "c1", PayloadHash: "h1"}, {Pipeline: "p", RecordKey: "c2", PayloadHash: "h2"}}); err != nil {
+				t.Fatal(err)
+			}
+			untrimmed, err := os.ReadFile(s.abs + "-intents")
+			if err != nil {
+				t.Fatal(err)
+			}
+			commit(t, s, engine.PageCommit{RunID: run, Pipeline: "p", Now: t0, Cursor: ptr("c1"),
+				Outcomes: []engine.Outcome{{RecordKey: "c1", Action: engine.ActionCreated, PayloadHash: "h1", TargetID: "g1"}}})
+			path := copyStateFiles(t, s)
+			if tc.beforeTrim {
+				if err := os.WriteFile(path+"-intents", untrimmed, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c, err := Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if diff := cmp.Diff(map[string]string{"c2": "h2"}, intentRows(t, c)); diff != "" {
+				t.Errorf("write_intents after the reopen (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// Intents recorded while pages commit, through two stores of one path,
+// with the journal compacted at nearly every fold: each one is counted
+// from the moment it is recorded until its own page commits, and not after.
+func TestJournal_IntentsVisibleWhileFoldsAndCompactionsRun(t *testing.T) {
+	defer func(n int64) { journalCompactAt = n }(journalCompactAt)
+	journalCompactAt = 300
+	path := filepath.Join(t.TempDir(), "state.db")
+	a, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := t.Context()
+	run := startRun(t, a, "p")
+	const n = 150
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		// Pipeline q records creates and never commits: every one
+		// stays counted, by both stores.
+		defer wg.Done()
+		for i := range n {
+			k := fmt.Sprintf("q%d", i)
+			if err := a.BeginCreates(ctx, run, t0, []engine.Intent{{Pipeline: "q", RecordKey: k, PayloadHash: "h"}}); err != nil {
+				t.Error(err)
+				return
+			}
+			for _, s := range []*Store{a, b} {
+				kn, err := s.Known(ctx, engine.KnownQuery{Pipeline: "q", SourceKeys: []string{"q0", k}, LinkFrom: "a", LinkTo: "b"})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if kn.Intents["q0"] != "h" || kn.Intents[k] != "h" {
+					t.Errorf("Known's intents of q0 and %s = %v, want both", k, kn.Intents)
+				}
+			}
+		}
+	}()
+	go func() {
+		// Pipeline p commits each create's page, alternately through
+		// either store.
+		defer wg.Done()
+		for i := range n {
+			k := fmt.Sprintf("p%d", i)
+			if err := b.BeginCreates(ctx, run, t0, []engine.Intent{{Pipeline: "p", RecordKey: k, PayloadHash: "h"}}); err != nil {
+				t.Error(err)
+				return
+			}
+			if h, ok, err := a.CreateIntent(ctx, "p", k); err != nil || !ok || h != "h" {
+				t.Errorf("CreateIntent(%s) = %q, %v, %v; want its intent", k, h, ok, err)
+			}
+			s := []*Store{a, b}[i%2]
+			if err := s.CommitPage(ctx, engine.PageCommit{RunID: run, Pipeline: "p", Now: t0, Cursor: ptr(k),
+				Outcomes: []engine.Outcome{{RecordKey: k, Action: engine.ActionCreated, PayloadHash: "h", TargetID: "g" + k}}}); err != nil {
+				t.Error(err)
+				return
+			}
+			if _, ok, err := b.CreateIntent(ctx, "p", k); err != nil || ok {
+				t.Errorf("CreateIntent(%s) after its page committed = %v, %v; want none", k, ok, err)
+			}
+		}
+	}()
+	wg.Wait()
 }
