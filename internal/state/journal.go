@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"unicode/utf8"
 
 	"casesync/engine"
 )
@@ -38,12 +39,33 @@ import (
 
 // journalEntry is one line: a create's intent, or (Abandon) its removal.
 type journalEntry struct {
-	Pipeline    string `json:"p"`
-	RecordKey   string `json:"k"`
-	PayloadHash string `json:"h,omitempty"`
-	RunID       int64  `json:"r,omitempty"`
-	At          string `json:"at,omitempty"`
-	Abandon     bool   `json:"x,omitempty"`
+	Pipeline  string `json:"p"`
+	RecordKey string `json:"k"`
+	// RecordKeyBytes holds, on a line, a record key that is not UTF-8
+	// (a SQL source's id column may hold such text), which a JSON string
+	// would not keep: json.Marshal puts U+FFFD in place of each bad byte,
+	// and a rerun would not find the intent under the key it looks up.
+	RecordKeyBytes []byte `json:"kb,omitempty"`
+	PayloadHash    string `json:"h,omitempty"`
+	RunID          int64  `json:"r,omitempty"`
+	At             string `json:"at,omitempty"`
+	Abandon        bool   `json:"x,omitempty"`
+}
+
+// journalLines is entries as the journal's lines.
+func journalLines(entries []journalEntry) ([]byte, error) {
+	var buf []byte
+	for _, e := range entries {
+		if !utf8.ValidString(e.RecordKey) {
+			e.RecordKey, e.RecordKeyBytes = "", []byte(e.RecordKey)
+		}
+		b, err := json.Marshal(e)
+		if err != nil {
+			return nil, err
+		}
+		buf = append(append(buf, b...), '\n')
+	}
+	return buf, nil
 }
 
 type journal struct {
@@ -201,7 +223,13 @@ func parseJournal(data []byte) (gen string, entries []located) {
 			}
 		}
 		var e journalEntry
-		if json.Unmarshal(line, &e) != nil || e.Pipeline == "" || e.RecordKey == "" || (!e.Abandon && e.PayloadHash == "") {
+		if json.Unmarshal(line, &e) != nil {
+			continue
+		}
+		if e.RecordKeyBytes != nil {
+			e.RecordKey, e.RecordKeyBytes = string(e.RecordKeyBytes), nil
+		}
+		if e.Pipeline == "" || e.RecordKey == "" || (!e.Abandon && e.PayloadHash == "") {
 			continue
 		}
 		entries = append(entries, located{e, min(off, int64(len(data)))})
@@ -278,13 +306,9 @@ func (j *journal) restart() error {
 // append writes the lines in one write(2); they are recorded once it
 // returns.
 func (j *journal) append(entries []journalEntry) error {
-	var buf []byte
-	for _, e := range entries {
-		b, err := json.Marshal(e)
-		if err != nil {
-			return err
-		}
-		buf = append(append(buf, b...), '\n')
+	buf, err := journalLines(entries)
+	if err != nil {
+		return err
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -368,14 +392,11 @@ func (j *journal) compact() error {
 		return err
 	}
 	gen := hex.EncodeToString(b[:])
-	buf := []byte(`{"journal":"` + gen + `"}` + "\n")
-	for _, e := range j.pending {
-		line, err := json.Marshal(e)
-		if err != nil {
-			return err
-		}
-		buf = append(append(buf, line...), '\n')
+	lines, err := journalLines(j.pending)
+	if err != nil {
+		return err
 	}
+	buf := append([]byte(`{"journal":"`+gen+`"}`+"\n"), lines...)
 	tmp := j.path + ".tmp"
 	if err := os.WriteFile(tmp, buf, 0o600); err != nil {
 		os.Remove(tmp)

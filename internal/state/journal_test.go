@@ -429,3 +429,59 @@ func TestJournal_IntentsVisibleWhileFoldsAndCompactionsRun(t *testing.T) {
 	}()
 	wg.Wait()
 }
+
+// A record key is whatever bytes the source gave (a SQL source's id column
+// may hold text that is not UTF-8): the journal keeps it exactly, so a
+// process killed after recording the create leaves the intent under the
+// key the rerun looks up, not one with U+FFFD in place of a byte, and a
+// compaction rewrites it exactly too.
+func TestJournal_KeysThatAreNotUTF8SurviveAKill(t *testing.T) {
+	keys := []string{"case-\xff", "caf\xe9#item-\xc3", "plain"}
+	tests := []struct {
+		name    string
+		compact bool
+	}{
+		{"as appended", false},
+		{"as compacted", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.compact {
+				defer func(n int64) { journalCompactAt = n }(journalCompactAt)
+				journalCompactAt = 0
+			}
+			s := openTest(t)
+			ctx := t.Context()
+			run := startRun(t, s, "p")
+			want := map[string]string{}
+			for i, k := range keys {
+				h := fmt.Sprintf("h%d", i)
+				want[k] = h
+				if err := s.BeginCreates(ctx, run, t0, []engine.Intent{{Pipeline: "p", RecordKey: k, PayloadHash: h}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.compact {
+				// A fold during which another create is recorded
+				// leaves the journal compacted to that one line.
+				s.testAfterOutcome = func(int) {
+					if err := s.BeginCreates(ctx, run, t0, []engine.Intent{{Pipeline: "p", RecordKey: "late-\xfe", PayloadHash: "hl"}}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				commit(t, s, engine.PageCommit{RunID: run, Pipeline: "p", Now: t0, Cursor: ptr("x"),
+					Outcomes: []engine.Outcome{{RecordKey: "x", Action: engine.ActionSkipped, Reason: "r"}}})
+				s.testAfterOutcome = nil
+				want["late-\xfe"] = "hl"
+			}
+			c, err := Open(copyStateFiles(t, s))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if diff := cmp.Diff(want, intentRows(t, c)); diff != "" {
+				t.Errorf("write_intents after a kill (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
