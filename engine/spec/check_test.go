@@ -173,7 +173,7 @@ func TestLoad_HashIgnoresStateFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"casesync.db", "casesync.db-wal", "casesync.db-shm", "notes.txt"} {
+	for _, f := range []string{"casesync.db", "casesync.db-wal", "casesync.db-shm", "casesync.db-intents", "notes.txt"} {
 		if err := os.WriteFile(filepath.Join(dep, f), []byte("x"), 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -82,7 +82,7 @@ func TestWatcher_IgnoresDebrisAndStateFiles(t *testing.T) {
 	dir := t.TempDir()
 	w := start(t, watch.Options{Dirs: []string{dir}})
 	for _, name := range []string{".a.cue.swp", "a.cue~", "#a.cue#", "4913", "casesync.db", "casesync.db-wal", "casesync.db-shm",
-		"casesync.db-journal", "notes.txt", "a.cue.bak", ".hidden.cue"} {
+		"casesync.db-journal", "casesync.db-intents", "casesync.db-intents.tmp", "notes.txt", "a.cue.bak", ".hidden.cue"} {
 		write(t, filepath.Join(dir, name), "x")
 	}
 	if err := os.Chmod(filepath.Join(dir, "notes.txt"), 0o600); err != nil {
@@ -175,7 +175,7 @@ func TestRelevant(t *testing.T) {
 	for name, want := range map[string]bool{
 		"a.cue": true, "lookups/province.csv": true, "table.JSON": true, "..data": true,
 		".a.cue.swp": false, "a.cue~": false, "#a.cue#": false, "4913": false, "casesync.db-wal": false,
-		"casesync.db-shm": false, "casesync.db": false, "x.tmp": false, "README.md": false, ".git": false,
+		"casesync.db-shm": false, "casesync.db": false, "casesync.db-intents": false, "casesync.db-intents.tmp": false, "x.tmp": false, "README.md": false, ".git": false,
 	} {
 		if got := watch.Relevant(name); got != want {
 			t.Errorf("Relevant(%q) = %v, want %v", name, got, want)
