@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -197,5 +198,34 @@ func TestPreviewer_MasksByClass(t *testing.T) {
 		if got := p.mask(tc.field, tc.value); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.field, got, tc.want)
 		}
+	}
+}
+
+// A dry-run before the state file exists previews against an empty
+// throwaway state, and leaves neither the real file nor the throwaway
+// (its database, lock and intent journal) behind.
+func TestDryRun_NoStateFileLeavesNothing(t *testing.T) {
+	sb, err := sandbox.Start(sandbox.Options{Cases: 5, Clients: 2, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sb.Close)
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	statePath := filepath.Join(t.TempDir(), "state.db")
+	_, errOut, code := runCLI(t, sandboxEnv(t, sb), "dry-run", "cases_to_oscar", "--specs", "../../specs/example", "--state", statePath,
+		"--base-url", "primero="+sb.URLs["primero"], "--base-url", "oscar="+sb.URLs["oscar"])
+	if code != 0 {
+		t.Fatalf("dry-run: exit %d: %s", code, errOut)
+	}
+	if _, err := os.Stat(statePath); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the dry-run created the state file (stat: %v)", err)
+	}
+	left, err := os.ReadDir(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range left {
+		t.Errorf("left behind in the temporary folder: %s", e.Name())
 	}
 }

@@ -234,6 +234,9 @@ type deployment struct {
 	wired  *wire.Deployment
 	// ownStore: a dry-run's store, opened here and closed with it.
 	ownStore bool
+	// throwaway: the folder of a dry-run's empty state (no state file
+	// yet), removed on Close.
+	throwaway string
 }
 
 func (d *deployment) Close() {
@@ -242,6 +245,9 @@ func (d *deployment) Close() {
 	}
 	if d.ownStore && d.store != nil {
 		d.store.Close()
+	}
+	if d.throwaway != "" {
+		os.RemoveAll(d.throwaway)
 	}
 }
 
@@ -277,7 +283,7 @@ func (a *app) openPlan(ctx context.Context, c *common, plan *engine.Plan, readOn
 		o.Clock = &startClock{at: at}
 	}
 	if readOnly {
-		if o.State, err = openStateForDryRun(path); err != nil {
+		if o.State, d.throwaway, err = openStateForDryRun(path); err != nil {
 			return nil, &exitError{code: 2, err: err}
 		}
 		d.store, d.ownStore = o.State, true

@@ -309,15 +309,23 @@ func (p *progress) finish() {
 
 // openStateForDryRun opens an existing state file read-only, or an empty
 // throwaway one: a dry-run must never create or change the real file.
-func openStateForDryRun(path string) (*state.Store, error) {
+// throwaway is the throwaway's folder ("" for none), for the caller to
+// remove once the store is closed.
+func openStateForDryRun(path string) (st *state.Store, throwaway string, err error) {
 	if _, err := os.Stat(path); err == nil {
-		return state.OpenReadOnly(path)
+		st, err := state.OpenReadOnly(path)
+		return st, "", err
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
+		return nil, "", err
 	}
 	dir, err := os.MkdirTemp("", "casesync-dryrun-")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return state.Open(filepath.Join(dir, "empty.db"))
+	st, err = state.Open(filepath.Join(dir, "empty.db"))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, "", err
+	}
+	return st, dir, nil
 }
