@@ -107,13 +107,20 @@ func WithReaders(n int) Option {
 // to 256 KiB: SQLite's default (2 MB) costs ~4 MB per connection through
 // modernc's allocator, ~20 MB over the writer and four readers once the file
 // is large, while the state's reads are point lookups that the OS page cache
-// serves as well (engine bench --scenario memory).
+// serves as well (engine bench --scenario memory). wal_autocheckpoint lets
+// the WAL grow to 8,000 pages (~32 MB) before it is copied back, instead
+// of 1,000: a first load inserts at random keys, so each page commit
+// dirties a few hundred leaves, and a leaf dirtied by several commits
+// between two checkpoints is written back once (engine bench --scenario
+// sql at 100,000 cases: 240-259 -> 229-230 µs of CPU a row). An erased
+// inbox body does not wait for it: erase.go checkpoints at once.
 var (
 	writerParams = []string{
 		"_pragma=busy_timeout(5000)",
 		"_pragma=journal_mode(WAL)",
 		"_pragma=foreign_keys(1)",
 		"_pragma=synchronous(NORMAL)",
+		"_pragma=wal_autocheckpoint(8000)",
 		"_pragma=secure_delete(1)",
 		"_pragma=cache_size(-256)",
 		"_txlock=immediate",
