@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -623,14 +622,4 @@ func verdict(met bool) string {
 		return "met"
 	}
 	return "NOT met"
-}
-
-// threadCPU is the calling thread's user + system CPU time so far.
-func threadCPU() time.Duration {
-	const rusageThread = 1 // RUSAGE_THREAD (Linux)
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -8,7 +8,6 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -85,9 +84,7 @@ func peakRSS() int64 {
 			}
 		}
 	}
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return ru.Maxrss * 1024
+	return maxRSS()
 }
 
 // startCPUProfile writes a CPU profile of the process to path until the
