@@ -85,7 +85,7 @@ func (rd *reader) pushedRetries(ctx context.Context) error {
 	if len(records) == 0 {
 		return nil
 	}
-	outs, fatal := ru.keep(ru.page(ctx, records))
+	outs, fatal := ru.keep(ru.page(ctx, records, false))
 	outs = ru.keepBodies(ctx, records, outs)
 	if err := ru.commit(ctx, outs, nil); err != nil {
 		return err

@@ -311,7 +311,7 @@ func listAhead(ctx context.Context, src Source, vars *mapping.Vars, limit int, f
 // as if the run had been stopped before it.
 func (rd *reader) flush(ctx context.Context, pg *Page, final bool, res *RunResult) error {
 	ru := rd.ru
-	outs, fatal := ru.keep(ru.page(ctx, pg.Records))
+	outs, fatal := ru.keep(ru.page(ctx, pg.Records, true))
 	if err := rd.settle(); err != nil {
 		return err
 	}

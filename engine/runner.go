@@ -295,7 +295,7 @@ func (ru *run) drive(ctx context.Context, res *RunResult) error {
 	}
 	switch {
 	case ru.opts.Records != nil:
-		outs, fatal := ru.keep(ru.page(ctx, ru.opts.Records))
+		outs, fatal := ru.keep(ru.page(ctx, ru.opts.Records, false))
 		if ru.opts.Pushed {
 			outs = ru.keepBodies(ctx, ru.opts.Records, outs)
 		}
@@ -404,8 +404,13 @@ func (ru *run) commitWith(ctx context.Context, pb *pageBatch, outs []Outcome, cu
 
 // page processes a page's records with bounded concurrency and returns
 // their outcomes in input order. What the state knows of the page's
-// records is read once, before any of them.
-func (ru *run) page(ctx context.Context, records []any) []Outcome {
+// records is read once, before any of them. With release, each entry of
+// records is cleared once its record is done: a listed page's decoded
+// records (~4 kB a case) then become garbage as they finish instead of
+// all staying live until the last one, while the next page is already
+// decoded beside them (listAhead). Callers that read the records
+// afterwards (keepBodies) pass false.
+func (ru *run) page(ctx context.Context, records []any, release bool) []Outcome {
 	ru.sel.newPage(len(records))
 	kn, err := ru.known(ctx, ru.sel.keys(ctx, records))
 	if err != nil {
@@ -432,6 +437,9 @@ func (ru *run) page(ctx context.Context, records []any) []Outcome {
 					return
 				}
 				results[i] = ru.record(ctx, records[i], kn)
+				if release {
+					records[i] = nil
+				}
 			}
 		}()
 	}
