@@ -44,7 +44,7 @@ func pickKey(v any) string {
 func buildPick(ctx context.Context, e *Enrich, answer any, vars *mapping.Vars) (*pickIndex, error) {
 	items, ok := answer.([]any)
 	if !ok {
-		return nil, fmt.Errorf("enrich %s: pick needs a list answer, got %s", e.Name, jsonKind(answer))
+		return nil, fmt.Errorf("enrich %s: pick needs a list answer, got a JSON %s", e.Name, mapping.TypeName(answer))
 	}
 	ix := &pickIndex{items: items, byRule: make([]map[string][]int, len(e.Pick))}
 	for r, rule := range e.Pick {
@@ -86,21 +86,4 @@ func (ix *pickIndex) pick(ctx context.Context, e *Enrich, rec map[string]any, va
 		out[i] = ix.items[p]
 	}
 	return out, nil
-}
-
-// jsonKind names a decoded JSON value's kind for an error message.
-func jsonKind(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case map[string]any:
-		return "an object"
-	case string:
-		return "a string"
-	case bool:
-		return "a boolean"
-	case []any:
-		return "an array"
-	}
-	return "a number"
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -65,23 +66,11 @@ func TestPick(t *testing.T) {
 			for _, it := range got {
 				ids = append(ids, int(it.(map[string]any)["id"].(float64)))
 			}
-			if !equalInts(ids, tc.want) {
+			if !slices.Equal(ids, tc.want) {
 				t.Errorf("picked %v, want %v", ids, tc.want)
 			}
 		})
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // An answer that is no list, or an item its rule cannot read, is an error
@@ -89,7 +78,7 @@ func equalInts(a, b []int) bool {
 func TestPickErrors(t *testing.T) {
 	ctx := context.Background()
 	e := &Enrich{Name: "clients", Pick: []Pick{{By: mapping.MustJQ(".global_id"), Values: mapping.MustJQ("[.x]")}}}
-	if _, err := buildPick(ctx, e, map[string]any{"data": []any{}}, &mapping.Vars{}); err == nil || !strings.Contains(err.Error(), "enrich clients: pick needs a list answer, got an object") {
+	if _, err := buildPick(ctx, e, map[string]any{"data": []any{}}, &mapping.Vars{}); err == nil || !strings.Contains(err.Error(), "enrich clients: pick needs a list answer, got a JSON object") {
 		t.Errorf("object answer: %v", err)
 	}
 	if _, err := buildPick(ctx, e, []any{"a string"}, &mapping.Vars{}); err == nil || !strings.Contains(err.Error(), "enrich clients: pick 0 by .global_id on item 0") {

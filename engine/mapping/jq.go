@@ -261,7 +261,7 @@ func (j *JQ) walk(input any, vars *Vars) (any, error) {
 		case map[string]any:
 			v = x[k]
 		default:
-			return nil, fmt.Errorf("jq: expected an object but got: %s", typeName(v))
+			return nil, fmt.Errorf("jq: expected an object but got: %s", TypeName(v))
 		}
 	}
 	return v, nil

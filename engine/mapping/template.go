@@ -159,7 +159,7 @@ func (t *Template) RenderEscaped(ctx context.Context, input any, v *Vars, escape
 		}
 		switch x.(type) {
 		case map[string]any, []any:
-			return "", fmt.Errorf("template {%s}: yields a %s, not a scalar", p.jq.src, typeName(x))
+			return "", fmt.Errorf("template {%s}: yields a %s, not a scalar", p.jq.src, TypeName(x))
 		case nil:
 		default:
 			s := keyString(x)
@@ -172,7 +172,9 @@ func (t *Template) RenderEscaped(ctx context.Context, input any, v *Vars, escape
 	return b.String(), nil
 }
 
-func typeName(v any) string {
+// TypeName names a decoded JSON value's type as jq does (object, array,
+// string, number, boolean, null).
+func TypeName(v any) string {
 	switch v.(type) {
 	case nil:
 		return "null"
