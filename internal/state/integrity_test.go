@@ -182,11 +182,7 @@ func TestOpen_FilesArePrivate(t *testing.T) {
 // main file and the -wal within a bounded time, not at the next close.
 func TestInboxDone_BodyLeavesTheWALSoon(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openAt(t, path)
 	s.testEraseDelay = 50 * time.Millisecond
 	ctx := t.Context()
 	canary := []byte("CanaryChildName-Sokha")
@@ -218,11 +214,7 @@ func TestInboxDone_BodyLeavesTheWALSoon(t *testing.T) {
 // state file and its -wal within the erase delay.
 func TestRetry_PushedBodyErased(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openAt(t, path)
 	s.testEraseDelay = 50 * time.Millisecond
 	ctx := t.Context()
 	run, err := s.StartRun(ctx, "p", "h", "inbox", t0)

@@ -146,16 +146,8 @@ func TestJournal_RecoveredAtOpen(t *testing.T) {
 // records, the other's Known counts, and the other's commit folds.
 func TestJournal_SharedByStoresOfOnePath(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
-	a, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a := openAt(t, path)
+	b := openAt(t, path)
 	run := startRun(t, a, "p")
 	if err := a.BeginCreates(t.Context(), run, t0, []engine.Intent{{Pipeline: "p", RecordKey: "c1", PayloadHash: "h1"}}); err != nil {
 		t.Fatal(err)
@@ -347,11 +339,7 @@ func TestJournal_KilledBetweenFoldAndTruncation(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			c, err := Open(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			c := openAt(t, path)
 			if diff := cmp.Diff(map[string]string{"c2": "h2"}, intentRows(t, c)); diff != "" {
 				t.Errorf("write_intents after the reopen (-want +got):\n%s", diff)
 			}
@@ -366,16 +354,8 @@ func TestJournal_IntentsVisibleWhileFoldsAndCompactionsRun(t *testing.T) {
 	defer func(n int64) { journalCompactAt = n }(journalCompactAt)
 	journalCompactAt = 300
 	path := filepath.Join(t.TempDir(), "state.db")
-	a, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a := openAt(t, path)
+	b := openAt(t, path)
 	ctx := t.Context()
 	run := startRun(t, a, "p")
 	const n = 150

@@ -22,7 +22,13 @@ var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 // openTest opens a fresh store in t.TempDir and closes it at cleanup.
 func openTest(tb testing.TB) *Store {
 	tb.Helper()
-	s, err := Open(filepath.Join(tb.TempDir(), "state.db"))
+	return openAt(tb, filepath.Join(tb.TempDir(), "state.db"))
+}
+
+// openAt opens the store at path and closes it at cleanup.
+func openAt(tb testing.TB, path string) *Store {
+	tb.Helper()
+	s, err := Open(path)
 	if err != nil {
 		tb.Fatal(err)
 	}
